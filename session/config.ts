@@ -1,0 +1,91 @@
+/**
+ * The session server's config schema: every key of the reference `session_server.py`, with its
+ * meaning and default, plus the keys this implementation adds.
+ *
+ * @module
+ */
+import type { ConfigOf, Schema } from "../shared/config.ts";
+
+/** Keys, types, defaults and meanings of a session-server config file. */
+export const sessionSchema = {
+  port: { type: "integer", default: 1999, min: 0, max: 65535, doc: "Port the server listens on." },
+  server: {
+    type: "string",
+    default: "localhost",
+    doc: "This server's host name, used in the link of notification e-mails.",
+  },
+  simulationServers: {
+    type: "string[]",
+    required: true,
+    doc:
+      "Simulation servers as `host:port`, or `host/port` behind a port-rewriting proxy, in order of preference.",
+  },
+  portRewrite: {
+    type: "boolean",
+    default: false,
+    doc:
+      "Simulation servers sit behind a proxy that maps `/port` to the port: URLs become `wss://host/port` and `https://host/port`.",
+  },
+  sslCertificate: {
+    type: "string",
+    path: true,
+    together: "sslKey",
+    doc: "PEM certificate; with `sslKey` the server serves HTTPS and WSS itself.",
+  },
+  sslKey: {
+    type: "string",
+    path: true,
+    together: "sslCertificate",
+    doc: "PEM private key matching `sslCertificate`.",
+  },
+  ssl: {
+    type: "boolean",
+    ignored: true,
+    doc:
+      "Found in old shipped configs; SSL is on exactly when `sslCertificate` and `sslKey` are set.",
+  },
+  administrator: {
+    type: "string",
+    doc:
+      "E-mail address told when a simulation server goes down, comes back, fills up or frees up.",
+  },
+  mailServer: { type: "string", doc: "SMTP server host for notifications." },
+  mailServerPort: {
+    type: "integer",
+    default: 0,
+    min: 0,
+    max: 65535,
+    doc: "SMTP port; 0 means the standard port (587 when a password is set, else 25).",
+  },
+  mailSender: { type: "string", doc: "Sender address of notification e-mails." },
+  mailSenderUser: {
+    type: "string",
+    doc: "SMTP login user; defaults to `mailSender`.",
+  },
+  mailSenderPassword: {
+    type: "string",
+    doc: "SMTP password; when set the connection is upgraded with STARTTLS and logs in.",
+  },
+  logDir: {
+    type: "string",
+    default: "log",
+    path: true,
+    doc: "Log folder; the log goes to `<logDir>/session/output.log`, rotated 500 kB × 10.",
+  },
+  debug: { type: "boolean", default: false, doc: "Log to standard output instead of the file." },
+  loadRefresh: {
+    type: "number",
+    default: 5,
+    min: 0.05,
+    doc: "Seconds between two polls of the simulation servers' `/load` (fractions allowed).",
+  },
+  loadTimeout: {
+    type: "number",
+    default: 5,
+    min: 0.05,
+    doc: "Seconds a simulation server has to answer `/load` before it counts as unavailable.",
+  },
+} as const satisfies Schema;
+
+/** A validated session-server config. */
+export type SessionConfig = ConfigOf<typeof sessionSchema>;

@@ -1,0 +1,163 @@
+/**
+ * The messages the servers exchange with browsers and with Webots, parsed once at the edge into
+ * typed unions, and the exact strings the Webots browser client depends on.
+ *
+ * @module
+ */
+
+/** Thrown when a message cannot be parsed; the message is sent back as `error: <message>`. */
+export class ProtocolError extends Error {
+  override name = "ProtocolError";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session server
+
+/** The reply of `GET /session` when no simulation server is available. */
+export const NO_SERVER_AVAILABLE = "Error: no simulation server available at the moment.";
+
+/** The availability message sent on the session server's WebSocket. */
+export function formatAvailability(available: boolean): "1" | "0" {
+  return available ? "1" : "0";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser → simulation server (`/client`)
+
+/** The 9 fields of the legacy `init` message, in order. */
+export interface InitFields {
+  readonly host: string;
+  readonly app: string;
+  readonly world: string;
+  readonly user1Id: string;
+  readonly user1Name: string;
+  readonly user1Authentication: string;
+  readonly user2Id: string;
+  readonly user2Name: string;
+  readonly customData: string;
+}
+
+/** Streaming modes a browser may ask for. */
+export type StreamMode = "x3d" | "mjpeg";
+
+/** A message a browser sends on `/client`. */
+export type ClientMessage =
+  | { readonly kind: "init"; readonly init: InitFields }
+  | { readonly kind: "start"; readonly url: string; readonly mode: StreamMode | undefined }
+  | { readonly kind: "reset controller"; readonly path: string };
+
+const INIT_KEYS = [
+  "host",
+  "app",
+  "world",
+  "user1Id",
+  "user1Name",
+  "user1Authentication",
+  "user2Id",
+  "user2Name",
+  "customData",
+] as const;
+
+/**
+ * Parses a `/client` text message. Dispatch follows the reference: the first of `init`,
+ * `reset controller`, `start` present in the object wins.
+ */
+export function parseClientMessage(text: string): ClientMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new ProtocolError("Cannot parse message: not valid JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new ProtocolError("Cannot parse message: expected a JSON object");
+  }
+  const message = value as Record<string, unknown>;
+  if ("init" in message) {
+    const init = message.init;
+    if (
+      !Array.isArray(init) || init.length !== INIT_KEYS.length ||
+      !init.every((v) => typeof v === "string")
+    ) {
+      throw new ProtocolError(
+        `Cannot parse message: "init" must be an array of ${INIT_KEYS.length} strings`,
+      );
+    }
+    const fields = Object.fromEntries(INIT_KEYS.map((key, i) => [key, init[i]]));
+    return { kind: "init", init: fields as unknown as InitFields };
+  }
+  if ("reset controller" in message) {
+    const path = message["reset controller"];
+    if (typeof path !== "string") {
+      throw new ProtocolError('Cannot parse message: "reset controller" must be a string');
+    }
+    return { kind: "reset controller", path };
+  }
+  if ("start" in message) {
+    const start = message.start;
+    if (typeof start !== "object" || start === null || Array.isArray(start)) {
+      throw new ProtocolError('Cannot parse message: "start" must be an object');
+    }
+    const { url, mode } = start as Record<string, unknown>;
+    if (typeof url !== "string") {
+      throw new ProtocolError('Cannot parse message: "start.url" must be a string');
+    }
+    if (mode !== undefined && mode !== "x3d" && mode !== "mjpeg") {
+      throw new ProtocolError('Cannot parse message: "start.mode" must be "x3d" or "mjpeg"');
+    }
+    return { kind: "start", url, mode };
+  }
+  throw new ProtocolError(
+    'Cannot parse message: expected one of "init", "start" or "reset controller"',
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Simulation server → browser
+
+/** Tells the browser where Webots streams: `webots:ws://host:2001`. */
+export function formatWebotsUrl(url: string): string {
+  return `webots:${url}`;
+}
+
+/** Activity keep-alive forwarded from Webots. */
+export const ACTIVITY = ".";
+
+/** An error the newer Webots client shows before the socket closes. */
+export function formatError(reason: string): string {
+  return `error: ${reason}`;
+}
+
+/** Acknowledges a `reset controller` request. */
+export function formatResetController(path: string): string {
+  return `reset controller: ${path}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webots stdout (with `monitorActivity`)
+
+/** A line Webots prints on stdout that the simulation server acts upon. */
+export type WebotsEvent =
+  | { readonly kind: "open" }
+  | { readonly kind: "activity" }
+  | { readonly kind: "mode"; readonly running: boolean; readonly mode: WebotsRunMode }
+  | { readonly kind: "other"; readonly line: string };
+
+/** Run modes Webots reports when a web client changes them. */
+export type WebotsRunMode = "pause" | "real-time" | "fast" | "step";
+
+/** Classifies one line of Webots' stdout. */
+export function parseWebotsLine(line: string): WebotsEvent {
+  const trimmed = line.trim();
+  if (trimmed.startsWith("open")) return { kind: "open" };
+  if (trimmed === ".") return { kind: "activity" };
+  switch (trimmed) {
+    case "pause":
+      return { kind: "mode", running: false, mode: "pause" };
+    case "real-time":
+    case "fast":
+    case "step":
+      return { kind: "mode", running: true, mode: trimmed };
+  }
+  return { kind: "other", line };
+}

@@ -1,0 +1,57 @@
+/**
+ * Serving lifecycle both servers share: listen (with TLS when configured), print the reference's
+ * start line, and on SIGINT/SIGTERM shut down gracefully and exit 0.
+ *
+ * @module
+ */
+
+/** What `serveUntilSignal` needs. */
+export interface ServeOptions {
+  /** `Session` or `Simulation`: the first word of the start line. */
+  readonly name: string;
+  readonly port: number;
+  readonly hostname?: string;
+  /** PEM certificate and key; both set → HTTPS/WSS. */
+  readonly cert?: string | undefined;
+  readonly key?: string | undefined;
+  readonly handler: Deno.ServeHandler;
+  /** Runs once a signal arrives, before the listener closes: close sockets, stop processes. */
+  readonly onShutdown: () => Promise<void>;
+  /** Runs once listening, with the real port (useful with port 0). */
+  readonly onListen?: (port: number) => void;
+}
+
+/** The reference's start line, printed on stdout. */
+export function startLine(name: string, port: number, ssl: boolean): string {
+  return `${name} server running on port ${port} (${ssl ? "SSL" : "no SSL"})`;
+}
+
+/**
+ * Serves until SIGINT or SIGTERM, then calls `onShutdown`, waits for in-flight requests and
+ * resolves. The caller exits.
+ */
+export async function serveUntilSignal(options: ServeOptions): Promise<void> {
+  const ssl = options.cert !== undefined && options.key !== undefined;
+  const abort = new AbortController();
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= options.onShutdown().finally(() => abort.abort());
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  const tls = ssl ? { cert: options.cert!, key: options.key! } : {};
+  const server = Deno.serve({
+    port: options.port,
+    hostname: options.hostname ?? "0.0.0.0",
+    signal: abort.signal,
+    ...tls,
+    onListen: ({ port }) => {
+      console.log(startLine(options.name, port, ssl));
+      options.onListen?.(port);
+    },
+  }, options.handler);
+  await server.finished;
+  await stopping;
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", stop);
+}

@@ -1,0 +1,52 @@
+/**
+ * The simulation server's permission flags, derived from its config.
+ *
+ * Run access is granted to exactly: the Webots binary, firejail (only with `sandbox: "firejail"`),
+ * `nvidia-smi`, `/usr/bin/kill` (Deno refuses `Deno.kill(-pgid)` without unscoped `--allow-run`,
+ * and Webots' controllers must die with it, so the process group is signalled through `kill`) and
+ * `/usr/bin/cat` (Deno refuses to read `/proc/net/dev` without `--allow-all`; `cat` is run on that
+ * one file for the network figures). Network access is not scoped: project downloads go to the
+ * site a client names (when a key for it exists) and to the GitHub archive host.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { SimulationConfig } from "./config.ts";
+
+/** The programs the simulation server may start. */
+export function allowedPrograms(config: SimulationConfig): string[] {
+  const programs = [
+    join(config.webotsHome, "webots"),
+    config.nvidiaSmiPath,
+    "/usr/bin/kill",
+    "/usr/bin/cat",
+  ];
+  if (config.sandbox === "firejail") programs.push(config.firejailPath);
+  return programs;
+}
+
+/** `deno run` flags that add to the `simulation` permission set of deno.json. */
+export function simulationPermissions(
+  config: SimulationConfig,
+  context: { root: string; configFile: string },
+): string[] {
+  const read = [
+    context.root,
+    context.configFile,
+    config.logDir,
+    config.projectsDir,
+    config.keyDir,
+    config.instancesDir,
+    config.webotsHome,
+    "/etc/os-release",
+  ];
+  if (config.sslCertificate) read.push(config.sslCertificate);
+  if (config.sslKey) read.push(config.sslKey);
+  const write = [config.logDir, config.instancesDir];
+  return [
+    `--allow-read=${read.join(",")}`,
+    `--allow-write=${write.join(",")}`,
+    `--allow-run=${allowedPrograms(config).join(",")}`,
+    "--allow-net",
+  ];
+}
