@@ -1,14 +1,60 @@
-// placeholder: replaced by the real wiring
+/**
+ * Entry point of the session server: reads the config, builds the real collaborators (logger,
+ * fetch, clock, SMTP mailer), serves until SIGINT/SIGTERM and exits 0.
+ *
+ * @module
+ */
 import { loadConfig } from "../shared/config.ts";
 import { configEnv } from "../shared/launch.ts";
-import { sessionSchema } from "./config.ts";
+import { createLogger } from "../shared/log.ts";
 import { serveUntilSignal } from "../shared/serve.ts";
-if (import.meta.main) {
-  const config = await loadConfig(sessionSchema, Deno.args[0]!, configEnv([]));
+import { sessionSchema } from "./config.ts";
+import { createSmtpMailer, mailAddresses } from "./notify.ts";
+import { createSessionServer } from "./server.ts";
+
+async function main(configFile: string): Promise<number> {
+  const config = await loadConfig(sessionSchema, configFile, configEnv([]));
+  let logger;
+  try {
+    logger = createLogger({ server: "session", logDir: config.logDir, debug: config.debug });
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    return 1;
+  }
+  const addresses = mailAddresses(config, logger);
+  const server = createSessionServer({
+    config,
+    logger,
+    fetch: globalThis.fetch,
+    clock: { now: () => new Date() },
+    mail: addresses && { ...addresses, mailer: createSmtpMailer(config) },
+  });
+  const ssl = config.sslCertificate !== undefined && config.sslKey !== undefined;
   await serveUntilSignal({
     name: "Session",
     port: config.port,
-    handler: () => new Response("x"),
-    onShutdown: async () => {},
+    cert: ssl ? await Deno.readTextFile(config.sslCertificate!) : undefined,
+    key: ssl ? await Deno.readTextFile(config.sslKey!) : undefined,
+    handler: server.handler,
+    onListen: (port) => {
+      logger.info(
+        { port, ssl },
+        `Session server running on port ${port} (${ssl ? "SSL" : "no SSL"})`,
+      );
+      server.start(port);
+    },
+    onShutdown: () => server.shutdown(),
   });
+  logger.info({}, "stopped");
+  await logger.close();
+  return 0;
+}
+
+if (import.meta.main) {
+  const [configFile] = Deno.args;
+  if (configFile === undefined) {
+    console.error("Usage: main.ts CONFIG (start it with deno task session)");
+    Deno.exit(2);
+  }
+  Deno.exit(await main(configFile));
 }

@@ -1,0 +1,131 @@
+/**
+ * The availability feed of `/` (WebSocket): every subscriber gets `1` or `0` at once, then only
+ * when availability changes, never the same value twice in a row.
+ *
+ * Broadcasting to thousands of sockets is done in slices that yield to the event loop in between,
+ * so `/session` requests keep being answered during a broadcast. Each subscriber remembers the last
+ * value it was sent; a pass sends the current value to those whose last value differs, so a change
+ * during a pass can neither duplicate nor reorder values.
+ *
+ * @module
+ */
+import { formatAvailability } from "../shared/protocol.ts";
+import type { Logger } from "../shared/log.ts";
+
+/** Subscribers sent to per slice before yielding to the event loop. */
+const SLICE = 500;
+
+/** The subscriber hub. */
+export interface AvailabilityHub {
+  /** Registers an accepted socket; it is sent the current value once open. */
+  add(socket: WebSocket, host: string): void;
+  /** Sets the availability; subscribers are told if it changed. */
+  set(available: boolean): void;
+  /** The current availability. */
+  readonly available: boolean;
+  /** Number of open subscribers. */
+  readonly size: number;
+  /** Closes every subscriber with `code` and resolves once they are closed (or after `waitMs`). */
+  closeAll(code: number, reason: string, waitMs: number): Promise<void>;
+}
+
+interface Subscriber {
+  readonly socket: WebSocket;
+  last: "1" | "0" | undefined;
+}
+
+/** Creates an empty hub; availability starts false. */
+export function createAvailabilityHub(logger: Logger): AvailabilityHub {
+  const subscribers = new Map<WebSocket, Subscriber>();
+  let current: "1" | "0" = "0";
+  let passRunning = false;
+  let passAgain = false;
+
+  const sendCurrent = (subscriber: Subscriber) => {
+    if (subscriber.last === current || subscriber.socket.readyState !== WebSocket.OPEN) return;
+    try {
+      subscriber.socket.send(current);
+      subscriber.last = current;
+    } catch (error) {
+      // A socket closing under us: its close event removes it.
+      logger.debug({ err: error }, "sending availability failed");
+    }
+  };
+
+  const pass = async () => {
+    if (passRunning) {
+      passAgain = true;
+      return;
+    }
+    passRunning = true;
+    try {
+      do {
+        passAgain = false;
+        const snapshot = [...subscribers.values()];
+        for (let i = 0; i < snapshot.length; i += SLICE) {
+          if (i > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+          for (const subscriber of snapshot.slice(i, i + SLICE)) sendCurrent(subscriber);
+        }
+      } while (passAgain);
+    } finally {
+      passRunning = false;
+    }
+  };
+
+  return {
+    add(socket, host) {
+      const subscriber: Subscriber = { socket, last: undefined };
+      socket.addEventListener("open", () => {
+        subscribers.set(socket, subscriber);
+        logger.debug({ host, subscribers: subscribers.size }, `[${host}] New client`);
+        sendCurrent(subscriber);
+      });
+      socket.addEventListener("message", (event) => {
+        logger.debug(
+          { host },
+          `[${host}] Ignored client message: ${String(event.data).slice(0, 200)}`,
+        );
+      });
+      socket.addEventListener("close", () => {
+        if (subscribers.delete(socket)) {
+          logger.debug({ host, subscribers: subscribers.size }, `[${host}] Client disconnected`);
+        }
+      });
+      socket.addEventListener("error", () => {
+        // The close event follows; nothing else to do.
+      });
+    },
+    set(available) {
+      const value = formatAvailability(available);
+      if (value === current) return;
+      current = value;
+      logger.info({ available }, `availability changed to ${value}`);
+      void pass();
+    },
+    get available() {
+      return current === "1";
+    },
+    get size() {
+      return subscribers.size;
+    },
+    async closeAll(code, reason, waitMs) {
+      const sockets = [...subscribers.keys()];
+      const closed = sockets.map((socket) =>
+        socket.readyState === WebSocket.CLOSED
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => socket.addEventListener("close", () => resolve()))
+      );
+      for (const socket of sockets) {
+        try {
+          socket.close(code, reason);
+        } catch { /* already closing */ }
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all(closed),
+        new Promise((resolve) => (timer = setTimeout(resolve, waitMs))),
+      ]);
+      clearTimeout(timer);
+    },
+  };
+}

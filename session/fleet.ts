@@ -1,0 +1,193 @@
+/**
+ * The fleet of simulation servers: polls each one's `/load` on a fixed period, keeps its state,
+ * and reports state transitions (down, up again, full, available again).
+ *
+ * Each server is polled independently: a result is applied as soon as it arrives, a slow or dead
+ * server never delays the others, and a server whose previous poll is still in flight is skipped
+ * for that round. Nothing here blocks request handling.
+ *
+ * @module
+ */
+import type { Logger } from "../shared/log.ts";
+import { loadUrl, type UrlMode } from "../shared/urls.ts";
+
+/** A simulation server at or above this load takes no new client (reference `LOAD_THRESHOLD`). */
+export const LOAD_THRESHOLD = 99;
+
+/** Why a server counts as not responding. */
+export type DownReason = "refused" | "timeout" | "status" | "body";
+
+/** What the session server knows about one simulation server. */
+export type ServerState =
+  | { readonly kind: "unknown" }
+  | { readonly kind: "up"; readonly load: number }
+  | { readonly kind: "down"; readonly reason: DownReason; readonly detail: string };
+
+/** One simulation server as configured, with its current state. */
+export interface ServerView {
+  readonly entry: string;
+  readonly state: ServerState;
+}
+
+/** A change worth telling the administrator about. */
+export type Transition =
+  | { readonly kind: "not-responding"; readonly entry: string; readonly reason: DownReason }
+  | { readonly kind: "working-again"; readonly entry: string; readonly load: number }
+  | { readonly kind: "full"; readonly entry: string; readonly load: number }
+  | { readonly kind: "available-again"; readonly entry: string; readonly load: number };
+
+/** Collaborators and settings of the fleet. */
+export interface FleetDeps {
+  readonly entries: readonly string[];
+  readonly mode: UrlMode;
+  readonly fetch: typeof fetch;
+  readonly logger: Logger;
+  readonly refreshMs: number;
+  readonly timeoutMs: number;
+  /** Called after any server's state changed (availability may have changed). */
+  readonly onUpdate: () => void;
+  readonly onTransition: (transition: Transition) => void;
+}
+
+/** The polling fleet. */
+export interface Fleet {
+  /** Current state of every server, in config order. */
+  servers(): readonly ServerView[];
+  /** Starts polling: a first round at once, then one every `refreshMs`. */
+  start(): void;
+  /** Stops polling and aborts polls in flight. */
+  stop(): Promise<void>;
+}
+
+/** True when a server takes new clients. */
+export function isAvailable(state: ServerState): boolean {
+  return state.kind === "up" && state.load < LOAD_THRESHOLD;
+}
+
+/**
+ * The transition from `before` to `after`, if any. The first result after startup (`unknown`)
+ * is not a transition, except a server that does not answer, which the administrator must hear
+ * about.
+ */
+export function transitionOf(
+  entry: string,
+  before: ServerState,
+  after: ServerState,
+): Transition | undefined {
+  if (after.kind === "down") {
+    return before.kind === "down"
+      ? undefined
+      : { kind: "not-responding", entry, reason: after.reason };
+  }
+  if (after.kind !== "up") return undefined;
+  if (before.kind === "down") return { kind: "working-again", entry, load: after.load };
+  if (before.kind !== "up") return undefined;
+  if (before.load < LOAD_THRESHOLD && after.load >= LOAD_THRESHOLD) {
+    return { kind: "full", entry, load: after.load };
+  }
+  if (before.load >= LOAD_THRESHOLD && after.load < LOAD_THRESHOLD) {
+    return { kind: "available-again", entry, load: after.load };
+  }
+  return undefined;
+}
+
+/** Parses a `/load` body: a finite number, as Python's `float()` would accept it minus nan/inf. */
+export function parseLoad(body: string): number | undefined {
+  const trimmed = body.trim();
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed)) return undefined;
+  const value = Number(trimmed);
+  return Number.isFinite(value) ? value : undefined;
+}
+
+interface Slot {
+  readonly entry: string;
+  readonly url: string;
+  state: ServerState;
+  inFlight: Promise<void> | undefined;
+  abort: AbortController | undefined;
+}
+
+/** Creates the fleet; polling starts with `start()`. */
+export function createFleet(deps: FleetDeps): Fleet {
+  const slots: Slot[] = deps.entries.map((entry) => ({
+    entry,
+    url: loadUrl(entry, deps.mode),
+    state: { kind: "unknown" },
+    inFlight: undefined,
+    abort: undefined,
+  }));
+  let interval: ReturnType<typeof setInterval> | undefined;
+  let stopped = false;
+
+  const apply = (slot: Slot, state: ServerState) => {
+    if (stopped) return;
+    const before = slot.state;
+    slot.state = state;
+    const transition = transitionOf(slot.entry, before, state);
+    if (transition) deps.onTransition(transition);
+    deps.onUpdate();
+  };
+
+  const query = async (slot: Slot, abort: AbortController): Promise<ServerState> => {
+    const timer = setTimeout(() => abort.abort(), deps.timeoutMs);
+    try {
+      const response = await deps.fetch(slot.url, { signal: abort.signal });
+      const body = await response.text();
+      if (response.status !== 200) {
+        return { kind: "down", reason: "status", detail: `HTTP ${response.status}` };
+      }
+      const load = parseLoad(body);
+      if (load === undefined) {
+        return { kind: "down", reason: "body", detail: `not a number: ${body.slice(0, 40)}` };
+      }
+      return { kind: "up", load };
+    } catch (error) {
+      if (abort.signal.aborted) {
+        return { kind: "down", reason: "timeout", detail: `no answer in ${deps.timeoutMs} ms` };
+      }
+      return { kind: "down", reason: "refused", detail: String(error) };
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const poll = (slot: Slot) => {
+    if (slot.inFlight || stopped) return;
+    const abort = new AbortController();
+    slot.abort = abort;
+    slot.inFlight = query(slot, abort).then((state) => {
+      slot.inFlight = undefined;
+      slot.abort = undefined;
+      if (state.kind === "down") {
+        deps.logger.debug(
+          { entry: slot.entry, reason: state.reason, detail: state.detail },
+          "poll failed",
+        );
+      }
+      apply(slot, state);
+    }).catch((error) => {
+      // onTransition/onUpdate threw: log it once here so that polling goes on (reference bug 13).
+      slot.inFlight = undefined;
+      deps.logger.error({ entry: slot.entry, err: error }, "applying a poll result failed");
+    });
+  };
+
+  const round = () => {
+    for (const slot of slots) poll(slot);
+  };
+
+  return {
+    servers: () => slots.map(({ entry, state }) => ({ entry, state })),
+    start() {
+      if (interval !== undefined || stopped) return;
+      round();
+      interval = setInterval(round, deps.refreshMs);
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(interval);
+      for (const slot of slots) slot.abort?.abort();
+      await Promise.all(slots.map((slot) => slot.inFlight));
+    },
+  };
+}

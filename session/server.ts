@@ -1,0 +1,141 @@
+/**
+ * The session server: routes (`/session`, `/` WebSocket feed and home page, `/load`, `/monitor`)
+ * on top of the polling fleet, the availability hub and the notifier.
+ *
+ * @module
+ */
+import {
+  CORS_HEADERS,
+  guard,
+  html,
+  isWebSocketUpgrade,
+  methodNotAllowed,
+  notFound,
+  text,
+} from "../shared/http.ts";
+import type { Logger } from "../shared/log.ts";
+import { NO_SERVER_AVAILABLE } from "../shared/protocol.ts";
+import { checkUrl, simulationServerWsUrl, type UrlMode } from "../shared/urls.ts";
+import { createAvailabilityHub } from "./availability.ts";
+import type { SessionConfig } from "./config.ts";
+import { createFleet, isAvailable, LOAD_THRESHOLD, type ServerView } from "./fleet.ts";
+import { homePage } from "./home_page.ts";
+import { averageLoad, monitorPage } from "./monitor_page.ts";
+import { createNotifier, type MailSettings } from "./notify.ts";
+
+/** Collaborators of the session server. */
+export interface SessionDeps {
+  readonly config: SessionConfig;
+  readonly logger: Logger;
+  readonly fetch: typeof fetch;
+  readonly clock: { now(): Date };
+  /** E-mail settings, when notifications survived the startup sanity check. */
+  readonly mail: MailSettings | undefined;
+}
+
+/** A session server: a request handler plus its lifecycle. */
+export interface SessionServer {
+  readonly handler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
+  /** Starts polling; `port` is the port actually listened on (for e-mail links). */
+  start(port: number): void;
+  /** Closes subscribers with 1001, stops polling, waits for e-mails in flight. */
+  shutdown(): Promise<void>;
+}
+
+/** The entry `GET /session` hands out: least load below the threshold, ties to config order. */
+export function chooseServer(servers: readonly ServerView[]): string | undefined {
+  let best: string | undefined;
+  let minimum = LOAD_THRESHOLD;
+  for (const { entry, state } of servers) {
+    if (state.kind === "up" && state.load < minimum) {
+      minimum = state.load;
+      best = entry;
+    }
+  }
+  return best;
+}
+
+/** Creates the session server; nothing runs until `start`. */
+export function createSessionServer(deps: SessionDeps): SessionServer {
+  const { config, logger } = deps;
+  const mode: UrlMode = {
+    ssl: config.sslCertificate !== undefined && config.sslKey !== undefined,
+    portRewrite: config.portRewrite,
+  };
+  const startedAt = deps.clock.now();
+  let port = config.port;
+  const hub = createAvailabilityHub(logger);
+  const notifier = createNotifier({
+    logger,
+    mail: deps.mail,
+    checkUrl: () => checkUrl(config.server, port, mode),
+  });
+  const fleet = createFleet({
+    entries: config.simulationServers,
+    mode,
+    fetch: deps.fetch,
+    logger,
+    refreshMs: config.loadRefresh * 1000,
+    timeoutMs: config.loadTimeout * 1000,
+    onUpdate: () => hub.set(fleet.servers().some((s) => isAvailable(s.state))),
+    onTransition: (transition) => notifier.notify(transition),
+  });
+  let shuttingDown = false;
+
+  const session = (request: Request): Response => {
+    if (request.method === "OPTIONS") {
+      return new Response(null, { status: 204, headers: CORS_HEADERS });
+    }
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return methodNotAllowed("GET, HEAD, OPTIONS");
+    }
+    const entry = chooseServer(fleet.servers());
+    return html(entry === undefined ? NO_SERVER_AVAILABLE : simulationServerWsUrl(entry, mode), {
+      headers: CORS_HEADERS,
+    });
+  };
+
+  const root = (request: Request): Response => {
+    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
+    if (!isWebSocketUpgrade(request)) return html(homePage());
+    if (shuttingDown) return text("Shutting down\n", { status: 503 });
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    hub.add(socket, request.headers.get("host") ?? "");
+    return response;
+  };
+
+  const load = (request: Request): Response => {
+    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
+    const average = averageLoad(fleet.servers());
+    return text(String(average ?? -1));
+  };
+
+  const monitor = (request: Request): Response => {
+    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
+    return html(monitorPage(fleet.servers(), startedAt, mode));
+  };
+
+  const routes: Record<string, (request: Request) => Response> = {
+    "/session": session,
+    "/": root,
+    "/load": load,
+    "/monitor": monitor,
+  };
+
+  return {
+    handler: guard(logger, (request) => {
+      const route = routes[new URL(request.url).pathname];
+      return route ? route(request) : notFound();
+    }),
+    start(listenPort) {
+      port = listenPort;
+      fleet.start();
+    },
+    async shutdown() {
+      shuttingDown = true;
+      logger.info({ subscribers: hub.size }, "shutting down");
+      await Promise.all([hub.closeAll(1001, "server shutting down", 2000), fleet.stop()]);
+      await notifier.idle();
+    },
+  };
+}
