@@ -1,0 +1,29 @@
+/**
+ * The load figure `/load` reports and the session server compares across simulation servers.
+ *
+ * @module
+ */
+import { round1, type SessionCounts, type Snapshot } from "./snapshot.ts";
+
+/**
+ * The server's load in percent, 0–100, rounded to one decimal:
+ *
+ *     load = max( (running + idle) / maxConnections × 100,
+ *                 cpu %, memory %, swap %, GPU compute %, GPU memory used % )
+ *
+ * Every live Webots process holds one of the `maxConnections` slots whether it runs or is paused,
+ * so a server whose slots are all taken reports 100 even when its machine is quiet. Only
+ * percentages of a capacity take part: raw client counts and network MB/s have no upper bound and
+ * would make a busy but healthy server look full (the reference took the maximum over every
+ * column, so 99 open sockets or 99 MB/s read as 99 %). Sockets without a Webots process hold no
+ * slot. Disk use and the GPU memory controller's activity are left out: a full disk does not
+ * refuse simulations, and memory-controller activity is already bounded by compute. NaN figures
+ * count as 0.
+ */
+export function computeLoad(s: Snapshot, counts: SessionCounts, maxConnections: number): number {
+  const used = Math.max(0, counts.running) + Math.max(0, counts.idle);
+  const slots = maxConnections > 0 ? (used / maxConnections) * 100 : (used > 0 ? 100 : 0);
+  const figures = [slots, s.cpu, s.memory, s.swap, s.gpuCompute, s.gpuMemory]
+    .map((v) => Number.isFinite(v) ? v : 0);
+  return Math.min(100, Math.max(0, round1(Math.max(...figures))));
+}
