@@ -11,6 +11,7 @@
 import { parseArgs } from "node:util";
 import { isAbsolute, join, resolve } from "node:path";
 import { type ConfigEnv, ConfigError, loadConfig, type Schema } from "./config.ts";
+import { WATCH_STDIN_FLAG } from "./serve.ts";
 import { sessionSchema } from "../session/config.ts";
 import { sessionPermissions } from "../session/permissions.ts";
 import { simulationSchema } from "../simulation/config.ts";
@@ -96,9 +97,18 @@ async function main(args: string[]): Promise<number> {
   }
   const flags = spec.permissions(config, { root: PROJECT_ROOT, configFile });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", `-P=${server}`, ...flags, join(PROJECT_ROOT, server, "main.ts"), configFile],
+    args: [
+      "run",
+      `-P=${server}`,
+      ...flags,
+      join(PROJECT_ROOT, server, "main.ts"),
+      configFile,
+      WATCH_STDIN_FLAG,
+    ],
     cwd: PROJECT_ROOT,
-    stdin: "null",
+    // Never written to: when this launcher dies, even by SIGKILL, the server sees the end of its
+    // stdin and shuts down instead of running orphaned.
+    stdin: "piped",
   }).spawn();
   const forward = (signal: Deno.Signal) => () => {
     try {

@@ -19,7 +19,15 @@ export interface ServeOptions {
   readonly onShutdown: () => Promise<void>;
   /** Runs once listening, with the real port (useful with port 0). */
   readonly onListen?: (port: number) => void;
+  /**
+   * Shut down when standard input reaches its end. The launcher keeps a pipe open to the server's
+   * stdin, so a server whose launcher dies (even by SIGKILL) stops too instead of running orphaned.
+   */
+  readonly stopOnStdinEnd?: boolean;
 }
+
+/** The argument the launcher adds so that the server watches its stdin (see `stopOnStdinEnd`). */
+export const WATCH_STDIN_FLAG = "--stop-on-stdin-end";
 
 /** The reference's start line, printed on stdout. */
 export function startLine(name: string, port: number, ssl: boolean): string {
@@ -39,6 +47,7 @@ export async function serveUntilSignal(options: ServeOptions): Promise<void> {
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  if (options.stopOnStdinEnd) void stopAtEndOfStdin(stop);
   const tls = ssl ? { cert: options.cert!, key: options.key! } : {};
   const server = Deno.serve({
     port: options.port,
@@ -54,4 +63,15 @@ export async function serveUntilSignal(options: ServeOptions): Promise<void> {
   await stopping;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);
+}
+
+async function stopAtEndOfStdin(stop: () => void): Promise<void> {
+  try {
+    for await (const _ of Deno.stdin.readable) {
+      // Nothing is ever written; only the end matters.
+    }
+  } catch {
+    // A read error means the parent is gone as well.
+  }
+  stop();
 }
