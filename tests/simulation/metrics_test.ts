@@ -513,3 +513,66 @@ Deno.test("load() combines the latest figures with the current session counts", 
     }
   });
 });
+
+// ---------------------------------------------------------------- under the server's permissions
+
+Deno.test("metrics work under exactly the simulation server's permissions", async () => {
+  await withTempDir(async (dir) => {
+    const { simulationPermissions } = await import("../../simulation/permissions.ts");
+    const { loadConfig } = await import("../../shared/config.ts");
+    const { configEnv } = await import("../../shared/launch.ts");
+    const { simulationSchema } = await import("../../simulation/config.ts");
+    for (const sub of ["webots", "projects", "key", "instances"]) {
+      await Deno.mkdir(join(dir, sub));
+    }
+    const configFile = join(dir, "simulation.json");
+    await Deno.writeTextFile(
+      configFile,
+      JSON.stringify({
+        port: 0,
+        webotsHome: join(dir, "webots"),
+        projectsDir: join(dir, "projects"),
+        keyDir: join(dir, "key"),
+        instancesDir: join(dir, "instances"),
+        logDir: join(dir, "log"),
+        nvidiaSmiPath: FAKE_NVIDIA_SMI,
+        maxConnections: 10,
+      }),
+    );
+    const config = await loadConfig(simulationSchema, configFile, configEnv());
+    const flags = simulationPermissions(config, { root: ROOT, configFile });
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-P=simulation",
+        ...flags,
+        join(ROOT, "tests", "simulation", "collect_snapshot.ts"),
+        configFile,
+      ],
+      cwd: ROOT,
+      env: { NO_COLOR: "1", FAKE_NVIDIA_SMI_GPUS: "Tesla T4, 70, 30, 4000, 16000" },
+      stdin: "null",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.ok(out.success, `exit ${out.code}\n${stdout}\n${stderr}`);
+    const { snapshots, host, load } = JSON.parse(stdout);
+    assert.equal(snapshots.length, 2);
+    const [first, second] = snapshots;
+    assert.ok(second.timestamp > first.timestamp); // one second apart on the real timer
+    assert.deepEqual([second.webotsRunning, second.webotsIdle], [1, 2]);
+    assert.deepEqual([second.gpuCompute, second.gpuMemoryLoad, second.gpuMemory], [70, 30, 25]);
+    assert.ok(second.cpu >= 0 && second.cpu <= 100);
+    assert.ok(second.memory > 0 && second.disk > 0);
+    assert.ok(second.networkSent >= 0 && second.networkReceived >= 0);
+    assert.equal(host.gpu.name, "Tesla T4");
+    assert.match(host.os, /^Linux /);
+    assert.ok(load >= 30); // 3 of 10 slots at least
+    const log = await Deno.readTextFile(join(dir, "log", "simulation", "output.log"));
+    assert.ok(!/unavailable|failed/.test(log), log);
+    const csv = (await Deno.readTextFile(join(dir, "log", "simulation", "monitor.csv")))
+      .trim().split("\n");
+    assert.equal(csv[0], MONITOR_CSV_HEADER);
+    assert.equal(csv.length, 3);
+  });
+});

@@ -1,0 +1,168 @@
+import assert from "node:assert/strict";
+import { emptySnapshot, type HostInfo, type Snapshot } from "../../simulation/metrics.ts";
+import {
+  renderMonitorPage,
+  type SessionRow,
+  snapshotsAsJson,
+} from "../../simulation/monitor_page.ts";
+
+const HOST: HostInfo = {
+  hostname: "sim1",
+  os: "Linux Debian GNU/Linux 12 bookworm",
+  kernel: "6.1.0",
+  cpuModel: "AMD EPYC 7B13",
+  cpuCores: 8,
+  gpu: undefined,
+  ramTotalGB: 25.3,
+  swapTotalGB: 0,
+};
+
+function history(n: number): Snapshot[] {
+  return Array.from({ length: n }, (_, i) => ({
+    ...emptySnapshot(1_700_000_000 + i),
+    webotsRunning: i % 3,
+    webotsIdle: 1,
+    cpu: 10 + i,
+    memory: 40,
+    disk: 55.5,
+    networkSent: 0.25 * i,
+    networkReceived: 1.5,
+  }));
+}
+
+const SESSION: SessionRow = {
+  id: "c1",
+  world: "robots/ure.wbt",
+  port: 2001,
+  state: "running",
+  startedAt: 1_000_000,
+  remote: "127.0.0.1",
+};
+
+Deno.test("the monitor page has the reference's title and headings", () => {
+  const page = renderMonitorPage({
+    fqdn: "sim.example.com",
+    host: HOST,
+    history: history(5),
+    sessions: [],
+  });
+  assert.match(page, /^<!DOCTYPE html>/);
+  assert.ok(page.includes("<title>Webots simulation server</title>"));
+  assert.ok(page.includes("<h1>Webots simulation server: sim.example.com</h1>"));
+  assert.ok(page.includes("<h2>Host: Linux Debian GNU/Linux 12 bookworm</h2>"));
+  assert.ok(page.includes("CPU load: 14% — AMD EPYC 7B13 (8 cores)"));
+  assert.ok(page.includes("RAM: 25.3 GB (40% used) — swap: 0 GB (0% used)"));
+  assert.ok(page.includes("No simulation is running."));
+});
+
+Deno.test("the monitor page shows Not recognized without a GPU and the GPU figures with one", () => {
+  const without = renderMonitorPage({ fqdn: "h", host: HOST, history: history(2), sessions: [] });
+  assert.ok(without.includes("GPU: Not recognized"));
+  const s = { ...emptySnapshot(1), gpuCompute: 35, gpuMemoryLoad: 12, gpuMemory: 8.3 };
+  const gpu = { name: "NVIDIA GeForce RTX 3090", count: 1, memoryTotalGB: 25.8 };
+  const page = renderMonitorPage({ fqdn: "h", host: { ...HOST, gpu }, history: [s], sessions: [] });
+  assert.ok(page.includes("GPU load compute: 35% — load memory: 12%"));
+  assert.ok(page.includes("NVIDIA GeForce RTX 3090, 25.8 GB"));
+  assert.ok(!page.includes("Not recognized"));
+});
+
+Deno.test("the monitor page escapes every outside value", () => {
+  const evil = `<script>alert("x")</script>`;
+  const page = renderMonitorPage({
+    fqdn: evil,
+    host: {
+      ...HOST,
+      os: evil,
+      hostname: evil,
+      cpuModel: evil,
+      gpu: { name: evil, count: 1, memoryTotalGB: 1 },
+    },
+    history: history(3),
+    sessions: [{ ...SESSION, id: evil, world: `${evil}.wbt`, state: evil, remote: evil }],
+    now: 2_000_000,
+  });
+  assert.ok(!page.includes("<script"));
+  assert.ok(page.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"));
+  assert.ok(page.includes(`<h1>Webots simulation server: &lt;script&gt;`));
+  assert.ok(page.includes(`class="state state-other"`)); // an unknown state gets no class of its own
+});
+
+Deno.test("the monitor page loads nothing from elsewhere", () => {
+  const page = renderMonitorPage({
+    fqdn: "h",
+    host: HOST,
+    history: history(600),
+    sessions: [SESSION],
+  });
+  assert.ok(!/<link/i.test(page));
+  assert.ok(!/<script/i.test(page));
+  assert.ok(!/https?:\/\//i.test(page));
+  assert.ok(!/\burl\(/i.test(page));
+  assert.ok(!/<img/i.test(page));
+});
+
+Deno.test("the charts plot the whole history as inline SVG polylines", () => {
+  const page = renderMonitorPage({
+    fqdn: "h",
+    host: HOST,
+    history: history(600),
+    sessions: [],
+  });
+  assert.equal(page.match(/<svg /g)?.length, 3);
+  const lines = [...page.matchAll(/<polyline points="([^"]*)"/g)];
+  assert.equal(lines.length, 7 + 2 + 2); // percentages, network, simulations
+  for (const [, points] of lines) {
+    const pairs = points!.split(" ");
+    assert.equal(pairs.length, 600);
+    for (const pair of pairs) assert.match(pair, /^\d+(\.\d)?,\d+(\.\d)?$/);
+  }
+  // The latest point sits at the right edge, the oldest 10 minutes earlier near the left.
+  const cpu = lines[0]![1]!.split(" ");
+  assert.equal(cpu.at(-1)!.split(",")[0], "992");
+  assert.ok(Number(cpu[0]!.split(",")[0]) < 52);
+  assert.ok(page.includes("Sent 149.8 MB/s"));
+  const empty = renderMonitorPage({ fqdn: "h", host: HOST, history: [], sessions: [] });
+  assert.ok(empty.includes("No figures yet."));
+  assert.ok(!empty.includes("<svg"));
+});
+
+Deno.test("the simulations table shows id, world, port, coloured state, age and address", () => {
+  const page = renderMonitorPage({
+    fqdn: "h",
+    host: HOST,
+    history: [],
+    sessions: [
+      SESSION,
+      { ...SESSION, id: "c2", state: "idle", startedAt: 1_000_000 - 3_725_000, port: 2002 },
+    ],
+    now: 1_065_000,
+  });
+  assert.ok(
+    page.includes(
+      `<tr><td>c1</td><td>robots/ure.wbt</td><td>2001</td>` +
+        `<td><span class="state state-running">running</span></td><td>1 min 05 s</td>` +
+        `<td>127.0.0.1</td></tr>`,
+    ),
+  );
+  assert.ok(page.includes(`<span class="state state-idle">idle</span></td><td>1 h 03 min</td>`));
+});
+
+Deno.test("snapshotsAsJson gives one column per snapshot field", () => {
+  const json = JSON.parse(snapshotsAsJson(history(3)));
+  assert.deepEqual(Object.keys(json), [
+    "timestamp",
+    "webotsRunning",
+    "webotsIdle",
+    "cpu",
+    "memory",
+    "gpuCompute",
+    "gpuMemoryLoad",
+    "gpuMemory",
+    "swap",
+    "disk",
+    "networkSent",
+    "networkReceived",
+  ]);
+  assert.deepEqual(json.cpu, [10, 11, 12]);
+  assert.deepEqual(json.timestamp, [1_700_000_000, 1_700_000_001, 1_700_000_002]);
+});
