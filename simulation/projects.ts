@@ -1,0 +1,252 @@
+/**
+ * Project preparation for one simulation: a fresh instance folder holding a copy of the project
+ * (`init`: a folder of `projectsDir`, optionally overlaid with the user's saved project from the
+ * website; `start`: a GitHub archive or a `file://` folder inside `projectsDir`), `reset
+ * controller`, and removal of leftovers at startup. Every client-supplied name is validated
+ * (`names.ts`, `world_url.ts`); on any failure the partly built instance folder is removed before
+ * the error propagates.
+ *
+ * Layout: `<instancesDir>/<id>/` holds the marker file and the project folder
+ * `<id>/<project name>/` (with `worlds/`, `controllers/`, and `host.txt` for `init`).
+ *
+ * @module
+ */
+import { basename, join } from "node:path";
+import type { InitFields } from "../shared/protocol.ts";
+import type { Logger } from "../shared/log.ts";
+import type { SimulationConfig } from "./config.ts";
+import { ClientError } from "./client_error.ts";
+import { copyTree, isInside } from "./copy_tree.ts";
+import { fetchGithubProject } from "./github_project.ts";
+import {
+  createInstanceFolder,
+  type InstanceFolder,
+  removeFolder,
+  removeLeftovers,
+} from "./instances.ts";
+import {
+  checkRelativePath,
+  checkResetPath,
+  checkWorldName,
+  parseSiteHost,
+  quote,
+} from "./names.ts";
+import { checkKeyTransport, downloadSiteProject, readSiteKey } from "./site_project.ts";
+import { checkRepositoryLists, type FileWorld, parseStartUrl } from "./world_url.ts";
+
+export { ClientError };
+
+/** One simulation's project copy. */
+export interface Instance {
+  /** Unique, never reused within a run. */
+  readonly id: string;
+  /** `<instancesDir>/<id>`: removed as a whole by remove(). */
+  readonly dir: string;
+  /** Folder holding worlds/ and controllers/ (a subfolder of dir). */
+  readonly projectDir: string;
+  /** Absolute path of the .wbt inside projectDir/worlds/, checked to exist. */
+  readonly worldFile: string;
+  /** init's app (relative to projectsDir). */
+  readonly app: string | undefined;
+  /** The folder the project was copied from (init and file://), the source of `reset controller`. */
+  readonly source: string | undefined;
+  /** Removes the instance folder; idempotent; never throws. */
+  remove(): Promise<void>;
+}
+
+/** What project preparation needs. */
+export interface ProjectDeps {
+  readonly config: SimulationConfig;
+  readonly fetch: typeof fetch;
+  readonly logger: Logger;
+}
+
+/**
+ * Prepares an `init` project: validates the fields, copies `<projectsDir>/<app>`, writes
+ * `host.txt`, and when `user1Id` is set downloads the user's project from the site (which needs a
+ * key in `keyDir` and https). `controllerEdit` is granted to own or anonymous simulations.
+ */
+export async function prepareInit(
+  init: InitFields,
+  deps: ProjectDeps,
+  signal?: AbortSignal,
+): Promise<{ instance: Instance; controllerEdit: boolean }> {
+  const { config } = deps;
+  const appSegments = checkRelativePath(init.app, "project");
+  const world = checkWorldName(init.world);
+  const site = parseSiteHost(init.host);
+  let key: string | undefined;
+  if (init.user1Id !== "") {
+    checkKeyTransport(site);
+    key = await readSiteKey(config.keyDir, site);
+    if (key === undefined) throw new ClientError(`No key for: ${site.bareHost}`);
+  }
+  const source = await projectSource(config.projectsDir, join(config.projectsDir, ...appSegments));
+  if (source === undefined) throw new ClientError(`Project ${quote(init.app)} does not exist.`);
+  const instance = await build(deps, async (folder) => {
+    const projectDir = join(folder.dir, appSegments[appSegments.length - 1]!);
+    await copyTree(source, projectDir, { logger: deps.logger, signal });
+    await Deno.writeTextFile(join(projectDir, "host.txt"), init.host);
+    if (key !== undefined) {
+      await downloadSiteProject(site, key, init, projectDir, {
+        fetch: deps.fetch,
+        logger: deps.logger,
+        downloadTimeout: config.downloadTimeout,
+        maxDownloadSize: config.maxDownloadSize,
+      }, signal);
+    }
+    return { projectDir, world, app: init.app, source };
+  });
+  const controllerEdit = init.user1Authentication !== "" || init.user1Id === "";
+  return { instance, controllerEdit };
+}
+
+/**
+ * Prepares a `start` project from a `webots://github.com/…`, `https://github.com/…/blob/…` or
+ * `file:///…` URL, after the repository lists of the config.
+ */
+export async function prepareStart(
+  url: string,
+  deps: ProjectDeps,
+  signal?: AbortSignal,
+): Promise<Instance> {
+  const { config } = deps;
+  const world = parseStartUrl(url);
+  checkRepositoryLists(url, world, config);
+  if (world.kind === "file") {
+    const source = await fileProjectSource(config.projectsDir, world);
+    return await build(deps, async (folder) => {
+      const projectDir = join(folder.dir, basename(world.projectPath));
+      await copyTree(source, projectDir, { logger: deps.logger, signal });
+      return { projectDir, world: world.world, app: undefined, source };
+    });
+  }
+  return await build(deps, async (folder) => {
+    const projectDir = join(folder.dir, world.folder[world.folder.length - 1] ?? world.repo);
+    await fetchGithubProject(world, projectDir, {
+      fetch: deps.fetch,
+      logger: deps.logger,
+      githubArchiveBase: config.githubArchiveBase,
+      downloadTimeout: config.downloadTimeout,
+      maxDownloadSize: config.maxDownloadSize,
+    }, signal);
+    return { projectDir, world: world.world, app: undefined, source: undefined };
+  });
+}
+
+/**
+ * Restores `controllers/<dir>/<file>` of an instance from the folder it was copied from. GitHub
+ * projects keep no pristine copy, so they get a ClientError.
+ */
+export async function resetController(
+  instance: Instance,
+  path: string,
+  deps: ProjectDeps,
+): Promise<void> {
+  const [dir, file] = checkResetPath(path);
+  if (instance.source === undefined) {
+    throw new ClientError("reset controller is not available for GitHub projects");
+  }
+  const missing = () => new ClientError(`Cannot reset ${quote(path)}: no such controller file`);
+  const sourceRoot = await Deno.realPath(instance.source);
+  let from: string;
+  try {
+    from = await Deno.realPath(join(instance.source, "controllers", dir, file));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw missing();
+    throw error;
+  }
+  if (!isInside(sourceRoot, from) || !(await Deno.stat(from)).isFile) throw missing();
+  // The running simulation may have changed the copy (even planted symlinks): the target folder
+  // must really be inside the project, and the file is replaced by rename, never written through.
+  const targetDir = join(instance.projectDir, "controllers", dir);
+  await Deno.mkdir(targetDir, { recursive: true });
+  const realTargetDir = await Deno.realPath(targetDir);
+  if (!isInside(await Deno.realPath(instance.projectDir), realTargetDir)) {
+    throw new ClientError(`Cannot reset ${quote(path)}: the controller folder was replaced`);
+  }
+  const temporary = join(realTargetDir, `.${file}.reset-${crypto.randomUUID()}`);
+  try {
+    await Deno.copyFile(from, temporary);
+    await Deno.rename(temporary, join(realTargetDir, file));
+  } catch (error) {
+    await Deno.remove(temporary).catch(() => {});
+    throw error;
+  }
+  deps.logger.info({ instance: instance.id, path }, "controller reset");
+}
+
+/** At startup: removes the instance folders this server (same port) left behind. */
+export function removeLeftoverInstances(deps: ProjectDeps): Promise<number> {
+  return removeLeftovers(deps.config.instancesDir, deps.config.port, deps.logger);
+}
+
+/** The real path of a project folder when it is a folder inside `projectsDir`. */
+async function projectSource(projectsDir: string, folder: string): Promise<string | undefined> {
+  try {
+    const root = await Deno.realPath(projectsDir);
+    const real = await Deno.realPath(folder);
+    if (!isInside(root, real) || !(await Deno.stat(real)).isDirectory) return undefined;
+    return real;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+async function fileProjectSource(projectsDir: string, world: FileWorld): Promise<string> {
+  const outside = new ClientError("The world file must lie in the projects folder of this server");
+  const root = await Deno.realPath(projectsDir).catch(() => undefined);
+  if (root === undefined) throw outside;
+  let realWorld: string;
+  try {
+    realWorld = await Deno.realPath(world.path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      throw new ClientError(`${world.world} does not exist.`);
+    }
+    throw error;
+  }
+  if (!isInside(root, realWorld)) throw outside;
+  const source = await projectSource(projectsDir, world.projectPath);
+  if (source === undefined) throw outside;
+  return source;
+}
+
+interface Built {
+  readonly projectDir: string;
+  readonly world: string;
+  readonly app: string | undefined;
+  readonly source: string | undefined;
+}
+
+/** Creates an instance folder, fills it with `fill`, checks the world; removes it on failure. */
+async function build(
+  deps: ProjectDeps,
+  fill: (folder: InstanceFolder) => Promise<Built>,
+): Promise<Instance> {
+  const folder = await createInstanceFolder(deps.config.instancesDir, deps.config.port);
+  try {
+    const built = await fill(folder);
+    const worldFile = join(built.projectDir, "worlds", built.world);
+    const info = await Deno.lstat(worldFile).catch(() => undefined);
+    if (!info?.isFile) throw new ClientError(`${built.world} does not exist.`);
+    const log = deps.logger;
+    let removal: Promise<void> | undefined;
+    deps.logger.info({ instance: folder.id, dir: folder.dir, worldFile }, "project ready");
+    return {
+      id: folder.id,
+      dir: folder.dir,
+      projectDir: built.projectDir,
+      worldFile,
+      app: built.app,
+      source: built.source,
+      remove: () => (removal ??= removeFolder(folder.dir, log)),
+    };
+  } catch (error) {
+    await removeFolder(folder.dir, deps.logger);
+    throw error;
+  }
+}
