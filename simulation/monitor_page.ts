@@ -100,9 +100,14 @@ function chart(
     return `<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${gy}" y2="${gy}" class="grid"/>` +
       `<text x="${LEFT - 4}" y="${gy}" class="ylabel">${escapeHtml(fixed(f * max))}</text>`;
   }).join("");
-  const xLabels = [[600, "−10 min"], [300, "−5 min"], [0, "now"]].map(([ago, label]) =>
-    `<text x="${fixed(x(end - Number(ago)))}" y="${HEIGHT - 6}" class="xlabel">${label}</text>`
-  ).join("");
+  const xLabels =
+    ([[600, "−10 min", "start"], [300, "−5 min", "middle"], [0, "now", "end"]] as const)
+      .map(([ago, label, anchor]) =>
+        `<text x="${fixed(x(end - ago))}" y="${
+          HEIGHT - 6
+        }" class="xlabel" text-anchor="${anchor}">` +
+        `${label}</text>`
+      ).join("");
   const lines = series.map((s) => {
     const points = history.map((h) => `${fixed(x(h.timestamp))},${fixed(y(h[s.key]))}`).join(" ");
     return `<polyline points="${points}" stroke="${s.color}" class="line"/>`;
@@ -152,7 +157,7 @@ figure{margin:1em 0}figcaption{font-weight:600;margin-bottom:.3em}
 svg{width:100%;height:auto;background:#fafafa;border:1px solid #ddd}
 .grid{stroke:#ddd;stroke-width:1}.line{fill:none;stroke-width:1.5}
 .ylabel{font-size:11px;text-anchor:end;dominant-baseline:middle;fill:#666}
-.xlabel{font-size:11px;text-anchor:middle;fill:#666}
+.xlabel{font-size:11px;fill:#666}
 .legend{font-size:.9em}.key{margin-right:1em;white-space:nowrap}
 .swatch{display:inline-block;width:.8em;height:.8em;margin-right:.3em;vertical-align:middle}
 table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}
