@@ -189,7 +189,10 @@ async function projectSource(projectsDir: string, folder: string): Promise<strin
     if (!isInside(root, real) || !(await Deno.stat(real)).isDirectory) return undefined;
     return real;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+    if (
+      error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory ||
+      error instanceof Deno.errors.NotCapable
+    ) {
       return undefined;
     }
     throw error;
@@ -199,7 +202,11 @@ async function projectSource(projectsDir: string, folder: string): Promise<strin
 async function fileProjectSource(projectsDir: string, world: FileWorld): Promise<string> {
   const outside = new ClientError("The world file must lie in the projects folder of this server");
   const root = await Deno.realPath(projectsDir).catch(() => undefined);
-  if (root === undefined) throw outside;
+  // Checked before touching the file system: outside projectsDir the server may not even be
+  // allowed to read (`.` and `..` segments were refused by the parser).
+  if (root === undefined || !(isInside(projectsDir, world.path) || isInside(root, world.path))) {
+    throw outside;
+  }
   let realWorld: string;
   try {
     realWorld = await Deno.realPath(world.path);
@@ -207,6 +214,7 @@ async function fileProjectSource(projectsDir: string, world: FileWorld): Promise
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
       throw new ClientError(`${world.world} does not exist.`);
     }
+    if (error instanceof Deno.errors.NotCapable) throw outside;
     throw error;
   }
   if (!isInside(root, realWorld)) throw outside;

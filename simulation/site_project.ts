@@ -77,7 +77,8 @@ export async function downloadSiteProject(
   let status: number;
   let body: Uint8Array;
   try {
-    ({ status, body } = await download(url, { method: "POST", body: form }, {
+    // No redirects: a 307 would resend the key, possibly to plain http or another host.
+    ({ status, body } = await download(url, { method: "POST", body: form, redirect: "manual" }, {
       fetch: deps.fetch,
       timeoutSeconds: deps.downloadTimeout,
       maxBytes: deps.maxDownloadSize,

@@ -173,3 +173,37 @@ Deno.test("select maps names and executable decides the 0o775 mode", async () =>
     await assert.rejects(Deno.stat(join(dir, "x.txt")), Deno.errors.NotFound);
   });
 });
+
+Deno.test("ZIP64 end records (archives with many entries) are read", async () => {
+  await withTemp(async (dir) => {
+    const zip = zipSync({ "worlds/w.wbt": text("world"), "a.txt": text("a") });
+    const eocd = zip.length - 22;
+    const view = new DataView(zip.buffer);
+    const count = view.getUint16(eocd + 10, true);
+    const size = view.getUint32(eocd + 12, true);
+    const offset = view.getUint32(eocd + 16, true);
+    // Insert a ZIP64 end record and its locator, and mark the classic record as "see ZIP64".
+    const record = new DataView(new ArrayBuffer(56 + 20));
+    record.setUint32(0, 0x06064b50, true);
+    record.setBigUint64(4, 44n, true);
+    record.setBigUint64(24, BigInt(count), true);
+    record.setBigUint64(32, BigInt(count), true);
+    record.setBigUint64(40, BigInt(size), true);
+    record.setBigUint64(48, BigInt(offset), true);
+    record.setUint32(56, 0x07064b50, true);
+    record.setBigUint64(64, BigInt(eocd), true);
+    record.setUint32(72, 1, true);
+    const classic = zip.slice(eocd);
+    const cv = new DataView(classic.buffer);
+    cv.setUint16(8, 0xffff, true);
+    cv.setUint16(10, 0xffff, true);
+    cv.setUint32(16, 0xffffffff, true);
+    const patched = new Uint8Array(eocd + 76 + 22);
+    patched.set(zip.subarray(0, eocd));
+    patched.set(new Uint8Array(record.buffer), eocd);
+    patched.set(classic, eocd + 76);
+    assert.deepEqual(listZipEntries(patched).map((e) => e.name), ["worlds/w.wbt", "a.txt"]);
+    await extractZip(patched, dir, options());
+    assert.equal(await Deno.readTextFile(join(dir, "worlds/w.wbt")), "world");
+  });
+});
