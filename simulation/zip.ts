@@ -191,18 +191,35 @@ export async function extractZip(
     const target = join(dest, path);
     if (!target.startsWith(`${dest}/`)) throw new ZipError(`unsafe entry name ${path}`);
     if (entry.kind === "directory") {
-      await Deno.mkdir(target, { recursive: true });
+      await conflicts(path, () => Deno.mkdir(target, { recursive: true }));
       directories++;
       continue;
     }
     const content = await inflateEntry(data, entry, options.maxSize - bytes, options.signal);
     bytes += content.length;
-    await Deno.mkdir(dirname(target), { recursive: true });
-    await Deno.writeFile(target, content);
+    await conflicts(path, async () => {
+      await Deno.mkdir(dirname(target), { recursive: true });
+      await Deno.writeFile(target, content);
+    });
     if (options.executable(path, entry)) await Deno.chmod(target, 0o775);
     files++;
   }
   return { files, directories, bytes };
+}
+
+/** Runs a write; a file where a folder is needed (or the reverse) is the archive's fault. */
+async function conflicts(path: string, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory ||
+      error instanceof Deno.errors.IsADirectory
+    ) {
+      throw new ZipError(`entry ${JSON.stringify(path)} conflicts with another`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 /** Input bytes handed to the inflater at once; bounds the output produced between checks. */

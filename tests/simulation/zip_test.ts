@@ -207,3 +207,16 @@ Deno.test("ZIP64 end records (archives with many entries) are read", async () =>
     assert.equal(await Deno.readTextFile(join(dir, "worlds/w.wbt")), "world");
   });
 });
+
+Deno.test("entries that conflict (a file where a folder is needed) fail with a ZipError", async () => {
+  for (
+    const files of [
+      { "a": text("file"), "a/b.txt": text("x") },
+      { "a/b.txt": text("x"), "a": text("file") },
+    ]
+  ) {
+    await withTemp(async (dir) => {
+      await assert.rejects(extractZip(zipSync(files), dir, options()), /conflicts with another/);
+    });
+  }
+});
