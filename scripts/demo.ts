@@ -1,0 +1,52 @@
+/**
+ * `deno task demo`: both servers with `config/*\/demo.json` — a stand-in Webots
+ * (`tests/fakes/webots/webots`) and the projects in `demo/projects` — after a banner that says
+ * Webots is a stand-in and which pages to open.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { loadConfig } from "../shared/config.ts";
+import { configEnv } from "../shared/launch.ts";
+import { sessionSchema } from "../session/config.ts";
+import { simulationSchema } from "../simulation/config.ts";
+import { fileExists, resolveConfigs } from "./configs.ts";
+import { ROOT, runServers } from "./start.ts";
+
+/** The banner printed before the servers start. */
+export function banner(facts: {
+  webots: string;
+  webotsExists: boolean;
+  sessionPort: number;
+  simulationPort: number;
+}): string {
+  const missing = facts.webotsExists ? "" : `\n  WARNING: ${facts.webots} does not exist yet.`;
+  return `DEMO: Webots is played by a stand-in (${facts.webots}): it streams nothing and shows no 3D view;
+      it only speaks the protocol the servers rely on (it prints "open", then "." every few seconds).${missing}
+  Open:
+    http://localhost:${facts.sessionPort}/         the session server's page
+    http://localhost:${facts.sessionPort}/monitor  the simulation servers and their load
+    http://localhost:${facts.simulationPort}/monitor  the simulation server's figures
+  Try: curl http://localhost:${facts.sessionPort}/session   (the WebSocket URL of a simulation server)
+  Ctrl-C stops both servers.
+`;
+}
+
+async function main(): Promise<number> {
+  const files = resolveConfigs("demo", { root: ROOT, cwd: ROOT, exists: fileExists });
+  const env = configEnv();
+  const simulation = await loadConfig(simulationSchema, files.simulation!, env);
+  const session = await loadConfig(sessionSchema, files.session!, env);
+  const webots = join(simulation.webotsHome, "webots");
+  console.log(banner({
+    webots: webots.startsWith(ROOT + "/") ? webots.slice(ROOT.length + 1) : webots,
+    webotsExists: fileExists(webots),
+    sessionPort: session.port,
+    simulationPort: simulation.port,
+  }));
+  return await runServers({ root: ROOT, files, deno: Deno.execPath(), print: console.log });
+}
+
+if (import.meta.main) {
+  Deno.exit(await main());
+}
