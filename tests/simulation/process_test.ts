@@ -1,0 +1,301 @@
+import assert from "node:assert/strict";
+import { join, resolve } from "node:path";
+import type { Logger } from "../../shared/log.ts";
+import { validateConfig } from "../../shared/config.ts";
+import { simulationSchema } from "../../simulation/config.ts";
+import { simulationPermissions } from "../../simulation/permissions.ts";
+import { type ChildProcessHandle, createSpawner } from "../../simulation/process.ts";
+
+const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
+const FAKE_HOME = join(ROOT, "tests", "fakes", "webots");
+const FAKE_WEBOTS = join(FAKE_HOME, "webots");
+
+const silent: Logger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+  child: () => silent,
+  close: () => Promise.resolve(),
+};
+
+interface Record {
+  pid: number;
+  args: string[];
+  env: { [key: string]: string | undefined };
+  childPids: number[];
+}
+
+/** A temp folder with a world file holding `directives`, and a record folder. */
+async function world(directives: string[]) {
+  const dir = await Deno.makeTempDir({ prefix: "process-test-" });
+  const worldFile = join(dir, "test.wbt");
+  await Deno.writeTextFile(worldFile, directives.map((d) => `#fake ${d}\n`).join(""));
+  await Deno.mkdir(join(dir, "records"));
+  return {
+    dir,
+    worldFile,
+    env: { FAKE_WEBOTS_RECORD_DIR: join(dir, "records") },
+    async records(): Promise<Record[]> {
+      const out: Record[] = [];
+      for await (const e of Deno.readDir(join(dir, "records"))) {
+        out.push(JSON.parse(await Deno.readTextFile(join(dir, "records", e.name))));
+      }
+      return out;
+    },
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+function streamArg(port: number): string {
+  return `--stream="port=${port};monitorActivity"`;
+}
+
+/** True while `pid` exists and is not a zombie. */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Reads lines until one satisfies `match`; returns the lines read. */
+async function readUntil(
+  iterator: AsyncIterator<string>,
+  match: (line: string) => boolean,
+): Promise<string[]> {
+  const seen: string[] = [];
+  while (true) {
+    const next = await iterator.next();
+    if (next.done) throw new Error(`output ended before the expected line: ${seen.join("|")}`);
+    seen.push(next.value);
+    if (match(next.value)) return seen;
+  }
+}
+
+async function drain(handle: ChildProcessHandle): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const line of handle.lines) lines.push(line);
+  return lines;
+}
+
+/** Waits for the ready line `open`; then keeps reading; resolves with every line at EOF. */
+async function whenOpen(handle: ChildProcessHandle): Promise<{ rest: Promise<string[]> }> {
+  const iterator = handle.lines[Symbol.asyncIterator]();
+  const seen = await readUntil(iterator, (line) => line === "open");
+  const rest = (async () => {
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      seen.push(next.value);
+    }
+    return seen;
+  })();
+  return { rest };
+}
+
+const spawner = createSpawner({ killBinary: "/usr/bin/kill", logger: silent });
+
+Deno.test("lines carry open, mode lines and activity dots from stdout and stderr", async () => {
+  await using w = await world([
+    "modes real-time,pause",
+    "activity-every 50",
+    "stderr to-stderr",
+  ]);
+  const handle = spawner.spawn(FAKE_WEBOTS, [streamArg(freePort()), w.worldFile], {
+    env: w.env,
+    cwd: w.dir,
+  });
+  try {
+    const iterator = handle.lines[Symbol.asyncIterator]();
+    const seen: string[] = [];
+    // stdout and stderr are separate pipes: the stderr line may come anywhere.
+    while (!(seen.includes(".") && seen.includes("to-stderr"))) {
+      seen.push(...await readUntil(iterator, (line) => line === "." || line === "to-stderr"));
+    }
+    assert.deepEqual(seen.filter((l) => l !== "to-stderr"), ["open", "real-time", "pause", "."]);
+  } finally {
+    await handle.stop(5000);
+  }
+});
+
+Deno.test("status resolves with the exit code when the process crashes", async () => {
+  await using w = await world(["crash-after 200"]);
+  const handle = spawner.spawn(FAKE_WEBOTS, [streamArg(freePort()), w.worldFile], {
+    env: w.env,
+    cwd: w.dir,
+  });
+  const [status, lines] = await Promise.all([handle.status, drain(handle)]);
+  assert.equal(status.code, 1);
+  assert.equal(status.success, false);
+  assert.deepEqual(lines, ["open", "fake webots: crashing"]);
+  // Stopping an exited process is fine and gives the same status.
+  assert.equal(await handle.stop(1000), status);
+});
+
+Deno.test("stop() ends a process that honours SIGTERM well within the grace period", async () => {
+  await using w = await world(["activity-every 50"]);
+  const handle = spawner.spawn(FAKE_WEBOTS, [streamArg(freePort()), w.worldFile], {
+    env: w.env,
+    cwd: w.dir,
+  });
+  const { rest } = await whenOpen(handle);
+  const started = performance.now();
+  const status = await handle.stop(5000);
+  const ms = performance.now() - started;
+  console.log(`stop() with SIGTERM honoured: ${ms.toFixed(0)} ms`);
+  assert.equal(status.code, 0);
+  assert.ok(ms < 2500, `stop took ${ms} ms`);
+  assert.equal((await rest)[0], "open");
+});
+
+Deno.test("stop() escalates to SIGKILL after graceMs when SIGTERM is ignored", async () => {
+  await using w = await world(["ignore-sigterm", "activity-every 50"]);
+  const handle = spawner.spawn(FAKE_WEBOTS, [streamArg(freePort()), w.worldFile], {
+    env: w.env,
+    cwd: w.dir,
+  });
+  const { rest } = await whenOpen(handle);
+  const started = performance.now();
+  const status = await handle.stop(400);
+  const ms = performance.now() - started;
+  console.log(`stop(400) with SIGTERM ignored: ${ms.toFixed(0)} ms`);
+  assert.equal(status.signal, "SIGKILL");
+  assert.ok(ms >= 400, `stop took only ${ms} ms`);
+  assert.ok(ms < 3000, `stop took ${ms} ms`);
+  assert.ok((await rest).includes("ignoring SIGTERM"));
+});
+
+Deno.test("no grandchild survives stop(), even when the leader ignores SIGTERM", async () => {
+  for (const directives of [["children 2"], ["children 2", "ignore-sigterm"]]) {
+    await using w = await world(directives);
+    const handle = spawner.spawn(FAKE_WEBOTS, [streamArg(freePort()), w.worldFile], {
+      env: w.env,
+      cwd: w.dir,
+    });
+    const { rest } = await whenOpen(handle);
+    const record = await waitForRecord(w);
+    assert.equal(record.childPids.length, 2);
+    for (const pid of record.childPids) assert.ok(isAlive(pid));
+    await handle.stop(300);
+    await rest;
+    for (const pid of [record.pid, ...record.childPids]) {
+      assert.ok(!isAlive(pid), `${pid} survived`);
+    }
+  }
+});
+
+Deno.test("grandchildren are killed when the leader exits by itself", async () => {
+  await using w = await world(["children 2", "crash-after 300"]);
+  const handle = spawner.spawn(FAKE_WEBOTS, [streamArg(freePort()), w.worldFile], {
+    env: w.env,
+    cwd: w.dir,
+  });
+  const [status] = await Promise.all([handle.status, drain(handle)]);
+  assert.equal(status.code, 1);
+  const [record] = await w.records();
+  assert.ok(record);
+  for (const pid of record.childPids) assert.ok(!isAlive(pid), `${pid} survived`);
+});
+
+Deno.test("output nobody reads does not stall the process", async () => {
+  await using w = await world(["flood 3000", "exit-after 500"]);
+  const handle = spawner.spawn(FAKE_WEBOTS, [streamArg(freePort()), w.worldFile], {
+    env: w.env,
+    cwd: w.dir,
+  });
+  // ~330 kB, five times a pipe's capacity, with nobody reading `lines`: the stand-in would block
+  // in its write and never reach exit-after if the pipes were not drained.
+  const status = await handle.status;
+  assert.equal(status.code, 0);
+  const lines = await drain(handle);
+  assert.equal(lines[0], "open");
+  assert.equal(lines.filter((line) => line.startsWith("flood ")).length, 3000);
+});
+
+Deno.test("spawning a missing binary throws an error naming it", () => {
+  assert.throws(
+    () => spawner.spawn("/nonexistent/webots", [], { env: {}, cwd: "/" }),
+    { message: "Cannot start /nonexistent/webots: no such file" },
+  );
+});
+
+Deno.test("the server's permissions allow the stand-in Webots and kill, not a shell", async () => {
+  await using w = await world(["children 1"]);
+  const config = validateConfig(
+    simulationSchema,
+    {
+      webotsHome: FAKE_HOME,
+      instancesDir: join(w.dir, "instances"),
+      logDir: join(w.dir, "log"),
+    },
+    "test",
+    { root: ROOT, vars: {}, tmpDir: w.dir },
+  );
+  const flags = simulationPermissions(config, { root: ROOT, configFile: join(w.dir, "c.json") });
+  const probe = join(w.dir, "probe.ts");
+  await Deno.writeTextFile(
+    probe,
+    `
+import { createSpawner } from ${JSON.stringify(join(ROOT, "simulation", "process.ts"))};
+const results: Record<string, string> = {};
+for (const program of ["/bin/sh", "/usr/bin/env", "sh"]) {
+  try {
+    await new Deno.Command(program, { args: ["-c", "true"] }).output();
+    results[program] = "ran";
+  } catch (error) {
+    results[program] = error instanceof Error ? error.name : String(error);
+  }
+}
+const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent, close: async () => {} };
+const handle = createSpawner({ killBinary: "/usr/bin/kill", logger: silent }).spawn(
+  ${JSON.stringify(FAKE_WEBOTS)},
+  [${JSON.stringify(streamArg(freePort()))}, ${JSON.stringify(w.worldFile)}],
+  { env: ${JSON.stringify(w.env)}, cwd: ${JSON.stringify(w.dir)} },
+);
+const it = handle.lines[Symbol.asyncIterator]();
+results.first = String((await it.next()).value);
+const status = await handle.stop(5000);
+results.stop = status.signal ?? String(status.code);
+console.log(JSON.stringify(results));
+`,
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", `--config=${join(ROOT, "deno.json")}`, "-P=simulation", ...flags, probe],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  const results = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
+  assert.deepEqual(results, {
+    "/bin/sh": "NotCapable",
+    "/usr/bin/env": "NotCapable",
+    sh: "NotCapable",
+    first: "open",
+    stop: "0",
+  });
+  const [record] = await w.records();
+  assert.ok(record);
+  for (const pid of [record.pid, ...record.childPids]) assert.ok(!isAlive(pid), `${pid} survived`);
+});
+
+/** Waits until the stand-in has written its record (it does so before listening). */
+async function waitForRecord(w: Awaited<ReturnType<typeof world>>): Promise<Record> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    const [record] = await w.records();
+    if (record) return record;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error("the stand-in wrote no record");
+}
