@@ -66,7 +66,7 @@ find_deno() {
 
 # Config file of SERVER for CONFIG, printed if it exists; nothing otherwise.
 config_file() {
-  local server=$1 config=$2 path dir base other
+  local server=$1 config=$2 path dir base
   if [[ $config != *.json ]]; then
     path="config/$server/$config.json"
     [[ -f $path ]] && echo "$HERE/$path"
@@ -88,19 +88,21 @@ config_file() {
 check_config() {
   local config=$1
   if [[ $config == *.json ]]; then
-    local dir
+    local dir path
     dir=$(basename "$(dirname "$config")")
     if [[ $dir != session && $dir != simulation ]]; then
       echo "Config $config must lie in a folder named session or simulation" >&2
       return 1
     fi
+    [[ $config == /* ]] && path=$config || path="$CALLER_DIR/$config"
+    if [[ ! -f $path ]]; then
+      echo "No config file $config" >&2
+      return 1
+    fi
+    return 0
   fi
   if [[ -z $(config_file simulation "$config") && -z $(config_file session "$config") ]]; then
-    if [[ $config == *.json ]]; then
-      echo "No config file $config" >&2
-    else
-      echo "No config named $config (config/session/$config.json, config/simulation/$config.json)" >&2
-    fi
+    echo "No config named $config (config/session/$config.json, config/simulation/$config.json)" >&2
     return 1
   fi
 }

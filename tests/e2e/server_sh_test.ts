@@ -297,6 +297,12 @@ Deno.test("server.sh starts only the session server when only its config exists"
     assert.equal(status.code, 0, status.stdout);
     const stopped = await run("stop");
     assert.equal(stopped.stdout.trim(), `Stopped session server (${pid})`);
+    // The same config named by its path: used for the server whose folder it lies in.
+    const path = join(ROOT, "config", "session", `${name}.json`);
+    const byPath = await run("start", path);
+    assert.equal(byPath.code, 0, byPath.stderr);
+    startedPid(byPath.stdout, path.replace(/[.\/]/g, "\\$&"), "session");
+    assert.equal((await run("stop")).code, 0);
   });
 });
 
