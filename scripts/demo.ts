@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { loadConfig } from "../shared/config.ts";
+import { ConfigError, loadConfig } from "../shared/config.ts";
 import { configEnv } from "../shared/launch.ts";
 import { sessionSchema } from "../session/config.ts";
 import { simulationSchema } from "../simulation/config.ts";
@@ -19,6 +19,8 @@ export function banner(facts: {
   webotsExists: boolean;
   sessionPort: number;
   simulationPort: number;
+  /** The demo world as a file:// URL. */
+  world: string;
 }): string {
   const missing = facts.webotsExists ? "" : `\n  WARNING: ${facts.webots} does not exist yet.`;
   return `DEMO: Webots is played by a stand-in (${facts.webots}): it streams nothing and shows no 3D view;
@@ -28,6 +30,8 @@ export function banner(facts: {
     http://localhost:${facts.sessionPort}/monitor  the simulation servers and their load
     http://localhost:${facts.simulationPort}/monitor  the simulation server's figures
   Try: curl http://localhost:${facts.sessionPort}/session   (the WebSocket URL of a simulation server)
+  Demo world: ${facts.world}
+    (browser client: ws://localhost:${facts.sessionPort}/session?url=${facts.world})
   Ctrl-C stops both servers.
 `;
 }
@@ -35,14 +39,22 @@ export function banner(facts: {
 async function main(): Promise<number> {
   const files = resolveConfigs("demo", { root: ROOT, cwd: ROOT, exists: fileExists });
   const env = configEnv();
-  const simulation = await loadConfig(simulationSchema, files.simulation!, env);
-  const session = await loadConfig(sessionSchema, files.session!, env);
+  let simulation, session;
+  try {
+    simulation = await loadConfig(simulationSchema, files.simulation!, env);
+    session = await loadConfig(sessionSchema, files.session!, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return 1;
+  }
   const webots = join(simulation.webotsHome, "webots");
   console.log(banner({
     webots: webots.startsWith(ROOT + "/") ? webots.slice(ROOT.length + 1) : webots,
     webotsExists: fileExists(webots),
     sessionPort: session.port,
     simulationPort: simulation.port,
+    world: `file://${join(simulation.projectsDir, "hello", "worlds", "hello.wbt")}`,
   }));
   return await runServers({ root: ROOT, files, deno: Deno.execPath(), print: console.log });
 }
