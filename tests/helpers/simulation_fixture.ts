@@ -144,7 +144,7 @@ export async function startSimulationServer(
     async instances() {
       const out: string[] = [];
       for await (const entry of Deno.readDir(instancesDir)) {
-        if (entry.isDirectory) out.push(entry.name);
+        if (entry.isDirectory && !entry.name.startsWith(".")) out.push(entry.name);
       }
       return out;
     },

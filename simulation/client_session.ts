@@ -1,0 +1,328 @@
+/**
+ * One browser's life on `/client`: preparing → starting → running → closed.
+ *
+ * A session holds at most one simulation: a streaming port, an instance folder and a Webots
+ * process. Whatever ends the session (the browser leaving, Webots exiting, a failure, the
+ * server shutting down) runs the same `close()`, which stops Webots and its process group,
+ * removes the folder and releases the port, exactly once.
+ *
+ * @module
+ */
+import type { Logger } from "../shared/log.ts";
+import {
+  ACTIVITY,
+  type ClientMessage,
+  formatError,
+  formatResetController,
+  formatWebotsUrl,
+  type InitFields,
+  parseWebotsLine,
+} from "../shared/protocol.ts";
+import { webotsStreamUrl } from "../shared/urls.ts";
+import type { SimulationConfig } from "./config.ts";
+import type { ChildProcessHandle } from "./process.ts";
+import type { PortPool } from "./ports.ts";
+import { ClientError, type Instance } from "./projects.ts";
+import type { WebotsLaunch } from "./webots.ts";
+
+/** Where a session is in its life. */
+export type SessionState = "waiting" | "preparing" | "starting" | "running" | "closed";
+
+/** The socket a session talks to: only what it needs of a WebSocket. */
+export interface ClientSocket {
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** What a session needs from the rest of the server. */
+export interface SessionDeps {
+  readonly config: SimulationConfig;
+  readonly logger: Logger;
+  readonly ports: PortPool;
+  readonly ssl: boolean;
+  readonly prepareInit: (
+    init: InitFields,
+    signal: AbortSignal,
+  ) => Promise<{ instance: Instance; controllerEdit: boolean }>;
+  readonly prepareStart: (url: string, signal: AbortSignal) => Promise<Instance>;
+  readonly resetController: (instance: Instance, path: string) => Promise<void>;
+  readonly launchWebots: (launch: WebotsLaunch) => ChildProcessHandle;
+  /** Called whenever the state or idle flag changes (the monitor and `/load` count sessions). */
+  readonly onChange: () => void;
+  readonly now: () => number;
+}
+
+/** A row of the monitor page's table. */
+export interface SessionInfo {
+  readonly id: string;
+  readonly state: SessionState;
+  readonly idle: boolean;
+  readonly world: string;
+  readonly port: number | undefined;
+  readonly pid: number | undefined;
+  readonly remote: string;
+  readonly startedAt: number;
+}
+
+/** One browser connection on `/client`. */
+export class ClientSession {
+  #state: SessionState = "waiting";
+  #idle = true;
+  #world = "";
+  #port: number | undefined;
+  #instance: Instance | undefined;
+  #webots: ChildProcessHandle | undefined;
+  #closing: Promise<void> | undefined;
+  readonly #abort = new AbortController();
+  readonly #log: Logger;
+  readonly #startedAt: number;
+
+  constructor(
+    readonly id: string,
+    private readonly socket: ClientSocket,
+    /** Host name put in `webots:` URLs. */
+    private readonly host: string,
+    private readonly remote: string,
+    private readonly deps: SessionDeps,
+  ) {
+    this.#log = deps.logger.child({ client: id, remote });
+    this.#startedAt = deps.now();
+    this.#log.info({}, "New client");
+  }
+
+  /** The session's current state. */
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  /** True while Webots runs with the simulation paused (or not yet told to run). */
+  get idle(): boolean {
+    return this.#idle;
+  }
+
+  /** True while the session holds a Webots process (it counts towards load). */
+  get hasWebots(): boolean {
+    return this.#webots !== undefined && this.#state !== "closed";
+  }
+
+  /** A snapshot for the monitor page. */
+  info(): SessionInfo {
+    return {
+      id: this.id,
+      state: this.#state,
+      idle: this.#idle,
+      world: this.#world,
+      port: this.#port,
+      pid: this.#webots?.pid,
+      remote: this.remote,
+      startedAt: this.#startedAt,
+    };
+  }
+
+  /** Handles one parsed browser message. Never throws: failures are sent as `error:`. */
+  async handle(message: ClientMessage): Promise<void> {
+    try {
+      switch (message.kind) {
+        case "init":
+        case "start":
+          await this.#startSimulation(message);
+          return;
+        case "reset controller":
+          await this.#resetController(message.path);
+          return;
+        default: {
+          const unreachable: never = message;
+          throw new Error(`unhandled message ${JSON.stringify(unreachable)}`);
+        }
+      }
+    } catch (error) {
+      await this.#fail(error);
+    }
+  }
+
+  /** Tells the browser about a message that could not be parsed; the session goes on. */
+  reject(reason: string): void {
+    this.#log.warn({ reason }, "rejected client message");
+    this.#send(formatError(reason));
+  }
+
+  /**
+   * Ends the session: stops Webots and its process group, removes the instance folder, releases
+   * the port. Idempotent; resolves once everything is cleaned up.
+   */
+  close(reason: string): Promise<void> {
+    this.#closing ??= this.#cleanUp(reason);
+    return this.#closing;
+  }
+
+  async #startSimulation(message: Extract<ClientMessage, { kind: "init" | "start" }>) {
+    if (this.#state !== "waiting") {
+      this.#send(formatError("only one simulation can run per connection"));
+      return;
+    }
+    this.#setState("preparing");
+    const port = this.deps.ports.acquire();
+    if (port === undefined) {
+      throw new ClientError(
+        `no simulation slot left on this server (${this.deps.config.maxConnections} in use)`,
+      );
+    }
+    this.#port = port;
+    let mode: "x3d" | "mjpeg" | undefined;
+    let controllerEdit = false;
+    if (message.kind === "init") {
+      this.#world = `${message.init.app}/${message.init.world}`;
+      this.#log.info(
+        { app: message.init.app, world: message.init.world, port },
+        "Setup client",
+      );
+      const prepared = await this.deps.prepareInit(message.init, this.#abort.signal);
+      this.#instance = prepared.instance;
+      controllerEdit = prepared.controllerEdit;
+    } else {
+      this.#world = message.url;
+      mode = message.mode;
+      this.#log.info({ url: message.url, mode, port }, "Starting simulation");
+      this.#instance = await this.deps.prepareStart(message.url, this.#abort.signal);
+    }
+    if (this.#isClosed()) {
+      await this.#instance.remove();
+      return;
+    }
+    this.#setState("starting");
+    const webots = this.deps.launchWebots({
+      instanceDir: this.#instance.dir,
+      worldFile: this.#instance.worldFile,
+      port,
+      mode,
+      controllerEdit,
+    });
+    this.#webots = webots;
+    this.#log.info({ pid: webots.pid, port }, "Webots started");
+    this.deps.onChange();
+    void webots.status.then((status) => this.#onWebotsExit(status));
+    await this.#followWebots(webots, port);
+  }
+
+  async #followWebots(webots: ChildProcessHandle, port: number) {
+    const timeoutMs = this.deps.config.startTimeout * 1000;
+    const timer = setTimeout(() => {
+      if (this.#state === "starting") {
+        void this.#fail(
+          new ClientError(`Webots did not get ready within ${this.deps.config.startTimeout} s`),
+        );
+      }
+    }, timeoutMs);
+    try {
+      for await (const line of webots.lines) {
+        if (this.#isClosed()) break;
+        const event = parseWebotsLine(line);
+        switch (event.kind) {
+          case "open":
+            this.#ready(port);
+            break;
+          case "activity":
+            // Newer Webots print "." as their first line instead of "open".
+            if (this.#state === "starting") this.#ready(port);
+            else this.#send(ACTIVITY);
+            break;
+          case "mode":
+            if (this.#idle !== !event.running) {
+              this.#idle = !event.running;
+              this.deps.onChange();
+            }
+            break;
+          case "other":
+            this.#log.debug({ pid: webots.pid, line: event.line }, "webots output");
+            break;
+          default: {
+            const unreachable: never = event;
+            throw new Error(`unhandled Webots line ${JSON.stringify(unreachable)}`);
+          }
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #ready(port: number) {
+    if (this.#state !== "starting") return;
+    this.#setState("running");
+    const url = webotsStreamUrl(this.deps.config.fullyQualifiedDomainName ?? this.host, port, {
+      ssl: this.deps.ssl,
+      portRewrite: this.deps.config.portRewrite,
+    });
+    this.#log.info({ port, url }, "Webots ready");
+    this.#send(formatWebotsUrl(url));
+  }
+
+  #onWebotsExit(status: Deno.CommandStatus) {
+    if (this.#isClosed()) return;
+    const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
+    this.#log.warn(
+      { pid: this.#webots?.pid, code: status.code, signal: status.signal },
+      "Webots exited",
+    );
+    this.#send(formatError(`Webots exited (${how})`));
+    this.socket.close(1000, "Webots exited");
+    void this.close("Webots exited");
+  }
+
+  async #resetController(path: string) {
+    if (this.#instance === undefined || this.#state === "closed") {
+      throw new ClientError("no simulation to reset a controller of");
+    }
+    await this.deps.resetController(this.#instance, path);
+    this.#log.info({ path }, "Reset controller");
+    this.#send(formatResetController(path));
+  }
+
+  async #fail(error: unknown) {
+    if (this.#isClosed()) return;
+    if (error instanceof ClientError) {
+      this.#log.warn({ reason: error.message }, "simulation failed");
+      this.#send(formatError(error.message));
+    } else {
+      this.#log.error({ err: error }, "simulation failed");
+      this.#send(formatError("internal server error"));
+    }
+    this.socket.close(1011, "simulation failed");
+    await this.close("failure");
+  }
+
+  async #cleanUp(reason: string) {
+    this.#setState("closed");
+    this.#abort.abort(new Error(`session closed: ${reason}`));
+    const webots = this.#webots;
+    if (webots) {
+      const status = await webots.stop(this.deps.config.killTimeout * 1000);
+      this.#log.info(
+        { pid: webots.pid, code: status.code, signal: status.signal, reason },
+        "Webots stopped",
+      );
+    }
+    await this.#instance?.remove();
+    if (this.#port !== undefined) this.deps.ports.release(this.#port);
+    this.#log.info({ reason }, "Client disconnected");
+    this.deps.onChange();
+  }
+
+  #isClosed(): boolean {
+    return this.#state === "closed";
+  }
+
+  #setState(state: SessionState) {
+    if (this.#state === "closed") return;
+    this.#state = state;
+    this.deps.onChange();
+  }
+
+  #send(text: string) {
+    try {
+      this.socket.send(text);
+    } catch {
+      // The socket is closing; the close handler cleans up.
+    }
+  }
+}

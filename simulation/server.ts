@@ -1,0 +1,142 @@
+/**
+ * The simulation server's routes: `/client` (one WebSocket per browser, one simulation each),
+ * `/load` and `/monitor`. Messages are parsed here, once, at the socket edge.
+ *
+ * @module
+ */
+import type { Logger } from "../shared/log.ts";
+import {
+  guard,
+  html,
+  isWebSocketUpgrade,
+  methodNotAllowed,
+  notFound,
+  text,
+} from "../shared/http.ts";
+import { parseClientMessage, ProtocolError } from "../shared/protocol.ts";
+import { hostWithoutPort } from "../shared/urls.ts";
+import { ClientSession, type SessionDeps } from "./client_session.ts";
+import type { SessionCounts } from "./metrics.ts";
+
+/** What the routes need besides the session dependencies. */
+export interface SimulationServerDeps extends Omit<SessionDeps, "onChange"> {
+  /** The current load, as `/load` reports it. */
+  readonly load: () => number;
+  /** The monitor page for the current sessions. */
+  readonly monitorPage: (sessions: readonly ClientSession[]) => string;
+  /** Called when a session starts, changes or ends. */
+  readonly onChange?: () => void;
+  /** Makes a session id; unique within a run. */
+  readonly newId: () => string;
+}
+
+/** A running simulation server: its request handler and its sessions. */
+export interface SimulationServer {
+  readonly handler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
+  /** Sessions with a live `/client` socket or still cleaning up. */
+  readonly sessions: ReadonlySet<ClientSession>;
+  /** Running and idle Webots counts for `/load` and snapshots. */
+  counts(): SessionCounts;
+  /** Ends every session (Webots stopped, folders removed) and closes their sockets with 1001. */
+  shutdown(): Promise<void>;
+}
+
+/** Builds the simulation server. */
+export function createSimulationServer(deps: SimulationServerDeps): SimulationServer {
+  const sessions = new Set<ClientSession>();
+  const sockets = new Map<ClientSession, WebSocket>();
+  const logger: Logger = deps.logger;
+  let shuttingDown = false;
+
+  const counts = (): SessionCounts => {
+    let running = 0;
+    let idle = 0;
+    for (const session of sessions) {
+      if (!session.hasWebots) continue;
+      if (session.idle) idle++;
+      else running++;
+    }
+    return { running, idle };
+  };
+
+  const sessionDeps: SessionDeps = { ...deps, onChange: () => deps.onChange?.() };
+
+  const openClient = (request: Request, info: Deno.ServeHandlerInfo): Response => {
+    if (shuttingDown) return text("Server is shutting down\n", { status: 503 });
+    // Neither the remote address nor the headers can be read once the request is upgraded.
+    const remote = (info.remoteAddr as Deno.NetAddr).hostname;
+    const host = hostWithoutPort(request.headers.get("host") ?? "localhost");
+    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
+    const session = new ClientSession(deps.newId(), socket, host, remote, sessionDeps);
+    sessions.add(session);
+    sockets.set(session, socket);
+    const maxSize = deps.config.maxMessageSize;
+    socket.onmessage = (event) => {
+      if (typeof event.data !== "string") {
+        session.reject("binary messages are not supported");
+        return;
+      }
+      if (event.data.length > maxSize) {
+        session.reject(`message too large (more than ${maxSize} bytes)`);
+        return;
+      }
+      try {
+        void session.handle(parseClientMessage(event.data));
+      } catch (error) {
+        if (error instanceof ProtocolError) session.reject(error.message);
+        else throw error;
+      }
+    };
+    socket.onclose = () => {
+      sockets.delete(session);
+      void session.close("browser left").finally(() => sessions.delete(session));
+    };
+    socket.onerror = () => {
+      // Followed by close; nothing to do here.
+    };
+    return response;
+  };
+
+  const handler = guard(logger, (request, info) => {
+    const { pathname } = new URL(request.url);
+    switch (pathname) {
+      case "/client":
+        if (!isWebSocketUpgrade(request)) {
+          return text("This is a WebSocket endpoint\n", {
+            status: 426,
+            headers: { upgrade: "websocket" },
+          });
+        }
+        return openClient(request, info);
+      case "/load":
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          return methodNotAllowed("GET, HEAD");
+        }
+        return text(String(deps.load()));
+      case "/monitor":
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          return methodNotAllowed("GET, HEAD");
+        }
+        return html(deps.monitorPage([...sessions]));
+      default:
+        return notFound();
+    }
+  });
+
+  return {
+    handler,
+    sessions,
+    counts,
+    async shutdown() {
+      shuttingDown = true;
+      await Promise.all([...sessions].map(async (session) => {
+        await session.close("server shutting down");
+        try {
+          sockets.get(session)?.close(1001, "server shutting down");
+        } catch {
+          // Already closed.
+        }
+      }));
+    },
+  };
+}
