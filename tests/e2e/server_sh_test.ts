@@ -10,6 +10,26 @@ import { freePort, freePortRange, ROOT } from "../helpers/server_process.ts";
 
 const SCRIPT = join(ROOT, "server.sh");
 
+/**
+ * Opens `/client` on the simulation server, asks for the demo world and resolves with the
+ * `webots:` reply and the socket (the caller closes it or lets the server close it).
+ */
+async function startDemoWorld(port: number): Promise<{ reply: string; closed: Promise<void> }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/client`);
+  const closed = new Promise<void>((resolve) => ws.addEventListener("close", () => resolve()));
+  const reply = new Promise<string>((resolve, reject) => {
+    ws.addEventListener("message", (event) => {
+      if (String(event.data).startsWith("webots:")) resolve(String(event.data));
+    });
+    ws.addEventListener("close", () => reject(new Error("closed before the webots: reply")));
+  });
+  ws.addEventListener("open", () => {
+    const world = `file://${join(ROOT, "demo", "projects", "hello", "worlds", "hello.wbt")}`;
+    ws.send(JSON.stringify({ start: { url: world } }));
+  });
+  return { reply: await reply, closed };
+}
+
 interface Run {
   code: number;
   stdout: string;
@@ -22,6 +42,8 @@ interface Setup {
   readonly runDir: string;
   readonly sessionPort: number;
   readonly simulationPort: number;
+  /** The temp folder (instances, logs): every process of the test names it. */
+  readonly tmp: string;
   /** Runs `server.sh args…` from a temp directory that is not the project. */
   run(...args: string[]): Promise<Run>;
 }
@@ -118,7 +140,7 @@ async function withSetup(
         logDir: join(tmp, "log"),
       });
     }
-    await body({ name, runDir, sessionPort, simulationPort, run });
+    await body({ name, runDir, sessionPort, simulationPort, tmp, run });
   } catch (error) {
     for (const server of ["simulation", "session"]) {
       try {
@@ -133,8 +155,9 @@ async function withSetup(
   } finally {
     await run("stop");
     for (const file of files) await Deno.remove(file).catch(() => {});
-    await Deno.remove(tmp, { recursive: true });
     assert.deepEqual(processesMentioning(name), [], "a server of this test is still running");
+    assert.deepEqual(processesMentioning(tmp), [], "a Webots of this test is still running");
+    await Deno.remove(tmp, { recursive: true });
   }
 }
 
@@ -147,7 +170,7 @@ function startedPid(stdout: string, name: string, server: string): number {
 Deno.test("server.sh starts both servers from another directory, reports them and stops them", async (t) => {
   await withSetup(
     ["simulation", "session"],
-    async ({ name, runDir, sessionPort, simulationPort, run }) => {
+    async ({ name, runDir, sessionPort, simulationPort, tmp, run }) => {
       let simulationPid = 0;
       let sessionPid = 0;
       await t.step(
@@ -195,6 +218,12 @@ Deno.test("server.sh starts both servers from another directory, reports them an
           new RegExp(`session server is running \\(pid ${sessionPid}, port ${sessionPort}\\)`),
         );
       });
+      let webots: { reply: string; closed: Promise<void> } | undefined;
+      await t.step("a client gets a (stand-in) Webots through the simulation server", async () => {
+        webots = await startDemoWorld(simulationPort);
+        assert.match(webots.reply, /^webots:ws:\/\/127\.0\.0\.1:\d+$/);
+        assert.ok(processesMentioning(join(tmp, "instances")).length > 0, "no Webots started");
+      });
       await t.step("start again refuses: they already run", async () => {
         const again = await run("start", name);
         assert.notEqual(again.code, 0);
@@ -213,6 +242,8 @@ Deno.test("server.sh starts both servers from another directory, reports them an
         );
         assert.ok(!alive(simulationPid) && !alive(sessionPid));
         assert.deepEqual(processesMentioning(name), []);
+        assert.deepEqual(processesMentioning(tmp), [], "Webots outlived its server");
+        await webots?.closed;
         assert.ok(!await exists(join(runDir, ".session.pid")));
         assert.ok(!await exists(join(runDir, ".simulation.pid")));
         await assert.rejects(fetch(`http://127.0.0.1:${sessionPort}/load`));

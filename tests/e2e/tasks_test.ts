@@ -158,6 +158,26 @@ function runStart(args: string[]): StartRun {
   return { child, output: () => output, waitFor, status };
 }
 
+/**
+ * Opens `/client` on the simulation server, asks for the demo world and resolves with the
+ * `webots:` reply and the socket (the caller closes it or lets the server close it).
+ */
+async function startDemoWorld(port: number): Promise<{ reply: string; closed: Promise<void> }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/client`);
+  const closed = new Promise<void>((resolve) => ws.addEventListener("close", () => resolve()));
+  const reply = new Promise<string>((resolve, reject) => {
+    ws.addEventListener("message", (event) => {
+      if (String(event.data).startsWith("webots:")) resolve(String(event.data));
+    });
+    ws.addEventListener("close", () => reject(new Error("closed before the webots: reply")));
+  });
+  ws.addEventListener("open", () => {
+    const world = `file://${join(ROOT, "demo", "projects", "hello", "worlds", "hello.wbt")}`;
+    ws.send(JSON.stringify({ start: { url: world } }));
+  });
+  return { reply: await reply, closed };
+}
+
 async function writeConfigs(
   dir: string,
   configs: { session?: unknown; simulation?: unknown },
@@ -209,10 +229,14 @@ Deno.test("start.ts runs the simulation server, then the session server, and SIG
       assert.equal(response.status, 200);
       await response.body?.cancel();
     }
+    const webots = await startDemoWorld(simulationPort);
+    assert.match(webots.reply, /^webots:ws:\/\/127\.0\.0\.1:\d+$/);
+    assert.ok(processesMentioning(join(dir, "instances")).length > 0, "no Webots started");
     run.child.kill("SIGINT");
     const status = await run.status;
     assert.equal(status.code, 0, run.output());
-    assert.deepEqual(processesMentioning(dir), [], "a server is still running");
+    await webots.closed;
+    assert.deepEqual(processesMentioning(dir), [], "a server or Webots is still running");
   } catch (error) {
     console.error(run.output());
     throw error;
