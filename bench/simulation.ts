@@ -1,0 +1,507 @@
+/**
+ * Benchmark of the simulation server (issue #3): the real server process (through the launcher)
+ * with the stand-in Webots (tests/fakes/webots, ready at once) and a small `file://` project.
+ *
+ * It measures, over real WebSockets on 127.0.0.1:
+ * - `start` sent → `webots:` received, over sequential sessions;
+ * - socket closed → Webots process gone (reaped) and instance folder removed, polled every 1 ms;
+ * - many sessions started at once: all replied, distinct ports, all closed and cleaned up;
+ * - the stand-in's own start-up (spawn → ready line), the floor under the first figure;
+ * - a per-phase breakdown, from the server's log timestamps against the client's clock.
+ *
+ * Run alone with `deno run -A bench/simulation.ts`; `deno task bench` runs it with the others.
+ *
+ * @module
+ */
+import { join, relative } from "node:path";
+import {
+  FAKE_WEBOTS_HOME,
+  isAlive,
+  type SimulationFixture,
+  startSimulationServer,
+  type WebotsRecord,
+} from "../tests/helpers/simulation_fixture.ts";
+
+/** Options of the simulation benchmark. */
+export interface SimulationBenchOptions {
+  /** Sequential sessions measured (default 200), after `warmup` unmeasured ones (default 5). */
+  readonly sessions?: number;
+  readonly warmup?: number;
+  /** Sessions started at once (default 50). */
+  readonly concurrent?: number;
+  /** Direct spawns of the stand-in to measure its own start-up (default 20). */
+  readonly standInRuns?: number;
+  /** The whole benchmark fails after this many milliseconds (default 10 minutes). */
+  readonly deadlineMs?: number;
+  /** Progress lines (default: none). */
+  readonly progress?: (line: string) => void;
+}
+
+/** p50 / p99 / max (nearest rank) and friends of a series of milliseconds. */
+export interface Summary {
+  readonly n: number;
+  readonly min: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+/** Summarizes milliseconds with the nearest-rank percentiles, rounded to 0.1 ms. */
+export function summarize(values: readonly number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = (p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? NaN;
+  const round = (x: number) => Math.round(x * 10) / 10;
+  const mean = sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length);
+  return {
+    n: sorted.length,
+    min: round(sorted[0] ?? NaN),
+    p50: round(rank(0.5)),
+    p99: round(rank(0.99)),
+    max: round(sorted[sorted.length - 1] ?? NaN),
+    mean: round(mean),
+  };
+}
+
+const PROJECT = "bench/small";
+const WORLD = "small.wbt";
+const WEBOTS_URL = /^webots:wss?:\/\/[^/]+:(\d+)/;
+const REPLY_TIMEOUT_MS = 60_000;
+const CLEANUP_TIMEOUT_MS = 15_000;
+
+/** One measured session: client-side times (performance.now) and what it ran. */
+interface Measured {
+  sendEpoch: number;
+  replyEpoch: number;
+  startMs: number;
+  port: number;
+  pid: number;
+  folder: string;
+  closeEpoch: number;
+  cleanup?: Cleanup;
+}
+
+/** Milliseconds after the close until each part of the clean-up was seen. */
+interface Cleanup {
+  exitedMs: number;
+  reapedMs: number;
+  folderMs: number;
+  totalMs: number;
+}
+
+/** A `/client` socket whose first `webots:` (or `error:`) reply is awaited. */
+interface BenchSocket {
+  readonly socket: WebSocket;
+  readonly reply: Promise<{ text: string; at: number }>;
+  readonly closed: Promise<void>;
+}
+
+function openSocket(url: string): Promise<BenchSocket> {
+  const socket = new WebSocket(url);
+  let settle: (r: { text: string; at: number }) => void;
+  let fail: (e: Error) => void;
+  const reply = new Promise<{ text: string; at: number }>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
+  reply.catch(() => {}); // Awaited later, or not at all when opening fails.
+  const closed = new Promise<void>((resolve) => socket.addEventListener("close", () => resolve()));
+  socket.onmessage = (event) => {
+    const at = performance.now();
+    const text = String(event.data);
+    if (text.startsWith("webots:")) settle({ text, at });
+    else if (text.startsWith("error:")) fail(new Error(`server replied ${text}`));
+  };
+  socket.addEventListener("close", () => fail(new Error("socket closed before webots:")));
+  return new Promise((resolve, reject) => {
+    socket.onopen = () => resolve({ socket, reply, closed });
+    socket.onerror = () => reject(new Error(`cannot connect to ${url}`));
+  });
+}
+
+/** Rejects after `ms`, or at the deadline if sooner. */
+function within<T>(promise: Promise<T>, ms: number, what: string, deadline: number): Promise<T> {
+  const wait = Math.max(0, Math.min(ms, deadline - performance.now()));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`timed out (${wait} ms) waiting for ${what}`)),
+        wait,
+      );
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Polls every 1 ms until every process is reaped (its /proc entry gone) and every folder is
+ * removed; returns the clean-up times measured from `since` (performance.now).
+ */
+async function watchCleanup(
+  targets: readonly { pid: number; folder: string }[],
+  since: number,
+  deadline: number,
+): Promise<Cleanup[]> {
+  const seen = targets.map(() => ({ exited: NaN, reaped: NaN, folder: NaN }));
+  const limit = Math.min(deadline, since + CLEANUP_TIMEOUT_MS);
+  while (true) {
+    const now = performance.now() - since;
+    let pending = 0;
+    targets.forEach(({ pid, folder }, i) => {
+      const s = seen[i]!;
+      if (Number.isNaN(s.exited) && !isAlive(pid)) s.exited = now;
+      if (Number.isNaN(s.reaped) && !exists(`/proc/${pid}`)) s.reaped = now;
+      if (Number.isNaN(s.folder) && !exists(folder)) s.folder = now;
+      if (Number.isNaN(s.reaped) || Number.isNaN(s.folder)) pending++;
+    });
+    if (pending === 0) break;
+    if (performance.now() > limit) {
+      throw new Error(`timed out waiting for ${pending} Webots to be cleaned up`);
+    }
+    await tick();
+  }
+  return seen.map((s) => ({
+    exitedMs: s.exited,
+    reapedMs: s.reaped,
+    folderMs: s.folder,
+    totalMs: Math.max(s.reaped, s.folder),
+  }));
+}
+
+/** The stand-in's record for the Webots streaming on `port` (written before it gets ready). */
+async function takeRecord(fixture: SimulationFixture, port: number): Promise<WebotsRecord> {
+  for (let attempt = 0; attempt < 1000; attempt++) {
+    const record = (await fixture.records()).find((r) =>
+      r.args.some((a) => a.startsWith(`--stream="port=${port};`))
+    );
+    if (record) {
+      // Consumed: the next session on this port finds its own.
+      await Deno.remove(join(fixture.recordDir, `${record.pid}.json`));
+      return record;
+    }
+    await tick();
+  }
+  throw new Error(`no stand-in record for port ${port}`);
+}
+
+/** The instance folder (first level under instancesDir) of the world file Webots was given. */
+function instanceFolder(fixture: SimulationFixture, record: WebotsRecord): string {
+  const world = record.args[record.args.length - 1] ?? "";
+  const first = relative(fixture.instancesDir, world).split("/")[0];
+  if (!first || first === "..") throw new Error(`world ${world} is not in an instance folder`);
+  return join(fixture.instancesDir, first);
+}
+
+function startMessage(fixture: SimulationFixture): string {
+  return JSON.stringify({
+    start: { url: `file://${join(fixture.projectsDir, PROJECT, "worlds", WORLD)}` },
+  });
+}
+
+const epoch = (at: number) => performance.timeOrigin + at;
+
+/** Runs sessions one after the other, each cleaned up before the next. */
+async function sequential(
+  fixture: SimulationFixture,
+  count: number,
+  deadline: number,
+  pids: Set<number>,
+  progress: (line: string) => void,
+): Promise<Measured[]> {
+  const out: Measured[] = [];
+  for (let i = 0; i < count; i++) {
+    const client = await within(openSocket(fixture.clientUrl), 10_000, "connect", deadline);
+    try {
+      const t0 = performance.now();
+      client.socket.send(startMessage(fixture));
+      const reply = await within(client.reply, REPLY_TIMEOUT_MS, "webots: reply", deadline);
+      const port = Number(reply.text.match(WEBOTS_URL)?.[1]);
+      const record = await takeRecord(fixture, port);
+      pids.add(record.pid);
+      const folder = instanceFolder(fixture, record);
+      const t1 = performance.now();
+      client.socket.close();
+      const [cleanup] = await watchCleanup([{ pid: record.pid, folder }], t1, deadline);
+      await within(client.closed, 10_000, "socket close", deadline);
+      out.push({
+        sendEpoch: epoch(t0),
+        replyEpoch: epoch(reply.at),
+        startMs: reply.at - t0,
+        port,
+        pid: record.pid,
+        folder,
+        closeEpoch: epoch(t1),
+        ...(cleanup && { cleanup }),
+      });
+    } finally {
+      client.socket.close();
+    }
+    if ((i + 1) % 50 === 0) progress(`  ${i + 1}/${count} sequential sessions`);
+  }
+  return out;
+}
+
+/** Starts `count` sessions at once, then closes them all at once. */
+async function concurrent(
+  fixture: SimulationFixture,
+  count: number,
+  deadline: number,
+  pids: Set<number>,
+) {
+  const clients = await within(
+    Promise.all(Array.from({ length: count }, () => openSocket(fixture.clientUrl))),
+    30_000,
+    "connections",
+    deadline,
+  );
+  try {
+    const message = startMessage(fixture);
+    const sentAt = clients.map((client) => {
+      const at = performance.now();
+      client.socket.send(message);
+      return at;
+    });
+    const replies = await within(
+      Promise.all(clients.map((c) => c.reply)),
+      REPLY_TIMEOUT_MS,
+      `${count} webots: replies`,
+      deadline,
+    );
+    const first = Math.min(...sentAt);
+    const allRepliedMs = Math.max(...replies.map((r) => r.at)) - first;
+    const ports = replies.map((r) => Number(r.text.match(WEBOTS_URL)?.[1]));
+    const records = await Promise.all(ports.map((port) => takeRecord(fixture, port)));
+    for (const r of records) pids.add(r.pid);
+    const targets = records.map((r) => ({ pid: r.pid, folder: instanceFolder(fixture, r) }));
+    const closeAt = performance.now();
+    for (const client of clients) client.socket.close();
+    const cleanups = await watchCleanup(targets, closeAt, deadline);
+    await within(Promise.all(clients.map((c) => c.closed)), 10_000, "sockets closed", deadline);
+    const measured: Measured[] = replies.map((r, i) => ({
+      sendEpoch: epoch(sentAt[i]!),
+      replyEpoch: epoch(r.at),
+      startMs: r.at - sentAt[i]!,
+      port: ports[i]!,
+      pid: records[i]!.pid,
+      folder: targets[i]!.folder,
+      closeEpoch: epoch(closeAt),
+      ...(cleanups[i] && { cleanup: cleanups[i] }),
+    }));
+    return {
+      measured,
+      allRepliedMs,
+      distinctPorts: new Set(ports).size,
+      allCleanedMs: Math.max(...cleanups.map((c) => c.totalMs)),
+    };
+  } finally {
+    for (const client of clients) client.socket.close();
+  }
+}
+
+/** Spawns the stand-in directly `runs` times: spawn → ready line, and SIGTERM → exit. */
+async function standInStartup(dir: string, runs: number) {
+  const world = join(dir, "standalone.wbt");
+  await Deno.writeTextFile(world, "#VRML_SIM R2021b utf8\n");
+  const ready: number[] = [];
+  const exit: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const port = freeLoopbackPort();
+    const t0 = performance.now();
+    const child = new Deno.Command(join(FAKE_WEBOTS_HOME, "webots"), {
+      args: ["--batch", "--mode=pause", `--stream="port=${port};monitorActivity"`, world],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const reader = child.stdout.getReader();
+    try {
+      await within(reader.read(), 30_000, "stand-in ready line", Infinity);
+      ready.push(performance.now() - t0);
+    } finally {
+      const t1 = performance.now();
+      child.kill("SIGTERM");
+      await child.status;
+      exit.push(performance.now() - t1);
+      await reader.cancel();
+    }
+  }
+  return { readyMs: summarize(ready), sigtermExitMs: summarize(exit) };
+}
+
+function freeLoopbackPort(): number {
+  const listener = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Server log lines of one client, by message: their `time` (epoch ms). */
+type ClientLog = Map<string, number>;
+
+async function readServerLog(
+  fixture: SimulationFixture,
+): Promise<{ byClient: Map<string, ClientLog>; ready: Map<string, number> }> {
+  const byClient = new Map<string, ClientLog>();
+  // `project ready` carries the instance folder, not the client: it is joined through `folder`.
+  const ready = new Map<string, number>();
+  const text = await Deno.readTextFile(join(fixture.logDir, "simulation", "output.log"))
+    .catch(() => "");
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const entry = JSON.parse(line) as {
+      client?: string;
+      msg?: string;
+      time?: string | number;
+      port?: number;
+      dir?: string;
+    };
+    // pino writes ISO times with millisecond resolution here.
+    const time = typeof entry.time === "string" ? Date.parse(entry.time) : entry.time;
+    if (entry.msg === "project ready" && entry.dir && time !== undefined) {
+      ready.set(entry.dir, time);
+    }
+    if (!entry.client || !entry.msg || time === undefined || Number.isNaN(time)) continue;
+    const log = byClient.get(entry.client) ?? new Map<string, number>();
+    if (!log.has(entry.msg)) log.set(entry.msg, time);
+    if (entry.port !== undefined && !log.has("port")) log.set("port", entry.port);
+    byClient.set(entry.client, log);
+  }
+  return { byClient, ready };
+}
+
+/**
+ * Where the time goes, per phase, from the server's log (ms resolution) against the client's
+ * clock: each measured session is matched to the log client with its port whose `Starting
+ * simulation` falls between its send and its reply.
+ */
+function breakdown(
+  measured: readonly Measured[],
+  { byClient: logs, ready }: Awaited<ReturnType<typeof readServerLog>>,
+) {
+  const phases: Record<string, number[]> = {
+    "sent → server handles start": [],
+    "instance folder made, project copied": [],
+    "Webots spawned (+ registry record)": [],
+    "spawned → Webots ready line": [],
+    "ready line → client has webots:": [],
+    "closed → Webots stopped (TERM, exit, group KILL)": [],
+    "Webots stopped → folder removed": [],
+  };
+  const used = new Set<ClientLog>();
+  for (const m of measured) {
+    const log = [...logs.values()].find((l) => {
+      const start = l.get("Starting simulation");
+      return !used.has(l) && l.get("port") === m.port && start !== undefined &&
+        start >= Math.floor(m.sendEpoch) - 1 && start <= Math.ceil(m.replyEpoch) + 1;
+    });
+    if (!log) continue;
+    used.add(log);
+    const at = (msg: string) => log.get(msg) ?? NaN;
+    const push = (phase: string, value: number) => {
+      if (Number.isFinite(value)) phases[phase]!.push(value);
+    };
+    push("sent → server handles start", at("Starting simulation") - m.sendEpoch);
+    const copied = ready.get(m.folder) ?? NaN;
+    push("instance folder made, project copied", copied - at("Starting simulation"));
+    push("Webots spawned (+ registry record)", at("Webots started") - copied);
+    push("spawned → Webots ready line", at("Webots ready") - at("Webots started"));
+    push("ready line → client has webots:", m.replyEpoch - at("Webots ready"));
+    push("closed → Webots stopped (TERM, exit, group KILL)", at("Webots stopped") - m.closeEpoch);
+    push("Webots stopped → folder removed", at("Client disconnected") - at("Webots stopped"));
+  }
+  return Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, summarize(v)]));
+}
+
+function cleanupFigures(measured: readonly Measured[]) {
+  const pick = (key: keyof Cleanup) => summarize(measured.map((m) => m.cleanup?.[key] ?? NaN));
+  return {
+    totalMs: pick("totalMs"),
+    processExitedMs: pick("exitedMs"),
+    processReapedMs: pick("reapedMs"),
+    folderRemovedMs: pick("folderMs"),
+  };
+}
+
+/** Runs the simulation benchmark; always stops the server and removes its folders. */
+export async function runSimulationBench(
+  options: SimulationBenchOptions = {},
+): Promise<Record<string, unknown>> {
+  const sessions = options.sessions ?? 200;
+  const warmup = options.warmup ?? 5;
+  const count = options.concurrent ?? 50;
+  const progress = options.progress ?? (() => {});
+  const deadline = performance.now() + (options.deadlineMs ?? 600_000);
+  const pids = new Set<number>();
+  const scratch = await Deno.makeTempDir({ prefix: "simulation-bench-" });
+  let fixture: SimulationFixture | undefined;
+  try {
+    progress(`stand-in Webots start-up (${options.standInRuns ?? 20} direct spawns)`);
+    const standIn = await standInStartup(scratch, options.standInRuns ?? 20);
+    fixture = await startSimulationServer({
+      maxConnections: count + 5,
+      worlds: { [PROJECT]: { [WORLD]: "#VRML_SIM R2021b utf8\n" } },
+    });
+    progress(`sequential: ${warmup} warm-up + ${sessions} sessions`);
+    await sequential(fixture, warmup, deadline, pids, () => {});
+    const seq = await sequential(fixture, sessions, deadline, pids, progress);
+    progress(`concurrent: ${count} sessions at once`);
+    const conc = await concurrent(fixture, count, deadline, pids);
+    await fixture.server.stop();
+    const logs = await readServerLog(fixture);
+    return {
+      config: {
+        standIn: "tests/fakes/webots (a Deno script, ready at once)",
+        project: "file:// world, 1 world file + 1 controller",
+        maxConnections: count + 5,
+        warmupSessions: warmup,
+      },
+      standIn,
+      sequential: {
+        sessions,
+        startToWebotsMs: summarize(seq.map((m) => m.startMs)),
+        closeToCleanedMs: cleanupFigures(seq),
+        breakdownMs: breakdown(seq, logs),
+      },
+      concurrent: {
+        sessions: count,
+        allRepliedMs: Math.round(conc.allRepliedMs * 10) / 10,
+        startToWebotsMs: summarize(conc.measured.map((m) => m.startMs)),
+        distinctPorts: conc.distinctPorts,
+        allCleanedMs: Math.round(conc.allCleanedMs * 10) / 10,
+        closeToCleanedMs: cleanupFigures(conc.measured),
+        breakdownMs: breakdown(conc.measured, logs),
+      },
+    };
+  } finally {
+    if (fixture) {
+      await fixture.server.stop();
+      await Deno.remove(fixture.dir, { recursive: true }).catch(() => {});
+    }
+    // The server ends its Webots when it stops; this is only for a server that failed to.
+    for (const pid of pids) {
+      if (isAlive(pid)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone meanwhile */ }
+      }
+    }
+    await Deno.remove(scratch, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  const result = await runSimulationBench({ progress: (line) => console.error(line) });
+  console.log(JSON.stringify(result, null, 2));
+}
