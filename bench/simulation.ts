@@ -396,6 +396,7 @@ function breakdown(
     "Webots spawned (+ registry record)": [],
     "spawned → Webots ready line": [],
     "ready line → client has webots:": [],
+    "server's own share (start → webots: minus the stand-in's start-up)": [],
     "closed → Webots stopped (TERM, exit, group KILL)": [],
     "Webots stopped → folder removed": [],
   };
@@ -418,6 +419,10 @@ function breakdown(
     push("Webots spawned (+ registry record)", at("Webots started") - copied);
     push("spawned → Webots ready line", at("Webots ready") - at("Webots started"));
     push("ready line → client has webots:", m.replyEpoch - at("Webots ready"));
+    push(
+      "server's own share (start → webots: minus the stand-in's start-up)",
+      m.startMs - (at("Webots ready") - at("Webots started")),
+    );
     push("closed → Webots stopped (TERM, exit, group KILL)", at("Webots stopped") - m.closeEpoch);
     push("Webots stopped → folder removed", at("Client disconnected") - at("Webots stopped"));
   }
