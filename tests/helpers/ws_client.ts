@@ -17,9 +17,13 @@ export interface TestSocket {
   close(): Promise<CloseEvent>;
 }
 
-/** Opens `url` and resolves once connected. */
-export async function connect(url: string, timeoutMs = 10_000): Promise<TestSocket> {
-  const socket = new WebSocket(url);
+/** Opens `url` and resolves once connected (`options` may carry a `client` trusting a test CA). */
+export async function connect(
+  url: string,
+  timeoutMs = 10_000,
+  options?: WebSocketOptions,
+): Promise<TestSocket> {
+  const socket = new WebSocket(url, options);
   const messages: string[] = [];
   const waiters = new Set<() => void>();
   socket.onmessage = (event) => {
