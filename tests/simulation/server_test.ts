@@ -325,3 +325,35 @@ Deno.test("SIGTERM closes clients with 1001, stops every Webots, removes folders
     await fixture[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("Webots' mode lines make a simulation running or idle on the monitor", async (t) => {
+  await using fixture = await startSimulationServer({
+    worlds: {
+      "p": {
+        "run.wbt": "#fake modes real-time\n",
+        "fast.wbt": "#fake modes fast\n",
+        "pause.wbt": "#fake modes real-time,pause\n",
+      },
+    },
+  });
+  const states = async () => {
+    const page = await (await fetch(`${fixture.server.baseUrl}/monitor`)).text();
+    return [...page.matchAll(/class="state state-(\w+)"/g)].map((m) => m[1]).sort();
+  };
+  const clients = [];
+  for (const world of ["run.wbt", "fast.wbt", "pause.wbt"]) {
+    const client = await connect(fixture.clientUrl);
+    client.send(startFile(fixture, "p", world));
+    await client.waitFor((m) => m.startsWith("webots:"));
+    clients.push(client);
+  }
+  await t.step("real-time and fast count as running, pause as idle", async () => {
+    await eventually(
+      async () => (await states()).join() === "idle,running,running",
+      10_000,
+      "two running and one idle simulation",
+    );
+  });
+  for (const client of clients) await client.close();
+  await allGone(fixture);
+});
