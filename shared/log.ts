@@ -49,10 +49,12 @@ export function createLogger(options: LogOptions): Logger {
         Deno.stdout.writeSync(new TextEncoder().encode(line));
       },
     };
-    return wrap(
-      pino({ base, timestamp: pino.stdTimeFunctions.isoTime }, stdoutSink),
-      async () => {},
+    // Debug mode also shows debug lines (Webots' own output, subscribers coming and going).
+    const logger = pino(
+      { base, level: "debug", timestamp: pino.stdTimeFunctions.isoTime },
+      stdoutSink,
     );
+    return wrap(logger, async () => {});
   }
   const dir = `${options.logDir}/${options.server}`;
   try {
