@@ -99,8 +99,10 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
     if (!isWebSocketUpgrade(request)) return html(homePage());
     if (shuttingDown) return text("Shutting down\n", { status: 503 });
+    // The request's headers are gone once upgraded.
+    const host = request.headers.get("host") ?? "";
     const { socket, response } = Deno.upgradeWebSocket(request);
-    hub.add(socket, request.headers.get("host") ?? "");
+    hub.add(socket, host);
     return response;
   };
 

@@ -110,7 +110,7 @@ export function subscribe(url: string, client?: Deno.HttpClient): Subscriber {
     ? new WebSocket(url, { client } as unknown as string[])
     : new WebSocket(url);
   const messages: string[] = [];
-  const waiters: { count: number; resolve: () => void }[] = [];
+  const waiters: { count: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   socket.onmessage = (event) => {
     messages.push(String(event.data));
     for (const waiter of [...waiters]) {
@@ -125,8 +125,19 @@ export function subscribe(url: string, client?: Deno.HttpClient): Subscriber {
     socket.onerror = (e) => reject(new Error((e as ErrorEvent).message ?? "socket error"));
   });
   opened.catch(() => {});
-  const closed = new Promise<CloseEvent>((resolve) => (socket.onclose = resolve));
-  return {
+  const closed = new Promise<CloseEvent>((resolve) => {
+    socket.onclose = (event) => {
+      for (const waiter of waiters.splice(0)) {
+        waiter.reject(
+          new Error(
+            `socket closed (${event.code}) after ${messages.length} of ${waiter.count} messages`,
+          ),
+        );
+      }
+      resolve(event);
+    };
+  });
+  const subscriber: Subscriber = {
     socket,
     messages,
     opened,
@@ -134,8 +145,11 @@ export function subscribe(url: string, client?: Deno.HttpClient): Subscriber {
     messageCount: (count) =>
       messages.length >= count
         ? Promise.resolve()
-        : new Promise((resolve) => waiters.push({ count, resolve })),
+        : subscriber.socket.readyState === WebSocket.CLOSED
+        ? Promise.reject(new Error(`socket closed after ${messages.length} of ${count} messages`))
+        : new Promise((resolve, reject) => waiters.push({ count, resolve, reject })),
   };
+  return subscriber;
 }
 
 /** Closes a subscriber and waits for the close. */
