@@ -75,7 +75,7 @@ Deno.test("config errors exit non-zero with one line naming the file and the key
         assert.notEqual(code, 0);
         const lines = stderr.split("\n").filter((l) => l.trim() && !l.includes("experimental"));
         assert.equal(lines.length, 1, stderr);
-        assert.ok(lines[0]!.includes(file), lines[0]);
+        assert.ok(lines[0]!.includes(file), lines[0]!);
         assert.match(lines[0]!, expected);
       });
     }
