@@ -72,3 +72,11 @@ export function guard(
     }
   };
 }
+
+/** An `application/json` response that no cache keeps (live monitor data). */
+export function json(value: unknown, init: ResponseInit = {}): Response {
+  const headers = new Headers(init.headers);
+  headers.set("content-type", "application/json; charset=utf-8");
+  if (!headers.has("cache-control")) headers.set("cache-control", "no-store");
+  return new Response(JSON.stringify(value), { ...init, headers });
+}

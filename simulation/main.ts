@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { AssetError, loadAssets, pageAssets } from "../shared/assets.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { configEnv } from "../shared/launch.ts";
 import { createLogger } from "../shared/log.ts";
@@ -13,7 +14,7 @@ import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
 import { createCommandRunner } from "./command_runner.ts";
 import { simulationSchema } from "./config.ts";
 import { createMetrics } from "./metrics.ts";
-import { renderMonitorPage } from "./monitor_page.ts";
+import { monitorData, type MonitorPageData, renderMonitorPage } from "./monitor_page.ts";
 import { canBindPort, createPortPool } from "./ports.ts";
 import { createSpawner } from "./process.ts";
 import {
@@ -23,6 +24,7 @@ import {
   removeLeftoverInstances,
   resetController,
 } from "./projects.ts";
+import type { ClientSession } from "./client_session.ts";
 import { createSimulationServer } from "./server.ts";
 import { createWebotsRegistry, launchWebots } from "./webots.ts";
 
@@ -36,6 +38,7 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   const config = await loadConfig(simulationSchema, configFile, configEnv());
+  const assets = await loadAssets(pageAssets("simulation"));
   const logger = createLogger({ server: "simulation", logDir: config.logDir, debug: config.debug });
   const ssl = config.sslCertificate !== undefined && config.sslKey !== undefined;
   const cert = config.sslCertificate ? await Deno.readTextFile(config.sslCertificate) : undefined;
@@ -67,6 +70,19 @@ async function main(args: string[]): Promise<number> {
   const display = Deno.env.get("DISPLAY");
   const fqdn = config.fullyQualifiedDomainName ?? Deno.hostname();
   let nextId = 0;
+  const pageData = (sessions: readonly ClientSession[]): MonitorPageData => ({
+    fqdn,
+    host: metrics.hostInfo(),
+    history: metrics.history,
+    sessions: sessions.map((s) => s.info()).map((s) => ({
+      id: s.id,
+      world: s.world,
+      port: s.port ?? 0,
+      state: s.state === "running" ? (s.idle ? "idle" : "running") : s.state,
+      startedAt: s.startedAt,
+      remote: s.remote,
+    })),
+  });
 
   const server = createSimulationServer({
     config,
@@ -80,20 +96,9 @@ async function main(args: string[]): Promise<number> {
     resetController: (instance, path) => resetController(instance, path, projectDeps),
     launchWebots: (launch) => launchWebots(spawner, config, launch, ssl, display, registry),
     load: () => metrics.load(),
-    monitorPage: (sessions) =>
-      renderMonitorPage({
-        fqdn,
-        host: metrics.hostInfo(),
-        history: metrics.history,
-        sessions: sessions.map((s) => s.info()).map((s) => ({
-          id: s.id,
-          world: s.world,
-          port: s.port ?? 0,
-          state: s.state === "running" ? (s.idle ? "idle" : "running") : s.state,
-          startedAt: s.startedAt,
-          remote: s.remote,
-        })),
-      }),
+    monitorPage: (sessions) => renderMonitorPage(pageData(sessions)),
+    monitorData: (sessions) => monitorData(pageData(sessions)),
+    assets,
   });
   metrics.start(() => server.counts());
   logger.info({ port: config.port, ssl }, "Running simulation server");
@@ -119,7 +124,8 @@ if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (error) {
-    console.error(error instanceof ConfigError ? error.message : error);
+    const known = error instanceof ConfigError || error instanceof AssetError;
+    console.error(known ? error.message : error);
     Deno.exit(1);
   }
 }

@@ -1,7 +1,10 @@
 /**
  * The simulation server's `/monitor` page: host description, current figures, charts of the last
- * 10 minutes and the table of simulations. Self-contained: inline CSS and server-rendered inline
- * SVG, no script and no external resource, so it shows anywhere, offline and without JavaScript.
+ * 10 minutes and the table of simulations, and the same figures as JSON for `/monitor/data`.
+ *
+ * The page is complete without JavaScript (inline CSS, server-rendered inline SVG charts and
+ * table). With JavaScript, `assets/simulation_monitor.js` polls `monitor/data` and keeps the
+ * figures, the uPlot charts and the table live. Nothing is loaded from another origin.
  *
  * @module
  */
@@ -33,11 +36,16 @@ export interface MonitorPageData {
   now?: number;
 }
 
-/** The history as JSON columns (`{"timestamp":[…],"cpu":[…],…}`), e.g. for a live chart. */
-export function snapshotsAsJson(history: readonly Snapshot[]): string {
+/** The history as columns (`{timestamp:[…],cpu:[…],…}`), the shape uPlot draws. */
+export function snapshotColumns(history: readonly Snapshot[]): Record<string, number[]> {
   const columns: Record<string, number[]> = {};
   for (const [key] of SNAPSHOT_COLUMNS) columns[key] = history.map((s) => s[key]);
-  return JSON.stringify(columns);
+  return columns;
+}
+
+/** The history as JSON columns (`{"timestamp":[…],"cpu":[…],…}`), e.g. for a live chart. */
+export function snapshotsAsJson(history: readonly Snapshot[]): string {
+  return JSON.stringify(snapshotColumns(history));
 }
 
 interface Series {
@@ -81,16 +89,27 @@ function niceMax(value: number): number {
 
 const fixed = (v: number) => (Math.round(v * 10) / 10).toString();
 
-function chart(
-  title: string,
-  unit: string,
-  series: readonly Series[],
-  history: readonly Snapshot[],
-  yMax?: number,
-): string {
+interface ChartSpec {
+  /** `window.webotsCharts[name]` in the browser. */
+  name: string;
+  title: string;
+  unit: string;
+  series: readonly Series[];
+  yMax?: number;
+}
+
+const CHARTS: readonly ChartSpec[] = [
+  { name: "load", title: "Load (%)", unit: "%", series: PERCENT_SERIES, yMax: 100 },
+  { name: "network", title: "Network (MB/s)", unit: " MB/s", series: NETWORK_SERIES },
+  { name: "simulations", title: "Simulations", unit: "", series: SESSION_SERIES },
+];
+
+function svgChart(spec: ChartSpec, history: readonly Snapshot[]): string {
+  const { series } = spec;
   const last = history.at(-1);
   const end = last?.timestamp ?? 0;
-  const max = yMax ?? niceMax(Math.max(0, ...series.flatMap((s) => history.map((h) => h[s.key]))));
+  const max = spec.yMax ??
+    niceMax(Math.max(0, ...series.flatMap((s) => history.map((h) => h[s.key]))));
   const plotW = WIDTH - LEFT - RIGHT;
   const plotH = HEIGHT - TOP - BOTTOM;
   const x = (t: number) => LEFT + (1 - Math.min(SPAN_S, Math.max(0, end - t)) / SPAN_S) * plotW;
@@ -115,12 +134,25 @@ function chart(
   const legend = series.map((s) =>
     `<span class="key"><span class="swatch" style="background:${s.color}"></span>` +
     `${escapeHtml(s.label)} ${escapeHtml(last ? fixed(last[s.key]) : "–")}${
-      escapeHtml(unit)
+      escapeHtml(spec.unit)
     }</span>`
   ).join(" ");
-  return `<figure><figcaption>${escapeHtml(title)}</figcaption>` +
-    `<svg viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${escapeHtml(title)}">` +
-    `${grid}${xLabels}${lines}</svg><div class="legend">${legend}</div></figure>`;
+  return `<svg viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${
+    escapeHtml(spec.title)
+  }">` +
+    `${grid}${xLabels}${lines}</svg><div class="legend">${legend}</div>`;
+}
+
+/** A chart's figure: the static SVG (or a placeholder) and what the live chart needs. */
+function chart(spec: ChartSpec, history: readonly Snapshot[]): string {
+  const series = spec.series.map(({ key, label, color }) => ({ key, label, color }));
+  const max = spec.yMax === undefined ? "" : ` data-max="${spec.yMax}"`;
+  const body = history.length === 0
+    ? `<p class="none">No figures yet.</p>`
+    : svgChart(spec, history);
+  return `<figure data-chart="${spec.name}" data-unit="${escapeHtml(spec.unit)}"${max} ` +
+    `data-series="${escapeHtml(JSON.stringify(series))}">` +
+    `<figcaption>${escapeHtml(spec.title)}</figcaption>${body}</figure>`;
 }
 
 function age(ms: number): string {
@@ -134,19 +166,82 @@ function age(ms: number): string {
 
 const STATE_CLASSES = new Set(["running", "idle", "paused", "starting", "preparing"]);
 
-function sessionTable(sessions: readonly SessionRow[], now: number): string {
-  if (sessions.length === 0) return `<p class="none">No simulation is running.</p>`;
-  const rows = sessions.map((r) => {
-    const cls = STATE_CLASSES.has(r.state) ? r.state : "other";
-    return `<tr><td>${escapeHtml(r.id)}</td><td>${escapeHtml(r.world)}</td>` +
-      `<td>${escapeHtml(r.port)}</td><td><span class="state state-${cls}">${
-        escapeHtml(r.state)
-      }</span></td><td>${escapeHtml(age(now - r.startedAt))}</td><td>${
-        escapeHtml(r.remote)
-      }</td></tr>`;
-  }).join("\n");
-  return `<table><thead><tr><th>Id</th><th>World</th><th>Port</th><th>State</th><th>Age</th>` +
-    `<th>Remote address</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
+/** A table row as the page shows it (plain text; escaped when rendered). */
+export interface DisplayRow {
+  id: string;
+  world: string;
+  port: string;
+  state: string;
+  /** The CSS class of the state badge: `state-running`, …, or `state-other`. */
+  stateClass: string;
+  age: string;
+  remote: string;
+}
+
+function displayRows(sessions: readonly SessionRow[], now: number): DisplayRow[] {
+  return sessions.map((r) => ({
+    id: r.id,
+    world: r.world,
+    port: String(r.port),
+    state: r.state,
+    stateClass: `state-${STATE_CLASSES.has(r.state) ? r.state : "other"}`,
+    age: age(now - r.startedAt),
+    remote: r.remote,
+  }));
+}
+
+const NO_SIMULATION = "No simulation is running.";
+
+function sessionTable(rows: readonly DisplayRow[]): string {
+  const body = rows.map((r) =>
+    `<tr><td>${escapeHtml(r.id)}</td><td>${escapeHtml(r.world)}</td>` +
+    `<td>${escapeHtml(r.port)}</td><td><span class="state ${escapeHtml(r.stateClass)}">${
+      escapeHtml(r.state)
+    }</span></td><td>${escapeHtml(r.age)}</td><td>${escapeHtml(r.remote)}</td></tr>`
+  ).join("\n");
+  return `<p class="none"${rows.length === 0 ? "" : " hidden"}>${NO_SIMULATION}</p>` +
+    `<table${rows.length === 0 ? " hidden" : ""}><thead><tr><th>Id</th><th>World</th>` +
+    `<th>Port</th><th>State</th><th>Age</th><th>Remote address</th></tr></thead>` +
+    `<tbody>\n${body}\n</tbody></table>`;
+}
+
+/** The lines of the figures list, as plain text. */
+export function figureLines(data: MonitorPageData): string[] {
+  const { host } = data;
+  const s = data.history.at(-1);
+  const pct = (v: number | undefined) => `${fixed(v ?? 0)}%`;
+  const gpu = host.gpu
+    ? `GPU load compute: ${pct(s?.gpuCompute)} — load memory: ${pct(s?.gpuMemoryLoad)} — ` +
+      `memory used: ${pct(s?.gpuMemory)} — ${host.gpu.name}, ${fixed(host.gpu.memoryTotalGB)} GB`
+    : "GPU: Not recognized";
+  return [
+    `CPU load: ${pct(s?.cpu)} — ${host.cpuModel} (${host.cpuCores} cores)`,
+    gpu,
+    `RAM: ${fixed(host.ramTotalGB)} GB (${pct(s?.memory)} used) — swap: ${
+      fixed(host.swapTotalGB)
+    } GB (${pct(s?.swap)} used)`,
+    `Disk: ${pct(s?.disk)} used — network: ${fixed(s?.networkSent ?? 0)} MB/s sent, ${
+      fixed(s?.networkReceived ?? 0)
+    } MB/s received`,
+    `Simulations: ${s?.webotsRunning ?? 0} running, ${s?.webotsIdle ?? 0} idle`,
+  ];
+}
+
+/** What `/monitor/data` answers: the page's live parts, ready to show. */
+export interface MonitorData {
+  figures: string[];
+  /** Snapshot columns, see `snapshotColumns`. */
+  history: Record<string, number[]>;
+  sessions: DisplayRow[];
+}
+
+/** The page's live parts as data for `/monitor/data`. */
+export function monitorData(data: MonitorPageData): MonitorData {
+  return {
+    figures: figureLines(data),
+    history: snapshotColumns(data.history),
+    sessions: displayRows(data.sessions, data.now ?? Date.now()),
+  };
 }
 
 const STYLE = `
@@ -164,56 +259,44 @@ table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3em .6em;tex
 .state{padding:.1em .5em;border-radius:.8em;color:#fff}
 .state-running{background:#2e7d32}.state-idle,.state-paused{background:#b26a00}
 .state-starting,.state-preparing{background:#1565c0}.state-other{background:#616161}
+figure.live>svg,figure.live>.legend,figure.live>p.none{display:none}
+.live-chart{background:#fafafa;border:1px solid #ddd}
+.u-legend{font-size:.85em}.u-legend th,.u-legend td{border:0;padding:.1em .3em}
+.live-state{font-size:.75em;font-weight:normal;color:#666;margin-left:.5em}
+.live-state.stale{color:#c00}
 `;
 
 /** Renders the page; every value from outside is HTML-escaped. */
 export function renderMonitorPage(data: MonitorPageData): string {
   const { host, history } = data;
   const now = data.now ?? Date.now();
-  const s = history.at(-1);
-  const pct = (v: number | undefined) => `${escapeHtml(fixed(v ?? 0))}%`;
-  const gpu = host.gpu
-    ? `GPU load compute: ${pct(s?.gpuCompute)} — load memory: ${pct(s?.gpuMemoryLoad)} — ` +
-      `memory used: ${pct(s?.gpuMemory)} — ${escapeHtml(host.gpu.name)}, ` +
-      `${escapeHtml(fixed(host.gpu.memoryTotalGB))} GB`
-    : "GPU: Not recognized";
-  const figures = [
-    `CPU load: ${pct(s?.cpu)} — ${escapeHtml(host.cpuModel)} (${escapeHtml(host.cpuCores)} cores)`,
-    gpu,
-    `RAM: ${escapeHtml(fixed(host.ramTotalGB))} GB (${pct(s?.memory)} used) — swap: ${
-      escapeHtml(fixed(host.swapTotalGB))
-    } GB (${pct(s?.swap)} used)`,
-    `Disk: ${pct(s?.disk)} used — network: ${escapeHtml(fixed(s?.networkSent ?? 0))} MB/s sent, ${
-      escapeHtml(fixed(s?.networkReceived ?? 0))
-    } MB/s received`,
-    `Simulations: ${escapeHtml(s?.webotsRunning ?? 0)} running, ${
-      escapeHtml(s?.webotsIdle ?? 0)
-    } idle`,
-  ].map((f) => `<li>${f}</li>`).join("\n");
-  const charts = history.length === 0 ? `<p class="none">No figures yet.</p>` : [
-    chart("Load (%)", "%", PERCENT_SERIES, history, 100),
-    chart("Network (MB/s)", " MB/s", NETWORK_SERIES, history),
-    chart("Simulations", "", SESSION_SERIES, history),
-  ].join("\n");
+  const figures = figureLines(data).map((f) => `<li>${escapeHtml(f)}</li>`).join("\n");
+  const charts = CHARTS.map((spec) => chart(spec, history)).join("\n");
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Webots simulation server</title>
+<link rel="stylesheet" href="assets/uPlot.min.css">
 <style>${STYLE}</style>
+<script src="assets/uPlot.iife.min.js" defer></script>
+<script src="assets/live_chart.js" defer></script>
+<script src="assets/simulation_monitor.js" defer></script>
 </head>
 <body>
 <h1>Webots simulation server: ${escapeHtml(data.fqdn)}</h1>
 <h2>Host: ${escapeHtml(host.os)}</h2>
 <p>${escapeHtml(host.hostname)} — kernel ${escapeHtml(host.kernel)}</p>
-<ul class="figures">
+<ul class="figures" id="figures">
 ${figures}
 </ul>
-<h2>Last 10 minutes</h2>
+<h2>Last 10 minutes <span id="live" class="live-state"></span></h2>
 ${charts}
 <h2>Simulations</h2>
-${sessionTable(data.sessions, now)}
+<div id="sessions">
+${sessionTable(displayRows(data.sessions, now))}
+</div>
 </body>
 </html>
 `;

@@ -1,14 +1,17 @@
 /**
  * The simulation server's routes: `/client` (one WebSocket per browser, one simulation each),
- * `/load` and `/monitor`. Messages are parsed here, once, at the socket edge.
+ * `/load`, `/monitor`, `/monitor/data` (its live figures as JSON) and `/assets/…` (the page's
+ * scripts). Messages are parsed here, once, at the socket edge.
  *
  * @module
  */
+import type { Assets } from "../shared/assets.ts";
 import type { Logger } from "../shared/log.ts";
 import {
   guard,
   html,
   isWebSocketUpgrade,
+  json,
   methodNotAllowed,
   notFound,
   text,
@@ -24,6 +27,10 @@ export interface SimulationServerDeps extends Omit<SessionDeps, "onChange"> {
   readonly load: () => number;
   /** The monitor page for the current sessions. */
   readonly monitorPage: (sessions: readonly ClientSession[]) => string;
+  /** The monitor page's live data (`/monitor/data`), to be sent as JSON. */
+  readonly monitorData: (sessions: readonly ClientSession[]) => unknown;
+  /** The page assets served under `/assets/`. */
+  readonly assets: Assets;
   /** Called when a session starts, changes or ends. */
   readonly onChange?: () => void;
   /** Makes a session id; unique within a run. */
@@ -118,8 +125,13 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
           return methodNotAllowed("GET, HEAD");
         }
         return html(deps.monitorPage([...sessions]));
+      case "/monitor/data":
+        if (request.method !== "GET" && request.method !== "HEAD") {
+          return methodNotAllowed("GET, HEAD");
+        }
+        return json(deps.monitorData([...sessions]));
       default:
-        return notFound();
+        return deps.assets.respond(request) ?? notFound();
     }
   });
 

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { emptySnapshot, type HostInfo, type Snapshot } from "../../simulation/metrics.ts";
 import {
+  monitorData,
   renderMonitorPage,
   type SessionRow,
   snapshotsAsJson,
@@ -81,21 +82,35 @@ Deno.test("the monitor page escapes every outside value", () => {
     sessions: [{ ...SESSION, id: evil, world: `${evil}.wbt`, state: evil, remote: evil }],
     now: 2_000_000,
   });
-  assert.ok(!page.includes("<script"));
+  assert.ok(!page.includes("<script>"));
+  assert.deepEqual(scriptSources(page), OWN_SCRIPTS);
   assert.ok(page.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"));
   assert.ok(page.includes(`<h1>Webots simulation server: &lt;script&gt;`));
   assert.ok(page.includes(`class="state state-other"`)); // an unknown state gets no class of its own
 });
 
-Deno.test("the monitor page loads nothing from elsewhere", () => {
+const OWN_SCRIPTS = [
+  "assets/uPlot.iife.min.js",
+  "assets/live_chart.js",
+  "assets/simulation_monitor.js",
+];
+
+/** The `src` of every `<script` element, in order. */
+function scriptSources(page: string): string[] {
+  return [...page.matchAll(/<script\b[^>]*>/gi)].map((m) => m[0].match(/src="([^"]*)"/)?.[1] ?? "");
+}
+
+Deno.test("the monitor page loads only its own assets, by relative URLs", () => {
   const page = renderMonitorPage({
     fqdn: "h",
     host: HOST,
     history: history(600),
     sessions: [SESSION],
   });
-  assert.ok(!/<link/i.test(page));
-  assert.ok(!/<script/i.test(page));
+  assert.deepEqual(scriptSources(page), OWN_SCRIPTS);
+  assert.deepEqual([...page.matchAll(/<link\b[^>]*>/gi)].map((m) => m[0]), [
+    `<link rel="stylesheet" href="assets/uPlot.min.css">`,
+  ]);
   assert.ok(!/https?:\/\//i.test(page));
   assert.ok(!/\burl\(/i.test(page));
   assert.ok(!/<img/i.test(page));
@@ -165,4 +180,35 @@ Deno.test("snapshotsAsJson gives one column per snapshot field", () => {
   ]);
   assert.deepEqual(json.cpu, [10, 11, 12]);
   assert.deepEqual(json.timestamp, [1_700_000_000, 1_700_000_001, 1_700_000_002]);
+});
+
+Deno.test("monitorData gives the live parts: figure lines, history columns, display rows", () => {
+  const data = monitorData({
+    fqdn: "h",
+    host: HOST,
+    history: history(3),
+    sessions: [{ ...SESSION, state: "<weird>" }],
+    now: 1_065_000,
+  });
+  assert.equal(data.figures[0], "CPU load: 12% — AMD EPYC 7B13 (8 cores)");
+  assert.equal(data.figures.length, 5);
+  assert.deepEqual(data.history.cpu, [10, 11, 12]);
+  assert.deepEqual(data.sessions, [{
+    id: "c1",
+    world: "robots/ure.wbt",
+    port: "2001",
+    state: "<weird>",
+    stateClass: "state-other",
+    age: "1 min 05 s",
+    remote: "127.0.0.1",
+  }]);
+});
+
+Deno.test("each chart names its live series on its figure", () => {
+  const page = renderMonitorPage({ fqdn: "h", host: HOST, history: [], sessions: [] });
+  const figures = [...page.matchAll(/<figure data-chart="(\w+)"[^>]*data-series="([^"]*)"/g)];
+  assert.deepEqual(figures.map((f) => f[1]), ["load", "network", "simulations"]);
+  const series = JSON.parse(figures[0]![2]!.replaceAll("&quot;", '"'));
+  assert.deepEqual(series[0], { key: "cpu", label: "CPU", color: "#1f77b4" });
+  assert.ok(page.includes(`data-chart="load" data-unit="%" data-max="100"`));
 });

@@ -1,0 +1,137 @@
+// Live charts of the last 10 minutes for the monitor pages, drawn with uPlot (served as
+// assets/uPlot.iife.min.js), and a poller for the pages' JSON data.
+//
+// A chart is a `<figure data-chart="<name>" data-series='[{"key","label","color"}]'
+// data-unit="%" data-max="100">` rendered by the server; mounting it adds a uPlot chart and hides
+// the server's static drawing. Every chart is exposed as `globalThis.webotsCharts[<name>]` (the uPlot
+// instance: `.data[0]` holds the timestamps), which the browser tests read.
+(function () {
+  "use strict";
+  const SPAN_S = 600;
+  const HEIGHT = 220;
+
+  function niceMax(value) {
+    if (!(value > 0)) return 1;
+    const magnitude = 10 ** Math.floor(Math.log10(value));
+    for (const step of [1, 2, 5, 10]) if (value <= step * magnitude) return step * magnitude;
+    return 10 * magnitude;
+  }
+
+  function format(value, unit) {
+    if (value === null || value === undefined) return "–";
+    const shown = Math.abs(value) >= 10 || value === 0
+      ? Math.round(value * 10) / 10
+      : Number(value.toPrecision(2));
+    return shown.toString() + unit;
+  }
+
+  // Away from the cursor, the legend shows the latest figures.
+  const latest = (u, value, seriesIndex, index) =>
+    index === null || index === undefined ? u.data[seriesIndex].at(-1) : value;
+
+  const clock = (seconds) =>
+    new Date(seconds * 1000).toLocaleTimeString([], {
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+    });
+
+  /** Mounts the chart of one figure; returns `{update(columns)}`. */
+  function mount(figure) {
+    const series = JSON.parse(figure.dataset.series || "[]");
+    const unit = figure.dataset.unit || "";
+    const max = figure.dataset.max ? Number(figure.dataset.max) : undefined;
+    const holder = document.createElement("div");
+    holder.className = "live-chart";
+    figure.appendChild(holder);
+    figure.classList.add("live");
+    const width = () => Math.max(300, holder.clientWidth || figure.clientWidth || 800);
+    const options = {
+      width: width(),
+      height: HEIGHT,
+      scales: {
+        x: { time: true, range: (_u, _min, last) => [last - SPAN_S, last] },
+        y: { range: (_u, _min, top) => [0, max ?? niceMax(top)] },
+      },
+      series: [
+        {
+          label: "time",
+          value: (u, v, i, index) => {
+            const t = latest(u, v, i, index);
+            return t === undefined || t === null ? "–" : clock(t);
+          },
+        },
+        ...series.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: s.width || 1.5,
+          value: (u, v, i, index) => format(latest(u, v, i, index), unit),
+        })),
+      ],
+      axes: [{}, {
+        values: (_u, ticks) => ticks.map((t) => format(t, unit)),
+        size: (_u, values) => 24 + 7 * Math.max(3, ...(values || []).map((v) => v.length)),
+      }],
+      legend: { live: true },
+      cursor: { drag: { x: false, y: false } },
+    };
+    const empty = [[], ...series.map(() => [])];
+    // deno-lint-ignore no-undef
+    const chart = new uPlot(options, empty, holder);
+    globalThis.webotsCharts = globalThis.webotsCharts || {};
+    globalThis.webotsCharts[figure.dataset.chart] = chart;
+    addEventListener("resize", () => chart.setSize({ width: width(), height: HEIGHT }));
+    return {
+      update(columns) {
+        const time = columns.timestamp || [];
+        chart.setData([time, ...series.map((s) => columns[s.key] || time.map(() => null))]);
+      },
+    };
+  }
+
+  /** Mounts every `figure[data-chart]` under `root`; returns `{update(columns)}` for all. */
+  function mountCharts(root) {
+    const charts = Array.from(root.querySelectorAll("figure[data-chart]"), mount);
+    return { update: (columns) => charts.forEach((c) => c.update(columns)) };
+  }
+
+  /** Fetches `url` as JSON every `intervalMs` and calls `onData`; `onState(ok)` after each try. */
+  function poll(url, intervalMs, onData, onState) {
+    const once = async () => {
+      try {
+        const response = await fetch(url, { cache: "no-store" });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        onData(await response.json());
+        onState?.(true);
+      } catch (error) {
+        onState?.(false, error);
+      }
+      setTimeout(once, intervalMs);
+    };
+    once();
+  }
+
+  /** Replaces the rows of `tbody` with one `<tr>` per row; a cell is text or `{text, className}`. */
+  function fillRows(tbody, rows) {
+    const fresh = rows.map((cells) => {
+      const tr = document.createElement("tr");
+      for (const cell of cells) {
+        const td = document.createElement("td");
+        if (cell !== null && typeof cell === "object") {
+          const span = document.createElement("span");
+          span.className = cell.className;
+          span.textContent = cell.text;
+          td.appendChild(span);
+          if (cell.cellClass) td.className = cell.cellClass;
+        } else {
+          td.textContent = String(cell);
+        }
+        tr.appendChild(td);
+      }
+      return tr;
+    });
+    tbody.replaceChildren(...fresh);
+  }
+
+  globalThis.WebotsLive = { mountCharts, poll, fillRows };
+})();
