@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { loadAssets, pageAssets } from "../shared/assets.ts";
 import { loadConfig } from "../shared/config.ts";
 import { configEnv } from "../shared/launch.ts";
 import { createLogger } from "../shared/log.ts";
@@ -14,8 +15,9 @@ import { createSessionServer } from "./server.ts";
 
 async function main(configFile: string): Promise<number> {
   const config = await loadConfig(sessionSchema, configFile, configEnv([]));
-  let logger;
+  let logger, assets;
   try {
+    assets = await loadAssets(pageAssets("session"));
     logger = createLogger({ server: "session", logDir: config.logDir, debug: config.debug });
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error));
@@ -28,6 +30,7 @@ async function main(configFile: string): Promise<number> {
     fetch: globalThis.fetch,
     clock: { now: () => new Date() },
     mail: addresses && { ...addresses, mailer: createSmtpMailer(config) },
+    assets,
   });
   const ssl = config.sslCertificate !== undefined && config.sslKey !== undefined;
   await serveUntilSignal({

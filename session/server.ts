@@ -1,6 +1,7 @@
 /**
- * The session server: routes (`/session`, `/` WebSocket feed and home page, `/load`, `/monitor`)
- * on top of the polling fleet, the availability hub and the notifier.
+ * The session server: routes (`/session`, `/` WebSocket feed and home page, `/load`, `/monitor`,
+ * `/monitor/data`, `/assets/…`) on top of the polling fleet, the availability hub, the load
+ * history and the notifier.
  *
  * @module
  */
@@ -9,10 +10,12 @@ import {
   guard,
   html,
   isWebSocketUpgrade,
+  json,
   methodNotAllowed,
   notFound,
   text,
 } from "../shared/http.ts";
+import type { Assets } from "../shared/assets.ts";
 import type { Logger } from "../shared/log.ts";
 import { NO_SERVER_AVAILABLE } from "../shared/protocol.ts";
 import { checkUrl, simulationServerWsUrl, type UrlMode } from "../shared/urls.ts";
@@ -20,7 +23,8 @@ import { createAvailabilityHub } from "./availability.ts";
 import type { SessionConfig } from "./config.ts";
 import { createFleet, isAvailable, LOAD_THRESHOLD, type ServerView } from "./fleet.ts";
 import { homePage } from "./home_page.ts";
-import { averageLoad, monitorPage } from "./monitor_page.ts";
+import { createLoadHistory } from "./load_history.ts";
+import { averageLoad, monitorData, monitorPage } from "./monitor_page.ts";
 import { createNotifier, type MailSettings } from "./notify.ts";
 
 /** Collaborators of the session server. */
@@ -31,6 +35,8 @@ export interface SessionDeps {
   readonly clock: { now(): Date };
   /** E-mail settings, when notifications survived the startup sanity check. */
   readonly mail: MailSettings | undefined;
+  /** The pages' scripts and styles, served under `/assets/`. */
+  readonly assets: Assets;
 }
 
 /** A session server: a request handler plus its lifecycle. */
@@ -65,6 +71,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   const startedAt = deps.clock.now();
   let port = config.port;
   const hub = createAvailabilityHub(logger);
+  const history = createLoadHistory();
   const notifier = createNotifier({
     logger,
     mail: deps.mail,
@@ -77,7 +84,11 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     logger,
     refreshMs: config.loadRefresh * 1000,
     timeoutMs: config.loadTimeout * 1000,
-    onUpdate: () => hub.set(fleet.servers().some((s) => isAvailable(s.state))),
+    onUpdate: () => {
+      const servers = fleet.servers();
+      history.record(servers, deps.clock.now().getTime());
+      hub.set(servers.some((s) => isAvailable(s.state)));
+    },
     onTransition: (transition) => notifier.notify(transition),
   });
   let shuttingDown = false;
@@ -97,7 +108,9 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
 
   const root = (request: Request): Response => {
     if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
-    if (!isWebSocketUpgrade(request)) return html(homePage());
+    if (!isWebSocketUpgrade(request)) {
+      return html(homePage(new URL(request.url).searchParams.get("url") ?? ""));
+    }
     if (shuttingDown) return text("Shutting down\n", { status: 503 });
     // The request's headers are gone once upgraded.
     const host = request.headers.get("host") ?? "";
@@ -117,17 +130,23 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     return html(monitorPage(fleet.servers(), startedAt, mode));
   };
 
+  const data = (request: Request): Response => {
+    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
+    return json(monitorData(fleet.servers(), history.columns(), mode));
+  };
+
   const routes: Record<string, (request: Request) => Response> = {
     "/session": session,
     "/": root,
     "/load": load,
     "/monitor": monitor,
+    "/monitor/data": data,
   };
 
   return {
     handler: guard(logger, (request) => {
       const route = routes[new URL(request.url).pathname];
-      return route ? route(request) : notFound();
+      return route ? route(request) : deps.assets.respond(request) ?? notFound();
     }),
     start(listenPort) {
       port = listenPort;

@@ -111,18 +111,29 @@
     once();
   }
 
-  /** Replaces the rows of `tbody` with one `<tr>` per row; a cell is text or `{text, className}`. */
+  /**
+   * Replaces the rows of `tbody`. A row is an array of cells or `{className, cells}`; a cell is
+   * text or `{text, href?, className?, cellClass?}` (a link, or a span of that class). Text only,
+   * never HTML.
+   */
   function fillRows(tbody, rows) {
-    const fresh = rows.map((cells) => {
+    const fresh = rows.map((row) => {
       const tr = document.createElement("tr");
-      for (const cell of cells) {
+      if (!Array.isArray(row) && row.className) tr.className = row.className;
+      for (const cell of Array.isArray(row) ? row : row.cells) {
         const td = document.createElement("td");
         if (cell !== null && typeof cell === "object") {
-          const span = document.createElement("span");
-          span.className = cell.className;
-          span.textContent = cell.text;
-          td.appendChild(span);
           if (cell.cellClass) td.className = cell.cellClass;
+          if (cell.href || cell.className) {
+            const inner = document.createElement(cell.href ? "a" : "span");
+            if (cell.href) inner.href = cell.href;
+            if (cell.className) inner.className = cell.className;
+            inner.textContent = cell.text;
+            td.appendChild(inner);
+          } else {
+            td.textContent = cell.text;
+          }
+          if (cell.colSpan) td.colSpan = cell.colSpan;
         } else {
           td.textContent = String(cell);
         }

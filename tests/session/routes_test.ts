@@ -88,8 +88,16 @@ Deno.test("GET /monitor escapes every value, shows N/A and averages answering se
     assert.match(page, /<h1>Webots session server<\/h1>/);
     assert.match(page, /<p>Started on \w+day, \w+ \d\d, \d{4} at \d\d:\d\d:\d\d<\/p>/);
     assert.match(page, /<p>Managing 3 simulation servers:<\/p>/);
-    assert.ok(!page.includes("<script"), "no script element");
-    assert.ok(!page.includes("<link"), "no external stylesheet");
+    // Scripts and styles come from this server's own /assets/ only (the live chart, issue #4).
+    assert.deepEqual(
+      [...page.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]),
+      ["uPlot.iife.min.js", "live_chart.js", "session_monitor.js"].map((f) =>
+        `<script src="assets/${f}" defer>`
+      ),
+    );
+    assert.deepEqual([...page.matchAll(/<link\b[^>]*>/g)].map((m) => m[0]), [
+      `<link rel="stylesheet" href="assets/uPlot.min.css">`,
+    ]);
     assert.ok(page.includes("evil&lt;script&gt;alert(1)&lt;/script&gt;:1"));
     assert.ok(page.includes(`<a href="http://${a.entry}/monitor">${a.entry}</a>`));
     assert.match(page, /<td class="load">12\.5%<\/td>/);

@@ -1,0 +1,56 @@
+/**
+ * The last 10 minutes of the session server's polls, for the live chart of `/monitor`: at most one
+ * sample per second (a later result within the same second replaces it), each with the load of
+ * every simulation server (null when it does not answer) and their average.
+ *
+ * @module
+ */
+import type { ServerView } from "./fleet.ts";
+
+/** One column per series, uPlot's shape: `timestamp` (s), `average`, then one per server. */
+export interface LoadColumns {
+  timestamp: number[];
+  average: (number | null)[];
+  /** `servers[i]` is the load of the i-th configured server. */
+  servers: (number | null)[][];
+}
+
+/** The history. */
+export interface LoadHistory {
+  /** Records the servers' current states at `nowMs`. */
+  record(servers: readonly ServerView[], nowMs: number): void;
+  /** The samples of the last `spanS` seconds, oldest first. */
+  columns(): LoadColumns;
+}
+
+interface Sample {
+  readonly time: number;
+  readonly loads: readonly (number | null)[];
+  readonly average: number | null;
+}
+
+/** Creates an empty history keeping `spanS` seconds (default 600). */
+export function createLoadHistory(spanS = 600): LoadHistory {
+  const samples: Sample[] = [];
+  return {
+    record(servers, nowMs) {
+      const time = Math.floor(nowMs / 1000);
+      const loads = servers.map((s) => s.state.kind === "up" ? s.state.load : null);
+      const up = loads.filter((l): l is number => l !== null);
+      const average = up.length === 0 ? null : up.reduce((a, b) => a + b, 0) / up.length;
+      const sample = { time, loads, average };
+      if (samples.at(-1)?.time === time) samples[samples.length - 1] = sample;
+      else samples.push(sample);
+      const oldest = samples.findIndex((s) => s.time > time - spanS);
+      samples.splice(0, oldest === -1 ? samples.length : oldest);
+    },
+    columns() {
+      const width = Math.max(0, ...samples.map((s) => s.loads.length));
+      return {
+        timestamp: samples.map((s) => s.time),
+        average: samples.map((s) => s.average),
+        servers: Array.from({ length: width }, (_, i) => samples.map((s) => s.loads[i] ?? null)),
+      };
+    },
+  };
+}

@@ -1,0 +1,106 @@
+// The session server's home page: live availability from this server's `/` WebSocket, and the
+// Webots client sequence on Start (GET session → WebSocket <answer>/client → {"start":{"url"}}),
+// every step shown with textContent (see session/home_page.ts).
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  const here = new URL(".", location.href);
+  const wsBase = here.href.replace(/^http/, "ws");
+  let simulation;
+
+  function log(text) {
+    const item = document.createElement("li");
+    item.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+    $("log").appendChild(item);
+    $("log").scrollTop = $("log").scrollHeight;
+  }
+
+  function watchAvailability() {
+    const badge = $("availability");
+    const socket = new WebSocket(wsBase);
+    socket.onmessage = (event) => {
+      const available = event.data === "1";
+      badge.textContent = available ? "available" : "full";
+      badge.className = `badge ${available ? "available" : "full"}`;
+      log(`availability: ${event.data}`);
+    };
+    socket.onclose = () => {
+      badge.textContent = "disconnected";
+      badge.className = "badge";
+      setTimeout(watchAvailability, 2000);
+    };
+  }
+
+  function setRunning(running) {
+    $("start").disabled = running;
+    $("stop").disabled = !running;
+  }
+
+  async function start(url) {
+    for (const id of ["answer", "socket", "webots", "error"]) $(id).textContent = "–";
+    $("dots").textContent = "0";
+    if (!url) {
+      $("error").textContent = "Enter the URL of a world.";
+      return;
+    }
+    setRunning(true);
+    log("GET session");
+    let answer;
+    try {
+      const response = await fetch(new URL("session", here), { cache: "no-store" });
+      answer = (await response.text()).trim();
+      $("answer").textContent = response.ok ? answer : `HTTP ${response.status}: ${answer}`;
+      if (!response.ok || answer.startsWith("Error:")) throw new Error(answer);
+    } catch (error) {
+      $("error").textContent = String(error.message || error);
+      log(`no simulation server: ${error.message || error}`);
+      setRunning(false);
+      return;
+    }
+    let dots = 0;
+    const socket = new WebSocket(`${answer}/client`);
+    simulation = socket;
+    $("socket").textContent = `connecting to ${answer}/client`;
+    socket.onopen = () => {
+      const message = JSON.stringify({ start: { url } });
+      socket.send(message);
+      $("socket").textContent = `open: ${answer}/client`;
+      log(`sent ${message}`);
+    };
+    socket.onmessage = (event) => {
+      const text = String(event.data);
+      if (text === ".") {
+        $("dots").textContent = String(++dots);
+      } else if (text.startsWith("webots:")) {
+        $("webots").textContent = text;
+        log(text);
+      } else if (text.startsWith("error:")) {
+        $("error").textContent = text;
+        log(text);
+      } else {
+        log(`message: ${text}`);
+      }
+    };
+    socket.onerror = () => log(`cannot connect to ${answer}/client`);
+    socket.onclose = (event) => {
+      const why = `closed (code ${event.code}${event.reason ? `: ${event.reason}` : ""})`;
+      $("socket").textContent = why;
+      log(`simulation socket ${why}`);
+      if (simulation === socket) {
+        simulation = undefined;
+        setRunning(false);
+      }
+    };
+  }
+
+  $("start-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    simulation?.close();
+    start($("url").value.trim());
+  });
+  $("stop").addEventListener("click", () => {
+    log("stop: closing the simulation socket");
+    simulation?.close(1000, "stopped by the user");
+  });
+  watchAvailability();
+})();

@@ -1,0 +1,29 @@
+import assert from "node:assert/strict";
+import type { ServerView } from "../../session/fleet.ts";
+import { createLoadHistory } from "../../session/load_history.ts";
+
+const up = (entry: string, load: number): ServerView => ({ entry, state: { kind: "up", load } });
+const down = (entry: string): ServerView => ({
+  entry,
+  state: { kind: "down", reason: "refused", detail: "" },
+});
+
+Deno.test("the load history keeps one sample per second with per-server loads and their average", () => {
+  const history = createLoadHistory();
+  history.record([up("a", 10), down("b")], 1_000_000);
+  history.record([up("a", 20), up("b", 40)], 1_000_900); // same second: replaces
+  history.record([down("a"), down("b")], 1_002_000);
+  assert.deepEqual(history.columns(), {
+    timestamp: [1000, 1002],
+    average: [30, null],
+    servers: [[20, null], [40, null]],
+  });
+});
+
+Deno.test("the load history forgets samples older than its span", () => {
+  const history = createLoadHistory(600);
+  for (let s = 0; s <= 700; s += 50) history.record([up("a", s / 10)], s * 1000);
+  const { timestamp } = history.columns();
+  assert.equal(timestamp[0], 150);
+  assert.equal(timestamp.at(-1), 700);
+});
