@@ -13,7 +13,7 @@ import { formatAvailability } from "../shared/protocol.ts";
 import type { Logger } from "../shared/log.ts";
 
 /** Subscribers sent to per slice before yielding to the event loop. */
-const SLICE = 500;
+const SLICE = 1000;
 
 /** The subscriber hub. */
 export interface AvailabilityHub {

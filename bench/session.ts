@@ -1,0 +1,281 @@
+/**
+ * Session-server benchmark, on one machine in one run:
+ * - `GET /session` requests per second against the real server process, and against a bare
+ *   `Deno.serve` returning a constant string (also in its own process), with the same load
+ *   generator (a Deno process running concurrent keep-alive fetch loops); their ratio.
+ * - Time for 10,000 availability subscribers to receive a change, from the moment the fake
+ *   simulation server served the `/load` answer that causes it (p50/p99).
+ * - The server's resident memory with 10,000 subscribers.
+ *
+ * Run alone: `deno run -A bench/session.ts`. The same file plays the helper processes when given
+ * a role as first argument (`bare`, `load`, `subscribers`).
+ *
+ * @module
+ */
+import { startServer } from "../tests/helpers/server_process.ts";
+import { startFakeSimServer, wallClockMs } from "../tests/fakes/sim_server.ts";
+
+/** p50/p99 summary (same shape as bench/simulation.ts). */
+export interface Summary {
+  readonly n: number;
+  readonly min: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+function summarize(values: readonly number[]): Summary {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = (p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? NaN;
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return {
+    n: sorted.length,
+    min: round(sorted[0] ?? NaN),
+    p50: round(rank(0.5)),
+    p99: round(rank(0.99)),
+    max: round(sorted[sorted.length - 1] ?? NaN),
+    mean: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)),
+  };
+}
+
+const SELF = new URL(import.meta.url).pathname;
+const SUBSCRIBERS = 10_000;
+const SUBSCRIBER_PROCESSES = 4;
+const CONCURRENCY = 32;
+const LOAD_SECONDS = 5;
+
+// ---------------------------------------------------------------------------------------------
+// Helper process roles
+
+function bareServer(): void {
+  const body = "ws://127.0.0.1:2000";
+  Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: ({ port }) => console.log(`bare ${port}`),
+  }, () => new Response(body, { headers: { "content-type": "text/html; charset=utf-8" } }));
+}
+
+async function loadGenerator(url: string, concurrency: number, seconds: number): Promise<void> {
+  const deadline = performance.now() + seconds * 1000;
+  let count = 0;
+  let errors = 0;
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      try {
+        const response = await fetch(url);
+        await response.text();
+        count++;
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  console.log(JSON.stringify({ count, errors, seconds }));
+}
+
+/** Opens `n` sockets, reports `ready` once each got its first value, then the receipt times. */
+async function subscribers(url: string, n: number): Promise<void> {
+  const received: number[] = [];
+  const sockets: WebSocket[] = [];
+  let done: () => void;
+  const allReceived = new Promise<void>((resolve) => (done = resolve));
+  const BATCH = 250;
+  for (let i = 0; i < n; i += BATCH) {
+    const batch: Promise<void>[] = [];
+    for (let j = i; j < Math.min(n, i + BATCH); j++) {
+      const socket = new WebSocket(url);
+      sockets.push(socket);
+      let messages = 0;
+      batch.push(
+        new Promise<void>((resolve, reject) => {
+          socket.onerror = () => reject(new Error("socket error"));
+          socket.onmessage = () => {
+            messages++;
+            if (messages === 1) resolve();
+            else if (messages === 2) {
+              received.push(wallClockMs());
+              if (received.length === n) done();
+            }
+          };
+        }),
+      );
+    }
+    await Promise.all(batch);
+  }
+  console.log("ready");
+  await allReceived;
+  console.log(JSON.stringify(received));
+  for (const socket of sockets) socket.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orchestration
+
+interface Child {
+  readonly process: Deno.ChildProcess;
+  /** Resolves with the first stdout line matching `pattern`. */
+  line(pattern: RegExp): Promise<string>;
+}
+
+function spawnRole(args: string[]): Child {
+  const process = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SELF, ...args],
+    stdout: "piped",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  (async () => {
+    let buffer = "";
+    for await (const chunk of process.stdout.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      let newline;
+      while ((newline = buffer.indexOf("\n")) !== -1) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        lines.push(line);
+        for (const waiter of [...waiters]) {
+          if (waiter.pattern.test(line)) {
+            waiters.splice(waiters.indexOf(waiter), 1);
+            waiter.resolve(line);
+          }
+        }
+      }
+    }
+  })();
+  return {
+    process,
+    line: (pattern) => {
+      const found = lines.find((l) => pattern.test(l));
+      if (found !== undefined) return Promise.resolve(found);
+      return new Promise((resolve) => waiters.push({ pattern, resolve }));
+    },
+  };
+}
+
+async function measureRps(url: string): Promise<number> {
+  const generator = spawnRole(["load", url, String(CONCURRENCY), String(LOAD_SECONDS)]);
+  const result = JSON.parse(await generator.line(/^\{/)) as { count: number; errors: number };
+  await generator.process.status;
+  if (result.errors > 0) throw new Error(`${result.errors} failed requests against ${url}`);
+  return Math.round(result.count / LOAD_SECONDS);
+}
+
+/** The pid of the child of `parentPid` (the launcher runs the server as its child). */
+function childPid(parentPid: number): number {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === parentPid) return Number(entry.name);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  throw new Error(`no child of ${parentPid}`);
+}
+
+function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kib = Number(status.match(/^VmRSS:\s+(\d+) kB/m)?.[1]);
+  return Math.round(kib / 1024 * 10) / 10;
+}
+
+/** Runs the benchmark, prints the figures and returns them. */
+export async function runSessionBench(): Promise<Record<string, unknown>> {
+  const sim = startFakeSimServer({ load: 10 });
+  const dir = await Deno.makeTempDir({ prefix: "session-bench-" });
+  const session = await startServer("session", {
+    port: 0,
+    simulationServers: [sim.entry],
+    logDir: `${dir}/log`,
+    loadRefresh: 0.2,
+    loadTimeout: 1,
+  }, { dir });
+  const bare = spawnRole(["bare"]);
+  const children: Child[] = [bare];
+  try {
+    const serverPid = childPid(session.pid);
+    const barePort = Number((await bare.line(/^bare \d+$/)).split(" ")[1]);
+    const sessionUrl = `http://127.0.0.1:${session.port}/session`;
+    while ((await (await fetch(sessionUrl)).text()) !== `ws://${sim.entry}`) {
+      await sim.nextServed();
+    }
+
+    console.log(`GET /session, ${CONCURRENCY} keep-alive connections, ${LOAD_SECONDS} s each:`);
+    const bareRps = await measureRps(`http://127.0.0.1:${barePort}/session`);
+    const sessionRps = await measureRps(sessionUrl);
+    const ratio = Math.round(sessionRps / bareRps * 100) / 100;
+    console.log(
+      `  session server ${sessionRps} req/s, bare Deno.serve ${bareRps} req/s, ratio ${ratio}`,
+    );
+
+    const rssIdle = rssMiB(serverPid);
+    const wsUrl = `ws://127.0.0.1:${session.port}/`;
+    const perProcess = SUBSCRIBERS / SUBSCRIBER_PROCESSES;
+    const connectStart = performance.now();
+    const clients = Array.from(
+      { length: SUBSCRIBER_PROCESSES },
+      () => spawnRole(["subscribers", wsUrl, String(perProcess)]),
+    );
+    children.push(...clients);
+    await Promise.all(clients.map((c) => c.line(/^ready$/)));
+    const connectMs = Math.round(performance.now() - connectStart);
+    const rssSubscribed = rssMiB(serverPid);
+    console.log(
+      `${SUBSCRIBERS} subscribers connected in ${connectMs} ms; server RSS ${rssIdle} MiB idle, ${rssSubscribed} MiB with them`,
+    );
+
+    const before = sim.served().length;
+    sim.setLoad(100);
+    const results = await Promise.all(
+      clients.map(async (c) => JSON.parse(await c.line(/^\[/)) as number[]),
+    );
+    const flip = sim.served().slice(before).find((s) => s.body === "100");
+    if (!flip) throw new Error("the flipping answer was not recorded");
+    const latencies = summarize(results.flat().map((t) => t - flip.at));
+    console.log(
+      `availability change to ${latencies.n} subscribers: p50 ${latencies.p50} ms, p99 ${latencies.p99} ms, max ${latencies.max} ms`,
+    );
+    await Promise.all(clients.map((c) => c.process.status));
+    return {
+      sessionRps: {
+        session: sessionRps,
+        bare: bareRps,
+        ratio,
+        concurrency: CONCURRENCY,
+        seconds: LOAD_SECONDS,
+      },
+      subscribers: {
+        count: SUBSCRIBERS,
+        processes: SUBSCRIBER_PROCESSES,
+        connectMs,
+        changeLatencyMs: latencies,
+        serverRssMiB: { idle: rssIdle, withSubscribers: rssSubscribed },
+      },
+    };
+  } finally {
+    for (const child of children) {
+      try {
+        child.process.kill("SIGTERM");
+      } catch { /* already gone */ }
+      await child.process.status;
+    }
+    await session.stop();
+    await sim.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  const [role, ...args] = Deno.args;
+  if (role === "bare") bareServer();
+  else if (role === "load") await loadGenerator(args[0]!, Number(args[1]), Number(args[2]));
+  else if (role === "subscribers") await subscribers(args[0]!, Number(args[1]));
+  else console.log(JSON.stringify(await runSessionBench(), null, 2));
+}
