@@ -1,0 +1,259 @@
+/**
+ * `deno task bench`: runs the session-server and simulation-server benchmarks one after the
+ * other, prints the figures, writes them with the machine's facts to `bench/results.json`, and
+ * prints Markdown tables for BENCHMARKS.md.
+ *
+ * Options: `--only session|simulation`, `--sessions N` (sequential simulation sessions, default
+ * 200), `--concurrent N` (default 50), `--out FILE` (default bench/results.json).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { runSessionBench } from "./session.ts";
+import { runSimulationBench, type Summary } from "./simulation.ts";
+
+/** Facts about the machine the figures were measured on. */
+export function machineFacts(): Record<string, unknown> {
+  let cpuModel = "unknown";
+  try {
+    const cpuinfo = Deno.readTextFileSync("/proc/cpuinfo");
+    cpuModel = cpuinfo.match(/^model name\s*:\s*(.+)$/m)?.[1]?.trim() ?? cpuModel;
+  } catch {
+    // Not Linux: the model stays unknown.
+  }
+  return {
+    cpuModel,
+    cores: navigator.hardwareConcurrency,
+    memoryGiB: Math.round(Deno.systemMemoryInfo().total / 2 ** 30 * 10) / 10,
+    os: `${Deno.build.os} ${Deno.osRelease()}`,
+    deno: Deno.version.deno,
+    v8: Deno.version.v8,
+    typescript: Deno.version.typescript,
+    loadAverageAtStart: loadAverage(),
+  };
+}
+
+function loadAverage(): number[] {
+  return Deno.loadavg().map((x) => Math.round(x * 100) / 100);
+}
+
+const isSummary = (value: unknown): value is Summary =>
+  typeof value === "object" && value !== null && "p50" in value && "p99" in value &&
+  "max" in value;
+
+const ms = (x: number | undefined) => x === undefined || x === null ? "–" : `${x} ms`;
+
+function describeSummary(s: Summary): string {
+  return `p50 ${ms(s.p50)}, p99 ${ms(s.p99)}, max ${ms(s.max)} (n=${s.n})`;
+}
+
+/** Indented `key: value` lines; p50/p99/max summaries on one line. */
+function humanLines(value: unknown, indent = ""): string[] {
+  if (typeof value !== "object" || value === null) return [`${indent}${String(value)}`];
+  const lines: string[] = [];
+  for (const [key, item] of Object.entries(value)) {
+    if (isSummary(item)) lines.push(`${indent}${key}: ${describeSummary(item)}`);
+    else if (typeof item === "object" && item !== null && !Array.isArray(item)) {
+      lines.push(`${indent}${key}:`, ...humanLines(item, `${indent}  `));
+    } else lines.push(`${indent}${key}: ${JSON.stringify(item)}`);
+  }
+  return lines;
+}
+
+/** Rows `| path | value |` for any result object (the session bench's shape is its own). */
+function genericTable(result: Record<string, unknown>): string {
+  const rows: string[] = ["| Figure | Value |", "| --- | --- |"];
+  const walk = (value: unknown, path: string) => {
+    if (isSummary(value)) rows.push(`| ${path} | ${describeSummary(value)} |`);
+    else if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      for (const [key, item] of Object.entries(value)) walk(item, path ? `${path}.${key}` : key);
+    } else rows.push(`| ${path} | ${JSON.stringify(value)} |`);
+  };
+  walk(result, "");
+  return rows.join("\n");
+}
+
+function at(result: Record<string, unknown>, path: string): unknown {
+  return path.split(".").reduce<unknown>(
+    (value, key) =>
+      typeof value === "object" && value !== null
+        ? (value as Record<string, unknown>)[key]
+        : undefined,
+    result,
+  );
+}
+
+function summaryAt(result: Record<string, unknown>, path: string): Summary | undefined {
+  const value = at(result, path);
+  return isSummary(value) ? value : undefined;
+}
+
+/** The simulation figures against the issue's targets, and where the start-up time goes. */
+function simulationTables(result: Record<string, unknown>): string {
+  const row = (what: string, s: Summary | undefined, target: string) =>
+    `| ${what} | ${ms(s?.p50)} | ${ms(s?.p99)} | ${ms(s?.max)} | ${target} |`;
+  const n = at(result, "sequential.sessions");
+  const c = at(result, "concurrent.sessions");
+  const lines = [
+    "| Measure | p50 | p99 | max | Target |",
+    "| --- | --- | --- | --- | --- |",
+    row(
+      `\`start\` → \`webots:\` (${n} sequential sessions)`,
+      summaryAt(result, "sequential.startToWebotsMs"),
+      "p50 ≤ 20 ms, p99 ≤ 60 ms",
+    ),
+    row(
+      "stand-in Webots alone: spawn → ready line",
+      summaryAt(result, "standIn.readyMs"),
+      "(floor of the line above)",
+    ),
+    `| server's share: \`start\` → \`webots:\` p50 minus stand-in alone p50 | ${
+      ms(at(result, "sequential.serverShareP50Ms") as number)
+    } | | | |`,
+    row(
+      `close → Webots reaped and folder removed (${n} sequential)`,
+      summaryAt(result, "sequential.closeToCleanedMs.totalMs"),
+      "≤ 100 ms",
+    ),
+    row(
+      `${c} concurrent: \`start\` → \`webots:\` per session`,
+      summaryAt(result, "concurrent.startToWebotsMs"),
+      "",
+    ),
+    `| ${c} concurrent: all \`webots:\` received | ${
+      ms(at(result, "concurrent.allRepliedMs") as number)
+    } | | | |`,
+    row(
+      `${c} concurrent: close → cleaned up, per session`,
+      summaryAt(result, "concurrent.closeToCleanedMs.totalMs"),
+      "",
+    ),
+    `| ${c} concurrent: close → all cleaned up | ${
+      ms(at(result, "concurrent.allCleanedMs") as number)
+    } | | | |`,
+    `| ${c} concurrent: distinct streaming ports | ${
+      at(result, "concurrent.distinctPorts")
+    } of ${c} | | | all distinct |`,
+  ];
+  const phases = at(result, "sequential.breakdownMs");
+  const concurrentPhases = at(result, "concurrent.breakdownMs");
+  if (typeof phases === "object" && phases !== null) {
+    lines.push(
+      "",
+      "Where the time goes: the server's log times (whole ms, so each phase is ±1 ms) against " +
+        "the client's clock:",
+      "",
+      `| Phase | sequential p50 | sequential p99 | ${c} concurrent p50 | ${c} concurrent p99 |`,
+      "| --- | --- | --- | --- | --- |",
+    );
+    for (const [phase, s] of Object.entries(phases)) {
+      const cs = (concurrentPhases as Record<string, Summary> | undefined)?.[phase];
+      if (isSummary(s)) {
+        lines.push(`| ${phase} | ${ms(s.p50)} | ${ms(s.p99)} | ${ms(cs?.p50)} | ${ms(cs?.p99)} |`);
+      }
+    }
+  }
+  return lines.join("\n");
+}
+
+function machineLine(machine: Record<string, unknown>): string {
+  return `${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, ` +
+    `Deno ${machine.deno} (V8 ${machine.v8}), load average at start ${
+      (machine.loadAverageAtStart as number[]).join(" ")
+    }`;
+}
+
+async function run<T>(name: string, bench: () => Promise<T>): Promise<T | { error: string }> {
+  console.error(`\n== ${name} benchmark ==`);
+  const started = performance.now();
+  try {
+    const result = await bench();
+    console.error(
+      `${name} benchmark done in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+    return result;
+  } catch (error) {
+    console.error(`${name} benchmark failed:`, error);
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      only: { type: "string" },
+      sessions: { type: "string", default: "200" },
+      concurrent: { type: "string", default: "50" },
+      out: { type: "string", default: join(import.meta.dirname ?? ".", "results.json") },
+    },
+  });
+  const which = values.only ? [values.only] : ["session", "simulation"];
+  if (which.some((w) => w !== "session" && w !== "simulation")) {
+    console.error("--only must be session or simulation");
+    return 2;
+  }
+  const sessions = Number(values.sessions);
+  const concurrent = Number(values.concurrent);
+  if (
+    !Number.isInteger(sessions) || sessions < 1 || !Number.isInteger(concurrent) || concurrent < 1
+  ) {
+    console.error("--sessions and --concurrent must be positive integers");
+    return 2;
+  }
+  const machine = machineFacts();
+  const results: Record<string, unknown> = { date: new Date().toISOString(), machine };
+  console.error(`Machine: ${machineLine(machine)}`);
+  if (which.includes("session")) {
+    results.session = await run("session", runSessionBench);
+  }
+  if (which.includes("simulation")) {
+    results.simulation = await run("simulation", () =>
+      runSimulationBench({
+        sessions,
+        concurrent,
+        progress: (line) => console.error(line),
+      }));
+  }
+  machine.loadAverageAtEnd = loadAverage();
+
+  const out: string[] = ["", "# Results", "", `Machine: ${machineLine(machine)}`];
+  for (const name of ["session", "simulation"]) {
+    const result = results[name];
+    if (result === undefined) continue;
+    out.push("", `## ${name} server`, "", ...humanLines(result, "  "));
+  }
+  out.push(
+    "",
+    "# Markdown for BENCHMARKS.md",
+    "",
+    `Measured ${results.date} on ${machineLine(machine)}.`,
+  );
+  if (isRecord(results.session)) {
+    out.push("", "### Session server", "", genericTable(results.session));
+  }
+  if (isRecord(results.simulation)) {
+    out.push(
+      "",
+      "### Simulation server",
+      "",
+      "error" in results.simulation
+        ? genericTable(results.simulation)
+        : simulationTables(results.simulation),
+    );
+  }
+  console.log(out.join("\n"));
+  await Deno.writeTextFile(values.out, JSON.stringify(results, null, 2) + "\n");
+  console.log(`\nWrote ${values.out}`);
+  const failed = which.some((w) => isRecord(results[w]) && "error" in (results[w] as object));
+  return failed ? 1 : 0;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}
