@@ -26,7 +26,8 @@ export function banner(facts: {
   return `DEMO: Webots is played by a stand-in (${facts.webots}): it streams nothing and shows no 3D view;
       it only speaks the protocol the servers rely on (it prints "open", then "." every few seconds).${missing}
   Open:
-    http://localhost:${facts.sessionPort}/         the session server's page
+    http://localhost:${facts.sessionPort}/?url=${encodeURIComponent(facts.world)}
+                                     the session server's page, with the demo world filled in
     http://localhost:${facts.sessionPort}/monitor  the simulation servers and their load
     http://localhost:${facts.simulationPort}/monitor  the simulation server's figures
   Try: curl http://localhost:${facts.sessionPort}/session   (the WebSocket URL of a simulation server)
