@@ -311,7 +311,7 @@ async function concurrent(
 }
 
 /** Spawns the stand-in directly `runs` times: spawn → ready line, and SIGTERM → exit. */
-async function standInStartup(dir: string, runs: number) {
+async function standInStartup(dir: string, runs: number, webotsHome: string) {
   const world = join(dir, "standalone.wbt");
   await Deno.writeTextFile(world, "#VRML_SIM R2021b utf8\n");
   const ready: number[] = [];
@@ -319,7 +319,7 @@ async function standInStartup(dir: string, runs: number) {
   for (let i = 0; i < runs; i++) {
     const port = freeLoopbackPort();
     const t0 = performance.now();
-    const child = new Deno.Command(join(FAKE_WEBOTS_HOME, "webots"), {
+    const child = new Deno.Command(join(webotsHome, "webots"), {
       args: ["--batch", "--mode=pause", `--stream="port=${port};monitorActivity"`, world],
       stdin: "null",
       stdout: "piped",
@@ -393,7 +393,7 @@ function breakdown(
   const phases: Record<string, number[]> = {
     "sent → server handles start": [],
     "instance folder made, project copied": [],
-    "Webots spawned, 2 `cat` spawned for its registry record": [],
+    "Webots spawned, `cat` spawned for its registry record": [],
     "→ Webots ready line (stand-in start-up, minus the above)": [],
     "ready line → client has webots:": [],
     "closed → Webots stopped (TERM, exit, group KILL)": [],
@@ -415,7 +415,7 @@ function breakdown(
     push("sent → server handles start", at("Starting simulation") - m.sendEpoch);
     const copied = ready.get(m.folder) ?? NaN;
     push("instance folder made, project copied", copied - at("Starting simulation"));
-    push("Webots spawned, 2 `cat` spawned for its registry record", at("Webots started") - copied);
+    push("Webots spawned, `cat` spawned for its registry record", at("Webots started") - copied);
     push(
       "→ Webots ready line (stand-in start-up, minus the above)",
       at("Webots ready") - at("Webots started"),
@@ -437,6 +437,28 @@ function cleanupFigures(measured: readonly Measured[]) {
   };
 }
 
+/**
+ * Compiles bench/fast_webots.c into `<dir>/fast-webots/webots` (a stand-in that is ready at once)
+ * and returns that folder, or undefined when no C compiler is available.
+ */
+async function buildFastStandIn(dir: string): Promise<string | undefined> {
+  const home = join(dir, "fast-webots");
+  await Deno.mkdir(home, { recursive: true });
+  const source = join(import.meta.dirname ?? ".", "fast_webots.c");
+  try {
+    const out = await new Deno.Command("cc", {
+      args: ["-O2", "-o", join(home, "webots"), source],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (out.success) return home;
+    console.error(`cc failed: ${new TextDecoder().decode(out.stderr)}`);
+  } catch {
+    // No compiler: fall back to the Deno stand-in.
+  }
+  return undefined;
+}
+
 /** Runs the simulation benchmark; always stops the server and removes its folders. */
 export async function runSimulationBench(
   options: SimulationBenchOptions = {},
@@ -450,9 +472,12 @@ export async function runSimulationBench(
   const scratch = await Deno.makeTempDir({ prefix: "simulation-bench-" });
   let fixture: SimulationFixture | undefined;
   try {
+    const fast = await buildFastStandIn(scratch);
+    const webotsHome = fast ?? FAKE_WEBOTS_HOME;
     progress(`stand-in Webots start-up (${options.standInRuns ?? 20} direct spawns)`);
-    const standIn = await standInStartup(scratch, options.standInRuns ?? 20);
+    const standIn = await standInStartup(scratch, options.standInRuns ?? 20, webotsHome);
     fixture = await startSimulationServer({
+      config: { webotsHome },
       maxConnections: count + 5,
       worlds: { [PROJECT]: { [WORLD]: "#VRML_SIM R2021b utf8\n" } },
     });
@@ -466,7 +491,9 @@ export async function runSimulationBench(
     const startToWebots = summarize(seq.map((m) => m.startMs));
     return {
       config: {
-        standIn: "tests/fakes/webots (a Deno script, ready at once)",
+        standIn: fast
+          ? "bench/fast_webots.c (compiled C: binds the port, prints open at once)"
+          : "tests/fakes/webots (a Deno script; no C compiler found)",
         project: "file:// world, 1 world file + 1 controller",
         maxConnections: count + 5,
         warmupSessions: warmup,

@@ -183,8 +183,17 @@ export function createWebotsRegistry(deps: RegistryDeps): WebotsRegistry {
     }).output();
     return out.success ? new TextDecoder().decode(out.stdout) : undefined;
   };
+  // The boot id never changes while this server runs: read it once (one `cat` less per launch).
+  let bootIdRead: Promise<string | undefined> | undefined;
+  const readBootId = () => {
+    bootIdRead ??= cat(BOOT_ID).then((id) => {
+      if (id === undefined) bootIdRead = undefined; // try again next time
+      return id;
+    });
+    return bootIdRead;
+  };
   const identity = async (pid: number) => {
-    const [stat, bootId] = await Promise.all([cat(`/proc/${pid}/stat`), cat(BOOT_ID)]);
+    const [stat, bootId] = await Promise.all([cat(`/proc/${pid}/stat`), readBootId()]);
     const fields = stat === undefined ? undefined : statFields(stat);
     // fields[0] is field 3 (state: Z for an exited, unreaped process); fields[19] is field 22.
     const startTime = fields?.[0] === "Z" ? undefined : fields?.[19];
