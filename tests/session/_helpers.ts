@@ -158,42 +158,4 @@ export async function unsubscribe(subscriber: Subscriber): Promise<void> {
   await subscriber.closed;
 }
 
-/** A self-signed certificate for localhost/127.0.0.1 that rustls accepts (CA:FALSE). */
-export async function makeCertificate(
-  dir: string,
-): Promise<{ certFile: string; keyFile: string; cert: string; key: string }> {
-  const certFile = join(dir, "cert.pem");
-  const keyFile = join(dir, "key.pem");
-  const out = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      keyFile,
-      "-out",
-      certFile,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      "-addext",
-      "basicConstraints=critical,CA:FALSE",
-      "-addext",
-      "extendedKeyUsage=serverAuth",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return {
-    certFile,
-    keyFile,
-    cert: await Deno.readTextFile(certFile),
-    key: await Deno.readTextFile(keyFile),
-  };
-}
+export { makeCertificate } from "../helpers/cert.ts";

@@ -3,26 +3,14 @@
  */
 import { equal, match } from "node:assert/strict";
 import { join } from "node:path";
-import { opensslArgs } from "../../scripts/cert.ts";
+import { makeCertificate } from "../helpers/cert.ts";
 import { connect } from "../helpers/ws_client.ts";
 import { eventually, startSimulationServer } from "../helpers/simulation_fixture.ts";
-
-async function makeCertificate(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = join(dir, "cert.pem");
-  const key = join(dir, "privkey.pem");
-  const out = await new Deno.Command("openssl", {
-    args: opensslArgs(cert, key, 2),
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
-  return { cert, key };
-}
 
 Deno.test("with a certificate the server speaks HTTPS and WSS and Webots streams with ssl", async () => {
   const certDir = await Deno.makeTempDir();
   try {
-    const { cert, key } = await makeCertificate(certDir);
+    const { certFile: cert, keyFile: key } = await makeCertificate(certDir);
     await using fixture = await startSimulationServer({
       config: { sslCertificate: cert, sslKey: key },
     });

@@ -5,7 +5,6 @@
  * @module
  */
 import { join } from "node:path";
-import { opensslArgs } from "../../../scripts/cert.ts";
 import {
   apacheMainConfig,
   nginxMainConfig,
@@ -49,21 +48,7 @@ export function assertProxyPortFree(): void {
   listener.close();
 }
 
-/** Makes a certificate for localhost/127.0.0.1 with `deno task cert`'s openssl recipe. */
-export async function makeCertificate(
-  dir: string,
-): Promise<{ certFile: string; keyFile: string; cert: string }> {
-  const certFile = join(dir, "cert.pem");
-  const keyFile = join(dir, "privkey.pem");
-  const out = await new Deno.Command("openssl", {
-    args: opensslArgs(certFile, keyFile, 2),
-    stdin: "null",
-  }).output();
-  if (!out.success) {
-    throw new Error(`openssl failed: ${new TextDecoder().decode(out.stderr)}`);
-  }
-  return { certFile, keyFile, cert: await Deno.readTextFile(certFile) };
-}
+export { makeCertificate } from "../../helpers/cert.ts";
 
 /** Writes the configs for `kind` into `dir` and returns the command line that runs it. */
 async function writeConfig(kind: ProxyKind, dir: string, params: ProxyParams): Promise<string[]> {
