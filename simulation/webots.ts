@@ -52,13 +52,17 @@ function streamValue(key: string, value: string): string {
 /**
  * The firejail options that confine Webots: everything read-only (Webots reads its installation
  * and system libraries), the instance folder writable, a private throw-away /tmp (in which the
- * instance folder stays visible when it lives there, other instances do not), no capabilities
+ * instance folder and the Webots installation stay visible when they live there, other instances
+ * do not), no capabilities
  * and no new privileges (so a root Webots cannot remount), and the site keys and TLS key hidden.
  */
 export function firejailArgs(config: SimulationConfig, instanceDir: string): string[] {
   const dir = resolve(instanceDir);
   const args = ["--quiet", "--noprofile", "--nonewprivs", "--caps.drop=all", "--private-tmp"];
   if (isInside(dir, "/tmp")) args.push(`--whitelist=${dir}`);
+  // Webots itself must stay visible when it is installed under /tmp (read-only, like the rest).
+  const home = resolve(config.webotsHome);
+  if (isInside(home, "/tmp")) args.push(`--whitelist=${home}`);
   args.push("--read-only=/", `--read-write=${dir}`, `--blacklist=${config.keyDir}`);
   if (config.sslKey !== undefined) args.push(`--blacklist=${config.sslKey}`);
   args.push("--");
