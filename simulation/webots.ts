@@ -60,10 +60,14 @@ export function firejailArgs(config: SimulationConfig, instanceDir: string): str
   const dir = resolve(instanceDir);
   const args = ["--quiet", "--noprofile", "--nonewprivs", "--caps.drop=all", "--private-tmp"];
   if (isInside(dir, "/tmp")) args.push(`--whitelist=${dir}`);
-  // Webots itself must stay visible when it is installed under /tmp (read-only, like the rest).
+  // Webots itself must stay visible when it is installed under /tmp; a whitelisted folder escapes
+  // --read-only=/, so it is made read-only by name.
   const home = resolve(config.webotsHome);
-  if (isInside(home, "/tmp")) args.push(`--whitelist=${home}`);
-  args.push("--read-only=/", `--read-write=${dir}`, `--blacklist=${config.keyDir}`);
+  const homeInTmp = isInside(home, "/tmp");
+  if (homeInTmp) args.push(`--whitelist=${home}`);
+  args.push("--read-only=/");
+  if (homeInTmp) args.push(`--read-only=${home}`);
+  args.push(`--read-write=${dir}`, `--blacklist=${config.keyDir}`);
   if (config.sslKey !== undefined) args.push(`--blacklist=${config.sslKey}`);
   args.push("--");
   return args;
