@@ -11,7 +11,8 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { runSessionBench } from "./session.ts";
-import { runSimulationBench, type Summary } from "./simulation.ts";
+import { runSimulationBench } from "./simulation.ts";
+import type { Summary } from "./stats.ts";
 
 /** Facts about the machine the figures were measured on. */
 export function machineFacts(): Record<string, unknown> {

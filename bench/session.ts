@@ -14,30 +14,7 @@
  */
 import { startServer } from "../tests/helpers/server_process.ts";
 import { startFakeSimServer, wallClockMs } from "../tests/fakes/sim_server.ts";
-
-/** p50/p99 summary (same shape as bench/simulation.ts). */
-export interface Summary {
-  readonly n: number;
-  readonly min: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly max: number;
-  readonly mean: number;
-}
-
-function summarize(values: readonly number[]): Summary {
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = (p: number) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? NaN;
-  const round = (x: number) => Math.round(x * 10) / 10;
-  return {
-    n: sorted.length,
-    min: round(sorted[0] ?? NaN),
-    p50: round(rank(0.5)),
-    p99: round(rank(0.99)),
-    max: round(sorted[sorted.length - 1] ?? NaN),
-    mean: round(sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length)),
-  };
-}
+import { summarize } from "./stats.ts";
 
 const SELF = new URL(import.meta.url).pathname;
 const SUBSCRIBERS = 10_000;
