@@ -8,12 +8,12 @@ import { loadAssets, pageAssets } from "../shared/assets.ts";
 import { loadConfig } from "../shared/config.ts";
 import { configEnv } from "../shared/launch.ts";
 import { createLogger } from "../shared/log.ts";
-import { serveUntilSignal } from "../shared/serve.ts";
+import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
 import { sessionSchema } from "./config.ts";
 import { createSmtpMailer, mailAddresses } from "./notify.ts";
 import { createSessionServer } from "./server.ts";
 
-async function main(configFile: string): Promise<number> {
+async function main(configFile: string, watchStdin: boolean): Promise<number> {
   const config = await loadConfig(sessionSchema, configFile, configEnv([]));
   let logger, assets;
   try {
@@ -39,6 +39,7 @@ async function main(configFile: string): Promise<number> {
     cert: ssl ? await Deno.readTextFile(config.sslCertificate!) : undefined,
     key: ssl ? await Deno.readTextFile(config.sslKey!) : undefined,
     handler: server.handler,
+    stopOnStdinEnd: watchStdin,
     onListen: (port) => {
       logger.info(
         { port, ssl },
@@ -59,5 +60,5 @@ if (import.meta.main) {
     console.error("Usage: main.ts CONFIG (start it with deno task session)");
     Deno.exit(2);
   }
-  Deno.exit(await main(configFile));
+  Deno.exit(await main(configFile, Deno.args.includes(WATCH_STDIN_FLAG)));
 }

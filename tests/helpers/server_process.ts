@@ -173,3 +173,11 @@ export function freePortRange(count: number): number {
   }
   throw new Error(`no free range of ${count + 1} ports`);
 }
+
+/** The server process a launcher started (its only child). */
+export function serverPid(launcherPid: number): number {
+  const children = Deno.readTextFileSync(`/proc/${launcherPid}/task/${launcherPid}/children`)
+    .trim().split(/\s+/).filter(Boolean).map(Number);
+  if (children.length !== 1) throw new Error(`launcher ${launcherPid} children: ${children}`);
+  return children[0]!;
+}

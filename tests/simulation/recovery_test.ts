@@ -4,20 +4,13 @@
 import { equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { connect } from "../helpers/ws_client.ts";
+import { serverPid } from "../helpers/server_process.ts";
 import {
   eventually,
   isAlive,
   startFile,
   startSimulationServer,
 } from "../helpers/simulation_fixture.ts";
-
-/** The server process the launcher started (its only child). */
-function serverPid(launcherPid: number): number {
-  const children = Deno.readTextFileSync(`/proc/${launcherPid}/task/${launcherPid}/children`)
-    .trim().split(/\s+/).filter(Boolean).map(Number);
-  equal(children.length, 1, `launcher children: ${children}`);
-  return children[0]!;
-}
 
 Deno.test("after a server is killed hard, the next start ends its Webots and removes its folder, and nothing else", async () => {
   const shared = await Deno.makeTempDir({ prefix: "recovery-" });
