@@ -128,7 +128,13 @@ export class ClientSession {
           await this.#startSimulation(message);
           return;
         case "reset controller":
-          await this.#resetController(message.path);
+          try {
+            await this.#resetController(message.path);
+          } catch (error) {
+            // A bad reset request must not cost the browser its running simulation.
+            if (!(error instanceof ClientError)) throw error;
+            this.reject(error.message);
+          }
           return;
         default: {
           const unreachable: never = message;

@@ -121,6 +121,16 @@ Deno.test("the init flow copies the project, writes host.txt and resets controll
     const [record] = await fixture.records();
     match(record!.args.find((a) => a.startsWith("--stream="))!, /;controllerEdit/);
   });
+  await t.step("a bad reset request gets an error and the simulation goes on", async () => {
+    const before = client.messages.length;
+    client.send(JSON.stringify({ "reset controller": "../../etc/passwd" }));
+    client.send(JSON.stringify({ "reset controller": "c/missing.py" }));
+    await client.waitFor((_) =>
+      client.messages.slice(before).filter((m) => m.startsWith("error:")).length === 2
+    );
+    equal(client.socket.readyState, WebSocket.OPEN);
+    equal((await fixture.instances()).length, 1);
+  });
   await t.step("reset controller restores the original and replies", async () => {
     const controller = await findFile(copy, "c.py");
     await Deno.writeTextFile(controller, "edited");
