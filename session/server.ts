@@ -7,8 +7,10 @@
  */
 import {
   CORS_HEADERS,
+  getOnly,
   guard,
   html,
+  isGetOrHead,
   isWebSocketUpgrade,
   json,
   methodNotAllowed,
@@ -97,17 +99,14 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     if (request.method === "OPTIONS") {
       return new Response(null, { status: 204, headers: CORS_HEADERS });
     }
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return methodNotAllowed("GET, HEAD, OPTIONS");
-    }
+    if (!isGetOrHead(request)) return methodNotAllowed("GET, HEAD, OPTIONS");
     const entry = chooseServer(fleet.servers());
     return html(entry === undefined ? NO_SERVER_AVAILABLE : simulationServerWsUrl(entry, mode), {
       headers: CORS_HEADERS,
     });
   };
 
-  const root = (request: Request): Response => {
-    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
+  const root = getOnly((request: Request): Response => {
     if (!isWebSocketUpgrade(request)) {
       return html(homePage(new URL(request.url).searchParams.get("url") ?? ""));
     }
@@ -117,23 +116,11 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     const { socket, response } = Deno.upgradeWebSocket(request);
     hub.add(socket, host);
     return response;
-  };
+  });
 
-  const load = (request: Request): Response => {
-    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
-    const average = averageLoad(fleet.servers());
-    return text(String(average ?? -1));
-  };
-
-  const monitor = (request: Request): Response => {
-    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
-    return html(monitorPage(fleet.servers(), startedAt, mode));
-  };
-
-  const data = (request: Request): Response => {
-    if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed("GET, HEAD");
-    return json(monitorData(fleet.servers(), history.columns(), mode));
-  };
+  const load = getOnly(() => text(String(averageLoad(fleet.servers()) ?? -1)));
+  const monitor = getOnly(() => html(monitorPage(fleet.servers(), startedAt, mode)));
+  const data = getOnly(() => json(monitorData(fleet.servers(), history.columns(), mode)));
 
   const routes: Record<string, (request: Request) => Response> = {
     "/session": session,

@@ -7,7 +7,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { methodNotAllowed, notFound } from "./http.ts";
+import { isGetOrHead, methodNotAllowed, notFound } from "./http.ts";
 
 /** A file to serve as `/assets/<name>`. */
 export interface AssetSource {
@@ -104,9 +104,7 @@ export async function loadAssets(sources: readonly AssetSource[]): Promise<Asset
     respond(request) {
       const { pathname } = new URL(request.url);
       if (!pathname.startsWith(ASSETS_PREFIX)) return undefined;
-      if (request.method !== "GET" && request.method !== "HEAD") {
-        return methodNotAllowed("GET, HEAD");
-      }
+      if (!isGetOrHead(request)) return methodNotAllowed("GET, HEAD");
       const file = files.get(pathname.slice(ASSETS_PREFIX.length));
       if (!file) return notFound();
       // Revalidated on each load: cheap (304) and never stale after an upgrade.

@@ -37,6 +37,19 @@ export function methodNotAllowed(allow: string): Response {
   return text("Method not allowed\n", { status: 405, headers: { allow } });
 }
 
+/** True for the methods a read-only route answers. */
+export function isGetOrHead(request: Request): boolean {
+  return request.method === "GET" || request.method === "HEAD";
+}
+
+/** Wraps a read-only route: other methods than GET and HEAD get 405. */
+export function getOnly<A extends unknown[]>(
+  route: (request: Request, ...rest: A) => Response,
+): (request: Request, ...rest: A) => Response {
+  return (request, ...rest) =>
+    isGetOrHead(request) ? route(request, ...rest) : methodNotAllowed("GET, HEAD");
+}
+
 const HTML_ESCAPES: Record<string, string> = {
   "&": "&amp;",
   "<": "&lt;",

@@ -7,15 +7,7 @@
  */
 import type { Assets } from "../shared/assets.ts";
 import type { Logger } from "../shared/log.ts";
-import {
-  guard,
-  html,
-  isWebSocketUpgrade,
-  json,
-  methodNotAllowed,
-  notFound,
-  text,
-} from "../shared/http.ts";
+import { getOnly, guard, html, isWebSocketUpgrade, json, notFound, text } from "../shared/http.ts";
 import { parseClientMessage, ProtocolError } from "../shared/protocol.ts";
 import { hostWithoutPort } from "../shared/urls.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
@@ -104,6 +96,10 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     return response;
   };
 
+  const load = getOnly(() => text(String(deps.load())));
+  const monitor = getOnly(() => html(deps.monitorPage([...sessions])));
+  const monitorData = getOnly(() => json(deps.monitorData([...sessions])));
+
   const handler = guard(logger, (request, info) => {
     const { pathname } = new URL(request.url);
     switch (pathname) {
@@ -116,20 +112,11 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
         }
         return openClient(request, info);
       case "/load":
-        if (request.method !== "GET" && request.method !== "HEAD") {
-          return methodNotAllowed("GET, HEAD");
-        }
-        return text(String(deps.load()));
+        return load(request);
       case "/monitor":
-        if (request.method !== "GET" && request.method !== "HEAD") {
-          return methodNotAllowed("GET, HEAD");
-        }
-        return html(deps.monitorPage([...sessions]));
+        return monitor(request);
       case "/monitor/data":
-        if (request.method !== "GET" && request.method !== "HEAD") {
-          return methodNotAllowed("GET, HEAD");
-        }
-        return json(deps.monitorData([...sessions]));
+        return monitorData(request);
       default:
         return deps.assets.respond(request) ?? notFound();
     }
