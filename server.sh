@@ -115,7 +115,7 @@ is_our_server() {
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
   cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || return 1
   [[ $cwd == "$HERE" ]] || return 1
-  [[ "$cmdline" == *" task $server "* || "$cmdline" == *"shared/launch.ts $server "* ]]
+  [[ "$cmdline" == *" task $server "* || "$cmdline" == *"$server/launch.ts "* ]]
 }
 
 # Prints the running pid of SERVER; removes (and reports) a stale pid file. Fails if none runs.

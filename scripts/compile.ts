@@ -13,10 +13,9 @@
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../shared/config.ts";
-import { configEnv } from "../shared/launch.ts";
-import { sessionSchema } from "../session/config.ts";
+import { sessionConfigEnv, sessionSchema } from "../session/config.ts";
 import { sessionPermissions } from "../session/permissions.ts";
-import { simulationSchema } from "../simulation/config.ts";
+import { simulationConfigEnv, simulationSchema } from "../simulation/config.ts";
 import { simulationPermissions } from "../simulation/permissions.ts";
 import { fileExists, resolveConfigs, type ServerName } from "./configs.ts";
 import { ROOT } from "./start.ts";
@@ -30,10 +29,13 @@ export function outputPath(root: string, server: ServerName): string {
 export async function permissionFlags(server: ServerName, configFile: string): Promise<string[]> {
   const context = { root: ROOT, configFile };
   if (server === "session") {
-    return sessionPermissions(await loadConfig(sessionSchema, configFile, configEnv()), context);
+    return sessionPermissions(
+      await loadConfig(sessionSchema, configFile, sessionConfigEnv()),
+      context,
+    );
   }
   return simulationPermissions(
-    await loadConfig(simulationSchema, configFile, configEnv()),
+    await loadConfig(simulationSchema, configFile, simulationConfigEnv()),
     context,
   );
 }

@@ -7,9 +7,8 @@
  */
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../shared/config.ts";
-import { configEnv } from "../shared/launch.ts";
-import { sessionSchema } from "../session/config.ts";
-import { simulationSchema } from "../simulation/config.ts";
+import { sessionConfigEnv, sessionSchema } from "../session/config.ts";
+import { simulationConfigEnv, simulationSchema } from "../simulation/config.ts";
 import { fileExists, resolveConfigs } from "./configs.ts";
 import { ROOT, runServers } from "./start.ts";
 
@@ -39,11 +38,10 @@ export function banner(facts: {
 
 async function main(): Promise<number> {
   const files = resolveConfigs("demo", { root: ROOT, cwd: ROOT, exists: fileExists });
-  const env = configEnv();
   let simulation, session;
   try {
-    simulation = await loadConfig(simulationSchema, files.simulation!, env);
-    session = await loadConfig(sessionSchema, files.session!, env);
+    simulation = await loadConfig(simulationSchema, files.simulation!, simulationConfigEnv());
+    session = await loadConfig(sessionSchema, files.session!, sessionConfigEnv());
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);

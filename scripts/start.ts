@@ -40,8 +40,7 @@ export function launcherArgs(root: string, deno: string, server: ServerName, fil
     "--allow-read",
     "--allow-env",
     `--allow-run=${deno}`,
-    join(root, "shared", "launch.ts"),
-    server,
+    join(root, server, "launch.ts"),
     file,
   ];
 }

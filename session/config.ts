@@ -4,7 +4,16 @@
  *
  * @module
  */
-import type { ConfigOf, Schema } from "../shared/config.ts";
+import { resolve } from "node:path";
+import { type ConfigEnv, type ConfigOf, processConfigEnv, type Schema } from "../shared/config.ts";
+
+/** The project root: relative config paths resolve against it. */
+export const PROJECT_ROOT: string = resolve(import.meta.dirname ?? ".", "..");
+
+/** The environment this server's config defaults are computed from. */
+export function sessionConfigEnv(): ConfigEnv {
+  return processConfigEnv(PROJECT_ROOT, []);
+}
 
 /** Keys, types, defaults and meanings of a session-server config file. */
 export const sessionSchema = {

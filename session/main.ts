@@ -4,20 +4,20 @@
  *
  * @module
  */
-import { loadAssets, pageAssets } from "../shared/assets.ts";
+import { loadAssets } from "../shared/assets.ts";
 import { loadConfig } from "../shared/config.ts";
-import { configEnv } from "../shared/launch.ts";
 import { createLogger } from "../shared/log.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
-import { sessionSchema } from "./config.ts";
+import { sessionConfigEnv, sessionSchema } from "./config.ts";
 import { createSmtpMailer, mailAddresses } from "./notify.ts";
+import { sessionAssets } from "./page_assets.ts";
 import { createSessionServer } from "./server.ts";
 
 async function main(configFile: string, watchStdin: boolean): Promise<number> {
-  const config = await loadConfig(sessionSchema, configFile, configEnv([]));
+  const config = await loadConfig(sessionSchema, configFile, sessionConfigEnv());
   let logger, assets;
   try {
-    assets = await loadAssets(pageAssets("session"));
+    assets = await loadAssets(sessionAssets());
     logger = createLogger({ server: "session", logDir: config.logDir, debug: config.debug });
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error));

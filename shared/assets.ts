@@ -1,8 +1,8 @@
 /**
  * The static files the servers' pages load from `/assets/<name>`: uPlot's script and stylesheet
- * (from the `uplot` npm package) and the pages' own client scripts. They are read once at startup,
- * so a missing file stops the server with a clear message instead of a page without charts, and
- * nothing is fetched from a CDN.
+ * (from the `uplot` npm package), the shared live chart, and each server's own page scripts, which
+ * the server names itself. They are read once at startup, so a missing file stops the server with
+ * a clear message instead of a page without charts, and nothing is fetched from a CDN.
  *
  * @module
  */
@@ -37,30 +37,22 @@ const TYPES: Record<string, string> = {
   css: "text/css; charset=utf-8",
 };
 
-const uplot = (file: string): AssetSource => ({
-  name: file,
-  url: import.meta.resolve(`uplot/dist/${file}`),
-});
+/** An asset read from a file next to `base` (an `import.meta.url`). */
+export function fileAsset(name: string, relative: string, base: string): AssetSource {
+  return { name, url: new URL(relative, base).href };
+}
 
-const own = (name: string, relative: string): AssetSource => ({
-  name,
-  url: new URL(relative, import.meta.url).href,
-});
-
-/** The assets each server's pages use. */
-export function pageAssets(server: "session" | "simulation"): AssetSource[] {
-  const common = [
+/**
+ * The chart assets every monitor page uses: uPlot's script and stylesheet (from the `uplot` npm
+ * package) and `live_chart.js`. A server adds its own page scripts to these.
+ */
+export function chartAssets(): AssetSource[] {
+  const uplot = (file: string) => ({ name: file, url: import.meta.resolve(`uplot/dist/${file}`) });
+  return [
     uplot("uPlot.iife.min.js"),
     uplot("uPlot.min.css"),
-    own("live_chart.js", "./web/live_chart.js"),
+    fileAsset("live_chart.js", "./web/live_chart.js", import.meta.url),
   ];
-  return server === "session"
-    ? [
-      ...common,
-      own("session_home.js", "../session/web/home.js"),
-      own("session_monitor.js", "../session/web/monitor.js"),
-    ]
-    : [...common, own("simulation_monitor.js", "../simulation/web/monitor.js")];
 }
 
 interface Loaded {

@@ -168,6 +168,16 @@ export function resolvePath(value: string, env: ConfigEnv): string {
   return isAbsolute(p) ? resolve(p) : resolve(env.root, p);
 }
 
+/**
+ * The environment config defaults are computed from: `HOME` (for `~`), `TMPDIR`, and the extra
+ * variables a server's schema reads.
+ */
+export function processConfigEnv(root: string, extraVars: readonly string[] = []): ConfigEnv {
+  const vars: Record<string, string | undefined> = {};
+  for (const name of ["HOME", ...extraVars]) vars[name] = Deno.env.get(name);
+  return { root, vars, tmpDir: Deno.env.get("TMPDIR") || "/tmp" };
+}
+
 /** Reads, parses and validates a config file. */
 export async function loadConfig<S extends Schema>(
   schema: S,

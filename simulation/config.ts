@@ -4,8 +4,16 @@
  *
  * @module
  */
-import { join } from "node:path";
-import type { ConfigOf, Schema } from "../shared/config.ts";
+import { join, resolve } from "node:path";
+import { type ConfigEnv, type ConfigOf, processConfigEnv, type Schema } from "../shared/config.ts";
+
+/** The project root: relative config paths resolve against it. */
+export const PROJECT_ROOT: string = resolve(import.meta.dirname ?? ".", "..");
+
+/** The environment this server's config defaults are computed from. */
+export function simulationConfigEnv(): ConfigEnv {
+  return processConfigEnv(PROJECT_ROOT, ["WEBOTS_HOME"]);
+}
 
 /** Keys, types, defaults and meanings of a simulation-server config file. */
 export const simulationSchema = {

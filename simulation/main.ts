@@ -6,15 +6,15 @@
  *
  * @module
  */
-import { AssetError, loadAssets, pageAssets } from "../shared/assets.ts";
+import { AssetError, loadAssets } from "../shared/assets.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
-import { configEnv } from "../shared/launch.ts";
 import { createLogger } from "../shared/log.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
 import { createCommandRunner } from "./command_runner.ts";
-import { simulationSchema } from "./config.ts";
+import { simulationConfigEnv, simulationSchema } from "./config.ts";
 import { createMetrics } from "./metrics.ts";
 import { monitorData, type MonitorPageData, renderMonitorPage } from "./monitor_page.ts";
+import { simulationAssets } from "./page_assets.ts";
 import { canBindPort, createPortPool } from "./ports.ts";
 import { createSpawner } from "./process.ts";
 import {
@@ -37,8 +37,8 @@ async function main(args: string[]): Promise<number> {
     console.error("Usage: main.ts CONFIG (use `deno task simulation`)");
     return 2;
   }
-  const config = await loadConfig(simulationSchema, configFile, configEnv());
-  const assets = await loadAssets(pageAssets("simulation"));
+  const config = await loadConfig(simulationSchema, configFile, simulationConfigEnv());
+  const assets = await loadAssets(simulationAssets());
   const logger = createLogger({ server: "simulation", logDir: config.logDir, debug: config.debug });
   const ssl = config.sslCertificate !== undefined && config.sslKey !== undefined;
   const cert = config.sslCertificate ? await Deno.readTextFile(config.sslCertificate) : undefined;

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfig } from "../../shared/config.ts";
-import { configEnv } from "../../shared/launch.ts";
+import { simulationConfigEnv } from "../../simulation/config.ts";
 import { sessionSchema } from "../../session/config.ts";
 import { simulationSchema } from "../../simulation/config.ts";
 import { compileArgs, explainFailure } from "../../scripts/compile.ts";
@@ -274,7 +274,7 @@ Deno.test("CONFIG names and paths resolve to the same files as server.sh", () =>
 });
 
 Deno.test("the demo and example configs are valid and the demo world exists", async () => {
-  const env = configEnv();
+  const env = simulationConfigEnv();
   const simulation = await loadConfig(
     simulationSchema,
     join(ROOT, "config/simulation/demo.json"),

@@ -60,8 +60,7 @@ function launcherArgs(server: string, args: string[]): string[] {
     "--allow-read",
     "--allow-env",
     `--allow-run=${Deno.execPath()}`,
-    join(ROOT, "shared", "launch.ts"),
-    server,
+    join(ROOT, server, "launch.ts"),
     ...args,
   ];
 }

@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
-import { AssetError, loadAssets, pageAssets } from "../../shared/assets.ts";
+import { AssetError, loadAssets } from "../../shared/assets.ts";
+import { sessionAssets } from "../../session/page_assets.ts";
+import { simulationAssets } from "../../simulation/page_assets.ts";
 
 Deno.test("every page asset of both servers exists and is served with its type", async () => {
-  for (const server of ["session", "simulation"] as const) {
-    const assets = await loadAssets(pageAssets(server));
+  const lists = { session: sessionAssets(), simulation: simulationAssets() };
+  for (const [server, list] of Object.entries(lists)) {
+    const assets = await loadAssets(list);
     for (const name of ["uPlot.iife.min.js", "uPlot.min.css", "live_chart.js"]) {
       assert.ok(assets.names.includes(name), `${server} serves ${name}`);
     }
@@ -18,7 +21,7 @@ Deno.test("every page asset of both servers exists and is served with its type",
 });
 
 Deno.test("assets answer 304 to a matching ETag, 404 to unknown names, nothing off /assets/", async () => {
-  const assets = await loadAssets(pageAssets("simulation"));
+  const assets = await loadAssets(simulationAssets());
   const first = assets.respond(new Request("http://h/assets/live_chart.js"))!;
   await first.body?.cancel();
   const etag = first.headers.get("etag")!;

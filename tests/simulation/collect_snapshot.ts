@@ -8,14 +8,14 @@
  * @module
  */
 import { loadConfig } from "../../shared/config.ts";
-import { configEnv } from "../../shared/launch.ts";
+import { simulationConfigEnv } from "../../simulation/config.ts";
 import { createLogger } from "../../shared/log.ts";
 import { simulationSchema } from "../../simulation/config.ts";
 import { createCommandRunner } from "../../simulation/command_runner.ts";
 import { createMetrics, type Snapshot } from "../../simulation/metrics.ts";
 
 async function main(configFile: string): Promise<void> {
-  const config = await loadConfig(simulationSchema, configFile, configEnv());
+  const config = await loadConfig(simulationSchema, configFile, simulationConfigEnv());
   const logger = createLogger({ server: "simulation", logDir: config.logDir, debug: false });
   const snapshots: Snapshot[] = [];
   const { promise: two, resolve } = Promise.withResolvers<void>();

@@ -520,7 +520,7 @@ Deno.test("metrics work under exactly the simulation server's permissions", asyn
   await withTempDir(async (dir) => {
     const { simulationPermissions } = await import("../../simulation/permissions.ts");
     const { loadConfig } = await import("../../shared/config.ts");
-    const { configEnv } = await import("../../shared/launch.ts");
+    const { simulationConfigEnv } = await import("../../simulation/config.ts");
     const { simulationSchema } = await import("../../simulation/config.ts");
     for (const sub of ["webots", "projects", "key", "instances"]) {
       await Deno.mkdir(join(dir, sub));
@@ -539,7 +539,7 @@ Deno.test("metrics work under exactly the simulation server's permissions", asyn
         maxConnections: 10,
       }),
     );
-    const config = await loadConfig(simulationSchema, configFile, configEnv());
+    const config = await loadConfig(simulationSchema, configFile, simulationConfigEnv());
     const flags = simulationPermissions(config, { root: ROOT, configFile });
     const out = await new Deno.Command(Deno.execPath(), {
       args: [
