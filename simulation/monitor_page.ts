@@ -2,9 +2,10 @@
  * The simulation server's `/monitor` page: host description, current figures, charts of the last
  * 10 minutes and the table of simulations, and the same figures as JSON for `/monitor/data`.
  *
- * The page is complete without JavaScript (inline CSS, server-rendered inline SVG charts and
- * table). With JavaScript, `assets/simulation_monitor.js` polls `monitor/data` and keeps the
- * figures, the uPlot charts and the table live. Nothing is loaded from another origin.
+ * The figures and the table are rendered on the server, so they show without JavaScript. The
+ * charts are drawn in the browser only (`assets/live_chart.js` on uPlot, the one place that
+ * computes their scales): `assets/simulation_monitor.js` polls `monitor/data` and keeps the
+ * figures, the charts and the table live. Nothing is loaded from another origin.
  *
  * @module
  */
@@ -72,21 +73,6 @@ const SESSION_SERIES: readonly Series[] = [
   { label: "Idle", color: "#b26a00", key: "webotsIdle" },
 ];
 
-const WIDTH = 1000;
-const HEIGHT = 220;
-const LEFT = 48;
-const RIGHT = 8;
-const TOP = 8;
-const BOTTOM = 22;
-const SPAN_S = 600;
-
-function niceMax(value: number): number {
-  if (!(value > 0)) return 1;
-  const magnitude = 10 ** Math.floor(Math.log10(value));
-  for (const step of [1, 2, 5, 10]) if (value <= step * magnitude) return step * magnitude;
-  return 10 * magnitude;
-}
-
 const fixed = (v: number) => (Math.round(v * 10) / 10).toString();
 
 interface ChartSpec {
@@ -104,55 +90,18 @@ const CHARTS: readonly ChartSpec[] = [
   { name: "simulations", title: "Simulations", unit: "", series: SESSION_SERIES },
 ];
 
-function svgChart(spec: ChartSpec, history: readonly Snapshot[]): string {
-  const { series } = spec;
-  const last = history.at(-1);
-  const end = last?.timestamp ?? 0;
-  const max = spec.yMax ??
-    niceMax(Math.max(0, ...series.flatMap((s) => history.map((h) => h[s.key]))));
-  const plotW = WIDTH - LEFT - RIGHT;
-  const plotH = HEIGHT - TOP - BOTTOM;
-  const x = (t: number) => LEFT + (1 - Math.min(SPAN_S, Math.max(0, end - t)) / SPAN_S) * plotW;
-  const y = (v: number) => TOP + plotH - (Math.min(max, Math.max(0, v)) / max) * plotH;
-  const grid = [0, 0.5, 1].map((f) => {
-    const gy = fixed(TOP + plotH - f * plotH);
-    return `<line x1="${LEFT}" x2="${WIDTH - RIGHT}" y1="${gy}" y2="${gy}" class="grid"/>` +
-      `<text x="${LEFT - 4}" y="${gy}" class="ylabel">${escapeHtml(fixed(f * max))}</text>`;
-  }).join("");
-  const xLabels =
-    ([[600, "−10 min", "start"], [300, "−5 min", "middle"], [0, "now", "end"]] as const)
-      .map(([ago, label, anchor]) =>
-        `<text x="${fixed(x(end - ago))}" y="${
-          HEIGHT - 6
-        }" class="xlabel" text-anchor="${anchor}">` +
-        `${label}</text>`
-      ).join("");
-  const lines = series.map((s) => {
-    const points = history.map((h) => `${fixed(x(h.timestamp))},${fixed(y(h[s.key]))}`).join(" ");
-    return `<polyline points="${points}" stroke="${s.color}" class="line"/>`;
-  }).join("");
-  const legend = series.map((s) =>
-    `<span class="key"><span class="swatch" style="background:${s.color}"></span>` +
-    `${escapeHtml(s.label)} ${escapeHtml(last ? fixed(last[s.key]) : "–")}${
-      escapeHtml(spec.unit)
-    }</span>`
-  ).join(" ");
-  return `<svg viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${
-    escapeHtml(spec.title)
-  }">` +
-    `${grid}${xLabels}${lines}</svg><div class="legend">${legend}</div>`;
-}
-
-/** A chart's figure: the static SVG (or a placeholder) and what the live chart needs. */
-function chart(spec: ChartSpec, history: readonly Snapshot[]): string {
+/**
+ * A chart's figure: what the live chart (`assets/live_chart.js`, on uPlot) needs to draw it. The
+ * scale and the drawing are the browser's alone; without JavaScript the figures above the charts
+ * still give the current values.
+ */
+function chart(spec: ChartSpec): string {
   const series = spec.series.map(({ key, label, color }) => ({ key, label, color }));
   const max = spec.yMax === undefined ? "" : ` data-max="${spec.yMax}"`;
-  const body = history.length === 0
-    ? `<p class="none">No figures yet.</p>`
-    : svgChart(spec, history);
   return `<figure data-chart="${spec.name}" data-unit="${escapeHtml(spec.unit)}"${max} ` +
     `data-series="${escapeHtml(JSON.stringify(series))}">` +
-    `<figcaption>${escapeHtml(spec.title)}</figcaption>${body}</figure>`;
+    `<figcaption>${escapeHtml(spec.title)}</figcaption>` +
+    `<noscript><p class="none">The chart needs JavaScript.</p></noscript></figure>`;
 }
 
 function age(ms: number): string {
@@ -249,17 +198,10 @@ body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1100px}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.4em}
 ul.figures{list-style:none;padding:0}ul.figures li{margin:.25em 0}
 figure{margin:1em 0}figcaption{font-weight:600;margin-bottom:.3em}
-svg{width:100%;height:auto;background:#fafafa;border:1px solid #ddd}
-.grid{stroke:#ddd;stroke-width:1}.line{fill:none;stroke-width:1.5}
-.ylabel{font-size:11px;text-anchor:end;dominant-baseline:middle;fill:#666}
-.xlabel{font-size:11px;fill:#666}
-.legend{font-size:.9em}.key{margin-right:1em;white-space:nowrap}
-.swatch{display:inline-block;width:.8em;height:.8em;margin-right:.3em;vertical-align:middle}
 table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}
 .state{padding:.1em .5em;border-radius:.8em;color:#fff}
 .state-running{background:#2e7d32}.state-idle,.state-paused{background:#b26a00}
 .state-starting,.state-preparing{background:#1565c0}.state-other{background:#616161}
-figure.live>svg,figure.live>.legend,figure.live>p.none{display:none}
 .live-chart{background:#fafafa;border:1px solid #ddd}
 .u-legend{font-size:.85em}.u-legend th,.u-legend td{border:0;padding:.1em .3em}
 .live-state{font-size:.75em;font-weight:normal;color:#666;margin-left:.5em}
@@ -268,10 +210,10 @@ figure.live>svg,figure.live>.legend,figure.live>p.none{display:none}
 
 /** Renders the page; every value from outside is HTML-escaped. */
 export function renderMonitorPage(data: MonitorPageData): string {
-  const { host, history } = data;
+  const { host } = data;
   const now = data.now ?? Date.now();
   const figures = figureLines(data).map((f) => `<li>${escapeHtml(f)}</li>`).join("\n");
-  const charts = CHARTS.map((spec) => chart(spec, history)).join("\n");
+  const charts = CHARTS.map(chart).join("\n");
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
