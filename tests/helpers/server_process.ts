@@ -130,7 +130,7 @@ export async function startServer(
     })();
     return stopped;
   };
-  return {
+  const started: ServerProcess = {
     port,
     baseUrl: `${ssl ? "https" : "http"}://127.0.0.1:${port}`,
     pid: child.pid,
@@ -141,6 +141,38 @@ export async function startServer(
       await stop();
     },
   };
+  startedInTest?.push(started);
+  return started;
+}
+
+/** The servers the running `serverTest` started (tests in one file run one at a time). */
+let startedInTest: ServerProcess[] | undefined;
+
+/**
+ * `Deno.test` for process-level tests: every server `startServer` starts during `fn` is stopped
+ * (and its exit awaited) when `fn` ends, whatever happens, and its output is printed only when
+ * `fn` fails, so a green run stays quiet and a red one shows what the server said.
+ */
+export function serverTest(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
+  Deno.test(name, async (t) => {
+    const started: ServerProcess[] = [];
+    startedInTest = started;
+    try {
+      await fn(t);
+    } catch (error) {
+      await Promise.all(started.map((server) => server.stop()));
+      for (const server of started) {
+        console.error(
+          `--- output of the server started by "${name}" (launcher pid ${server.pid}) ---`,
+        );
+        console.error(server.output());
+      }
+      throw error;
+    } finally {
+      startedInTest = undefined;
+      await Promise.all(started.map((server) => server.stop()));
+    }
+  });
 }
 
 /** A TCP port that was free a moment ago (bound on 0.0.0.0, then released). */

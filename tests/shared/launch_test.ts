@@ -1,6 +1,6 @@
 import { equal, match } from "node:assert/strict";
 import { join } from "node:path";
-import { runLauncher, serverPid, startServer } from "../helpers/server_process.ts";
+import { runLauncher, serverPid, serverTest, startServer } from "../helpers/server_process.ts";
 
 Deno.test("--help prints usage and exits 0", async () => {
   const result = await runLauncher("session", ["--help"]);
@@ -31,32 +31,35 @@ Deno.test("a config error is one line naming the file and the key, exit status 1
   }
 });
 
-Deno.test("a server whose launcher is killed hard shuts down instead of running orphaned", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    for (
-      const [server, config] of [
-        ["session", { port: 0, simulationServers: ["127.0.0.1:9"], logDir: dir }],
-        ["simulation", { port: 0, logDir: dir, instancesDir: join(dir, "instances") }],
-      ] as const
-    ) {
-      const launched = await startServer(server, config, { dir });
-      const pid = serverPid(launched.pid);
-      Deno.kill(launched.pid, "SIGKILL");
-      // Poll the server itself: the launcher's output only ends once the server has let go of it.
-      const deadline = Date.now() + 10_000;
-      while (isRunning(pid) && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
+serverTest(
+  "a server whose launcher is killed hard shuts down instead of running orphaned",
+  async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      for (
+        const [server, config] of [
+          ["session", { port: 0, simulationServers: ["127.0.0.1:9"], logDir: dir }],
+          ["simulation", { port: 0, logDir: dir, instancesDir: join(dir, "instances") }],
+        ] as const
+      ) {
+        const launched = await startServer(server, config, { dir });
+        const pid = serverPid(launched.pid);
+        Deno.kill(launched.pid, "SIGKILL");
+        // Poll the server itself: the launcher's output only ends once the server has let go of it.
+        const deadline = Date.now() + 10_000;
+        while (isRunning(pid) && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        const orphaned = isRunning(pid);
+        if (orphaned) Deno.kill(pid, "SIGKILL");
+        await launched.status;
+        if (orphaned) throw new Error(`the ${server} server outlived its launcher`);
       }
-      const orphaned = isRunning(pid);
-      if (orphaned) Deno.kill(pid, "SIGKILL");
-      await launched.status;
-      if (orphaned) throw new Error(`the ${server} server outlived its launcher`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  },
+);
 
 function isRunning(pid: number): boolean {
   try {
