@@ -2,8 +2,8 @@
  * The session server's pure rules: transitions, `/load` parsing, server choice, message wording.
  */
 import assert from "node:assert/strict";
-import { parseLoad, type ServerState, transitionOf } from "../../session/fleet.ts";
-import { chooseServer } from "../../session/server.ts";
+import { parseLoad, transitionOf } from "../../session/fleet.ts";
+import { chooseServer, type ServerState } from "../../session/load_rules.ts";
 import { pythonFloat, transitionMail, transitionMessage } from "../../session/notify.ts";
 
 const up = (load: number): ServerState => ({ kind: "up", load });
