@@ -24,7 +24,7 @@ export interface HubSocket {
   close(code?: number, reason?: string): void;
   addEventListener(
     type: "open" | "message" | "close" | "error",
-    listener: (event: Event) => void,
+    listener: (event: unknown) => void,
   ): void;
 }
 
