@@ -26,6 +26,10 @@ export interface FakeSimServer {
   setDelay(ms: number): void;
   /** Sets the `/load` status (200 by default). */
   setStatus(status: number): void;
+  /** Holds every `/load` answer from now on until `release()` (or `stop()`). */
+  hold(): void;
+  /** Sends the held answers and stops holding. */
+  release(): void;
   /** Every answer served so far, oldest first. */
   served(): readonly Served[];
   /** Resolves at the next `/load` answer served after this call. */
@@ -61,6 +65,8 @@ export function startFakeSimServer(options: FakeSimOptions = {}): FakeSimServer 
   const served: Served[] = [];
   let waiters: ((s: Served) => void)[] = [];
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  // While held: resolves when released.
+  let held: PromiseWithResolvers<void> | undefined;
   // Delayed answers still waiting: released at once on stop, so that shutdown does not wait.
   const delayed = new Set<() => void>();
 
@@ -68,6 +74,7 @@ export function startFakeSimServer(options: FakeSimOptions = {}): FakeSimServer 
     if (new URL(request.url).pathname !== "/load") {
       return new Response("Not found", { status: 404 });
     }
+    if (held) await held.promise;
     if (delayMs > 0) {
       await new Promise<void>((resolve) => {
         const release = () => {
@@ -102,6 +109,8 @@ export function startFakeSimServer(options: FakeSimOptions = {}): FakeSimServer 
     const current = server;
     server = undefined;
     for (const release of [...delayed]) release();
+    held?.resolve();
+    held = undefined;
     await current?.shutdown();
   };
 
@@ -111,6 +120,13 @@ export function startFakeSimServer(options: FakeSimOptions = {}): FakeSimServer 
     setLoad: (load) => (body = String(load)),
     setDelay: (ms) => (delayMs = ms),
     setStatus: (code) => (status = code),
+    hold() {
+      held ??= Promise.withResolvers();
+    },
+    release() {
+      held?.resolve();
+      held = undefined;
+    },
     served: () => served,
     nextServed: () => new Promise((resolve) => waiters.push(resolve)),
     stop,
