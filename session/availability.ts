@@ -9,20 +9,31 @@
  *
  * @module
  */
+import { type Clock, sleep } from "../shared/clock.ts";
 import { formatAvailability } from "../shared/protocol.ts";
 import type { Logger } from "../shared/log.ts";
 
 /** Subscribers sent to per slice before yielding to the event loop. */
 const SLICE = 1000;
 
+/** What the hub uses of a server-side WebSocket (tests pass a small stand-in). */
+export interface HubSocket {
+  /** `WebSocket.CONNECTING`, `OPEN`, `CLOSING` or `CLOSED`. */
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(
+    type: "open" | "message" | "close" | "error",
+    listener: (event: unknown) => void,
+  ): void;
+}
+
 /** The subscriber hub. */
 export interface AvailabilityHub {
   /** Registers an accepted socket; it is sent the current value once open. */
-  add(socket: WebSocket, host: string): void;
+  add(socket: HubSocket, host: string): void;
   /** Sets the availability; subscribers are told if it changed. */
   set(available: boolean): void;
-  /** The current availability. */
-  readonly available: boolean;
   /** Number of open subscribers. */
   readonly size: number;
   /** Closes every subscriber with `code` and resolves once they are closed (or after `waitMs`). */
@@ -30,13 +41,16 @@ export interface AvailabilityHub {
 }
 
 interface Subscriber {
-  readonly socket: WebSocket;
+  readonly socket: HubSocket;
   last: "1" | "0" | undefined;
 }
 
-/** Creates an empty hub; availability starts false. */
-export function createAvailabilityHub(logger: Logger): AvailabilityHub {
-  const subscribers = new Map<WebSocket, Subscriber>();
+/**
+ * Creates an empty hub; availability starts false. `clock` times the yields between slices and
+ * the wait of `closeAll`.
+ */
+export function createAvailabilityHub(logger: Logger, clock: Clock): AvailabilityHub {
+  const subscribers = new Map<HubSocket, Subscriber>();
   let current: "1" | "0" = "0";
   let passRunning = false;
   let passAgain = false;
@@ -63,7 +77,7 @@ export function createAvailabilityHub(logger: Logger): AvailabilityHub {
         passAgain = false;
         const snapshot = [...subscribers.values()];
         for (let i = 0; i < snapshot.length; i += SLICE) {
-          if (i > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+          if (i > 0) await sleep(clock, 0);
           for (const subscriber of snapshot.slice(i, i + SLICE)) sendCurrent(subscriber);
         }
       } while (passAgain);
@@ -81,10 +95,8 @@ export function createAvailabilityHub(logger: Logger): AvailabilityHub {
         sendCurrent(subscriber);
       });
       socket.addEventListener("message", (event) => {
-        logger.debug(
-          { host },
-          `[${host}] Ignored client message: ${String(event.data).slice(0, 200)}`,
-        );
+        const data = event instanceof MessageEvent ? String(event.data) : "";
+        logger.debug({ host }, `[${host}] Ignored client message: ${data.slice(0, 200)}`);
       });
       socket.addEventListener("close", () => {
         if (subscribers.delete(socket)) {
@@ -102,9 +114,6 @@ export function createAvailabilityHub(logger: Logger): AvailabilityHub {
       logger.info({ available }, `availability changed to ${value}`);
       void pass();
     },
-    get available() {
-      return current === "1";
-    },
     get size() {
       return subscribers.size;
     },
@@ -120,12 +129,9 @@ export function createAvailabilityHub(logger: Logger): AvailabilityHub {
           socket.close(code, reason);
         } catch { /* already closing */ }
       }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.all(closed),
-        new Promise((resolve) => (timer = setTimeout(resolve, waitMs))),
-      ]);
-      clearTimeout(timer);
+      const deadline = new AbortController();
+      await Promise.race([Promise.all(closed), sleep(clock, waitMs, deadline.signal)]);
+      deadline.abort();
     },
   };
 }

@@ -8,26 +8,10 @@
  *
  * @module
  */
+import { type Clock, every } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import { loadUrl, type UrlMode } from "../shared/urls.ts";
-
-/** A simulation server at or above this load takes no new client (reference `LOAD_THRESHOLD`). */
-export const LOAD_THRESHOLD = 99;
-
-/** Why a server counts as not responding. */
-export type DownReason = "refused" | "timeout" | "status" | "body";
-
-/** What the session server knows about one simulation server. */
-export type ServerState =
-  | { readonly kind: "unknown" }
-  | { readonly kind: "up"; readonly load: number }
-  | { readonly kind: "down"; readonly reason: DownReason; readonly detail: string };
-
-/** One simulation server as configured, with its current state. */
-export interface ServerView {
-  readonly entry: string;
-  readonly state: ServerState;
-}
+import { type DownReason, type ServerState, type ServerView, standingOf } from "./load_rules.ts";
 
 /** A change worth telling the administrator about. */
 export type Transition =
@@ -42,6 +26,8 @@ export interface FleetDeps {
   readonly mode: UrlMode;
   readonly fetch: typeof fetch;
   readonly logger: Logger;
+  /** Drives the poll period and the poll timeout. */
+  readonly clock: Clock;
   readonly refreshMs: number;
   readonly timeoutMs: number;
   /** Called after any server's state changed (availability may have changed). */
@@ -59,11 +45,6 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
-/** True when a server takes new clients. */
-export function isAvailable(state: ServerState): boolean {
-  return state.kind === "up" && state.load < LOAD_THRESHOLD;
-}
-
 /**
  * The transition from `before` to `after`, if any. The first result after startup (`unknown`)
  * is not a transition, except a server that does not answer, which the administrator must hear
@@ -74,21 +55,15 @@ export function transitionOf(
   before: ServerState,
   after: ServerState,
 ): Transition | undefined {
+  const was = standingOf(before);
+  const now = standingOf(after);
   if (after.kind === "down") {
-    return before.kind === "down"
-      ? undefined
-      : { kind: "not-responding", entry, reason: after.reason };
+    return was === "down" ? undefined : { kind: "not-responding", entry, reason: after.reason };
   }
-  if (after.kind !== "up") return undefined;
-  if (before.kind === "down") return { kind: "working-again", entry, load: after.load };
-  if (before.kind !== "up") return undefined;
-  if (before.load < LOAD_THRESHOLD && after.load >= LOAD_THRESHOLD) {
-    return { kind: "full", entry, load: after.load };
-  }
-  if (before.load >= LOAD_THRESHOLD && after.load < LOAD_THRESHOLD) {
-    return { kind: "available-again", entry, load: after.load };
-  }
-  return undefined;
+  if (after.kind !== "up" || was === "unknown") return undefined;
+  if (was === "down") return { kind: "working-again", entry, load: after.load };
+  if (was === now) return undefined;
+  return { kind: now === "full" ? "full" : "available-again", entry, load: after.load };
 }
 
 /** Parses a `/load` body: a finite number, as Python's `float()` would accept it minus nan/inf. */
@@ -116,7 +91,7 @@ export function createFleet(deps: FleetDeps): Fleet {
     inFlight: undefined,
     abort: undefined,
   }));
-  let interval: ReturnType<typeof setInterval> | undefined;
+  let stopRounds: (() => void) | undefined;
   let stopped = false;
 
   const apply = (slot: Slot, state: ServerState) => {
@@ -129,7 +104,7 @@ export function createFleet(deps: FleetDeps): Fleet {
   };
 
   const query = async (slot: Slot, abort: AbortController): Promise<ServerState> => {
-    const timer = setTimeout(() => abort.abort(), deps.timeoutMs);
+    const timer = deps.clock.setTimeout(() => abort.abort(), deps.timeoutMs);
     try {
       const response = await deps.fetch(slot.url, { signal: abort.signal });
       const body = await response.text();
@@ -147,7 +122,7 @@ export function createFleet(deps: FleetDeps): Fleet {
       }
       return { kind: "down", reason: "refused", detail: String(error) };
     } finally {
-      clearTimeout(timer);
+      deps.clock.clearTimeout(timer);
     }
   };
 
@@ -179,13 +154,13 @@ export function createFleet(deps: FleetDeps): Fleet {
   return {
     servers: () => slots.map(({ entry, state }) => ({ entry, state })),
     start() {
-      if (interval !== undefined || stopped) return;
+      if (stopRounds !== undefined || stopped) return;
       round();
-      interval = setInterval(round, deps.refreshMs);
+      stopRounds = every(deps.clock, deps.refreshMs, round);
     },
     async stop() {
       stopped = true;
-      clearInterval(interval);
+      stopRounds?.();
       for (const slot of slots) slot.abort?.abort();
       await Promise.all(slots.map((slot) => slot.inFlight));
     },

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ServerView } from "./fleet.ts";
+import { answeredLoad, averageLoad, type ServerView } from "./load_rules.ts";
 
 /** One column per series, uPlot's shape: `timestamp` (s), `average`, then one per server. */
 export interface LoadColumns {
@@ -35,10 +35,8 @@ export function createLoadHistory(spanS = 600): LoadHistory {
   return {
     record(servers, nowMs) {
       const time = Math.floor(nowMs / 1000);
-      const loads = servers.map((s) => s.state.kind === "up" ? s.state.load : null);
-      const up = loads.filter((l): l is number => l !== null);
-      const average = up.length === 0 ? null : up.reduce((a, b) => a + b, 0) / up.length;
-      const sample = { time, loads, average };
+      const loads = servers.map((s) => answeredLoad(s.state) ?? null);
+      const sample = { time, loads, average: averageLoad(servers) ?? null };
       if (samples.at(-1)?.time === time) samples[samples.length - 1] = sample;
       else samples.push(sample);
       const oldest = samples.findIndex((s) => s.time > time - spanS);

@@ -5,6 +5,7 @@
  * @module
  */
 import { loadAssets } from "../shared/assets.ts";
+import { systemClock } from "../shared/clock.ts";
 import { loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
@@ -28,7 +29,7 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     config,
     logger,
     fetch: globalThis.fetch,
-    clock: { now: () => new Date() },
+    clock: systemClock,
     mail: addresses && { ...addresses, mailer: createSmtpMailer(config) },
     assets,
   });

@@ -11,7 +11,14 @@
  */
 import { escapeHtml } from "../shared/http.ts";
 import { monitorUrl, type UrlMode } from "../shared/urls.ts";
-import { LOAD_THRESHOLD, type ServerState, type ServerView } from "./fleet.ts";
+import {
+  answeredLoad,
+  averageLoad,
+  isFull,
+  type ServerState,
+  type ServerView,
+  standingOf,
+} from "./load_rules.ts";
 import type { LoadColumns } from "./load_history.ts";
 import { pythonFloat } from "./notify.ts";
 
@@ -32,7 +39,7 @@ const MONTHS = [
 ];
 
 /** Local time as the reference prints it: `Friday, November 21, 2026 at 06:03:09`. */
-export function formatStartTime(date: Date): string {
+function formatStartTime(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, "0");
   return `${DAYS[date.getDay()]}, ${MONTHS[date.getMonth()]} ${
     pad(date.getDate())
@@ -46,24 +53,19 @@ function formatG(value: number): string {
   return String(Number(value.toPrecision(6)));
 }
 
-/** Average load of the servers that answer, or undefined when none does. */
-export function averageLoad(servers: readonly ServerView[]): number | undefined {
-  const loads = servers.flatMap((s) => s.state.kind === "up" ? [s.state.load] : []);
-  if (loads.length === 0) return undefined;
-  return loads.reduce((a, b) => a + b, 0) / loads.length;
-}
-
 /** How a row shows a server's state: its word and the class of its coloured badge. */
 function stateBadge(state: ServerState): { text: string; className: string } {
-  switch (state.kind) {
-    case "up":
-      return state.load >= LOAD_THRESHOLD
-        ? { text: "full", className: "state state-full" }
-        : { text: "available", className: "state state-available" };
+  const standing = standingOf(state);
+  switch (standing) {
+    case "available":
+    case "full":
+      return { text: standing, className: `state state-${standing}` };
     case "down":
       return { text: "not responding", className: "state state-down" };
     case "unknown":
       return { text: "not polled yet", className: "state state-down" };
+    default:
+      return standing satisfies never;
   }
 }
 
@@ -83,13 +85,14 @@ export interface ServerRow {
 function serverRows(servers: readonly ServerView[], mode: UrlMode): ServerRow[] {
   return servers.map(({ entry, state }) => {
     const badge = stateBadge(state);
+    const load = answeredLoad(state);
     return {
       entry,
       monitor: monitorUrl(entry, mode),
       state: badge.text,
       stateClass: badge.className,
-      load: state.kind === "up" ? `${pythonFloat(state.load)}%` : "N/A",
-      loadClass: state.kind === "up" && state.load >= LOAD_THRESHOLD ? "load full" : "load",
+      load: load === undefined ? "N/A" : `${pythonFloat(load)}%`,
+      loadClass: load !== undefined && isFull(load) ? "load full" : "load",
     };
   });
 }
@@ -98,7 +101,7 @@ function averageCell(servers: readonly ServerView[]): { text: string; className:
   const average = averageLoad(servers);
   return average === undefined
     ? { text: "N/A", className: "load" }
-    : { text: `${formatG(average)}%`, className: average >= LOAD_THRESHOLD ? "load full" : "load" };
+    : { text: `${formatG(average)}%`, className: isFull(average) ? "load full" : "load" };
 }
 
 /** What `/monitor/data` answers. */

@@ -33,7 +33,7 @@ export interface MailSettings {
 }
 
 /** Milliseconds an SMTP exchange may take before it counts as failed. */
-export const MAIL_TIMEOUT_MS = 5000;
+const MAIL_TIMEOUT_MS = 5000;
 
 /** Python's `str(float)`: `50` → `50.0`, `12.5` → `12.5`. */
 export function pythonFloat(value: number): string {

@@ -18,15 +18,17 @@ import {
   text,
 } from "../shared/http.ts";
 import type { Assets } from "../shared/assets.ts";
+import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import { NO_SERVER_AVAILABLE } from "../shared/protocol.ts";
 import { checkUrl, simulationServerWsUrl, type UrlMode } from "../shared/urls.ts";
 import { createAvailabilityHub } from "./availability.ts";
 import type { SessionConfig } from "./config.ts";
-import { createFleet, isAvailable, LOAD_THRESHOLD, type ServerView } from "./fleet.ts";
+import { createFleet } from "./fleet.ts";
 import { homePage } from "./home_page.ts";
 import { createLoadHistory } from "./load_history.ts";
-import { averageLoad, monitorData, monitorPage } from "./monitor_page.ts";
+import { averageLoad, chooseServer, isAvailable } from "./load_rules.ts";
+import { monitorData, monitorPage } from "./monitor_page.ts";
 import { createNotifier, type MailSettings } from "./notify.ts";
 
 /** Collaborators of the session server. */
@@ -34,7 +36,8 @@ export interface SessionDeps {
   readonly config: SessionConfig;
   readonly logger: Logger;
   readonly fetch: typeof fetch;
-  readonly clock: { now(): Date };
+  /** Poll period and timeout, broadcast slices, the monitor's start time and load history. */
+  readonly clock: Clock;
   /** E-mail settings, when notifications survived the startup sanity check. */
   readonly mail: MailSettings | undefined;
   /** The pages' scripts and styles, served under `/assets/`. */
@@ -50,19 +53,6 @@ export interface SessionServer {
   shutdown(): Promise<void>;
 }
 
-/** The entry `GET /session` hands out: least load below the threshold, ties to config order. */
-export function chooseServer(servers: readonly ServerView[]): string | undefined {
-  let best: string | undefined;
-  let minimum = LOAD_THRESHOLD;
-  for (const { entry, state } of servers) {
-    if (state.kind === "up" && state.load < minimum) {
-      minimum = state.load;
-      best = entry;
-    }
-  }
-  return best;
-}
-
 /** Creates the session server; nothing runs until `start`. */
 export function createSessionServer(deps: SessionDeps): SessionServer {
   const { config, logger } = deps;
@@ -70,9 +60,9 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     ssl: config.sslCertificate !== undefined && config.sslKey !== undefined,
     portRewrite: config.portRewrite,
   };
-  const startedAt = deps.clock.now();
+  const startedAt = new Date(deps.clock.now());
   let port = config.port;
-  const hub = createAvailabilityHub(logger);
+  const hub = createAvailabilityHub(logger, deps.clock);
   const history = createLoadHistory();
   const notifier = createNotifier({
     logger,
@@ -84,11 +74,12 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     mode,
     fetch: deps.fetch,
     logger,
+    clock: deps.clock,
     refreshMs: config.loadRefresh * 1000,
     timeoutMs: config.loadTimeout * 1000,
     onUpdate: () => {
       const servers = fleet.servers();
-      history.record(servers, deps.clock.now().getTime());
+      history.record(servers, deps.clock.now());
       hub.set(servers.some((s) => isAvailable(s.state)));
     },
     onTransition: (transition) => notifier.notify(transition),

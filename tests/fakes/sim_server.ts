@@ -1,8 +1,8 @@
 /**
- * A stand-in simulation server for session-server tests: a real HTTP server on 127.0.0.1 whose
- * `/load` answer the test controls (a number, garbage, a status, a delay), which can be stopped
- * (connection refused) and started again on the same port, and which records when it served
- * each answer.
+ * A stand-in simulation server for session-server process tests and the benchmark: a real HTTP
+ * server on 127.0.0.1 whose `/load` answer the test controls (a number or any text), whose answers
+ * can be held back until released, and which records when it served each answer. Slow, failing
+ * and refusing servers are played in-process by a scripted fetch (tests/session/_fakes.ts).
  *
  * @module
  */
@@ -11,7 +11,6 @@
 export interface Served {
   /** Wall-clock time in ms (`performance.timeOrigin + performance.now()`), comparable across processes. */
   readonly at: number;
-  readonly status: number;
   readonly body: string;
 }
 
@@ -22,19 +21,15 @@ export interface FakeSimServer {
   readonly entry: string;
   /** Sets the `/load` body (a number or any text). */
   setLoad(load: number | string): void;
-  /** Delays every `/load` answer by `ms`. */
-  setDelay(ms: number): void;
-  /** Sets the `/load` status (200 by default). */
-  setStatus(status: number): void;
+  /** Holds every `/load` answer from now on until `release()` (or `close()`). */
+  hold(): void;
+  /** Sends the held answers and stops holding. */
+  release(): void;
   /** Every answer served so far, oldest first. */
   served(): readonly Served[];
   /** Resolves at the next `/load` answer served after this call. */
   nextServed(): Promise<Served>;
-  /** Closes the listener: polls get "connection refused" until `start()`. */
-  stop(): Promise<void>;
-  /** Listens again on the same port. */
-  start(): void;
-  /** Stops for good. */
+  /** Stops listening; held answers are sent first. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -42,8 +37,6 @@ export interface FakeSimServer {
 /** Options of `startFakeSimServer`. */
 export interface FakeSimOptions {
   readonly load?: number | string;
-  readonly delayMs?: number;
-  readonly status?: number;
   /** PEM certificate and key: serve HTTPS. */
   readonly tls?: { readonly cert: string; readonly key: string };
 }
@@ -56,69 +49,51 @@ export function wallClockMs(): number {
 /** Starts a fake simulation server on 127.0.0.1 and a free port. */
 export function startFakeSimServer(options: FakeSimOptions = {}): FakeSimServer {
   let body = String(options.load ?? 0);
-  let delayMs = options.delayMs ?? 0;
-  let status = options.status ?? 200;
   const served: Served[] = [];
   let waiters: ((s: Served) => void)[] = [];
-  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
-  // Delayed answers still waiting: released at once on stop, so that shutdown does not wait.
-  const delayed = new Set<() => void>();
+  // While held: resolves when released.
+  let held: PromiseWithResolvers<void> | undefined;
 
-  const handler = async (request: Request): Promise<Response> => {
+  const release = () => {
+    held?.resolve();
+    held = undefined;
+  };
+
+  const server = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: () => {},
+    ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
+  }, async (request) => {
     if (new URL(request.url).pathname !== "/load") {
       return new Response("Not found", { status: 404 });
     }
-    if (delayMs > 0) {
-      await new Promise<void>((resolve) => {
-        const release = () => {
-          clearTimeout(timer);
-          delayed.delete(release);
-          resolve();
-        };
-        const timer = setTimeout(release, delayMs);
-        delayed.add(release);
-      });
-    }
-    const answer: Served = { at: wallClockMs(), status, body };
+    if (held) await held.promise;
+    const answer: Served = { at: wallClockMs(), body };
     served.push(answer);
     const ready = waiters;
     waiters = [];
     for (const waiter of ready) waiter(answer);
-    return new Response(answer.body, { status: answer.status });
+    return new Response(answer.body);
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    release();
+    return closing ??= server.shutdown();
   };
 
-  const listen = (port: number) =>
-    Deno.serve({
-      hostname: "127.0.0.1",
-      port,
-      onListen: () => {},
-      ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
-    }, handler);
-
-  server = listen(0);
-  const port = server.addr.port;
-
-  const stop = async () => {
-    const current = server;
-    server = undefined;
-    for (const release of [...delayed]) release();
-    await current?.shutdown();
-  };
-
-  const fake: FakeSimServer = {
-    port,
-    entry: `127.0.0.1:${port}`,
+  return {
+    port: server.addr.port,
+    entry: `127.0.0.1:${server.addr.port}`,
     setLoad: (load) => (body = String(load)),
-    setDelay: (ms) => (delayMs = ms),
-    setStatus: (code) => (status = code),
+    hold() {
+      held ??= Promise.withResolvers();
+    },
+    release,
     served: () => served,
     nextServed: () => new Promise((resolve) => waiters.push(resolve)),
-    stop,
-    start() {
-      server ??= listen(port);
-    },
-    close: stop,
-    [Symbol.asyncDispose]: stop,
+    close,
+    [Symbol.asyncDispose]: close,
   };
-  return fake;
 }

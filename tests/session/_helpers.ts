@@ -1,6 +1,6 @@
 /**
- * Helpers of the session-server tests: start the real server on port 0 with a temp log folder,
- * wait for a condition, subscribe to the availability feed, make a TLS certificate.
+ * Helpers of the session-server process tests: start the real server on port 0 with a temp log
+ * folder, subscribe to the availability feed, make a TLS certificate.
  *
  * @module
  */
@@ -17,7 +17,11 @@ export interface SessionUnderTest extends ServerProcess {
   cleanup(): Promise<void>;
 }
 
-/** Starts the session server with quick polling and a temp `logDir`; `config` overrides. */
+/**
+ * Starts the session server with a temp `logDir`; `config` overrides. Polling is slow on purpose:
+ * these tests prove the wiring with the first round (polled at start), and the rounds after it
+ * are tested in-process on a fake clock.
+ */
 export async function startSession(
   config: Record<string, unknown>,
   env: Record<string, string> = {},
@@ -29,8 +33,8 @@ export async function startSession(
     server = await startServer("session", {
       port: 0,
       logDir,
-      loadRefresh: 0.2,
-      loadTimeout: 0.5,
+      loadRefresh: 60,
+      loadTimeout: 5,
       ...config,
     }, { dir, env });
   } catch (error) {
@@ -52,26 +56,6 @@ export async function startSession(
   };
 }
 
-/** Waits until `check` returns a value other than undefined; fails after `timeoutMs`. */
-export async function waitFor<T>(
-  label: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`timed out waiting for ${label}${last ? `: ${last}` : ""}`);
-}
-
 /** GET a URL and return status, content type and body. */
 export async function get(
   url: string,
@@ -86,14 +70,6 @@ export async function get(
   };
 }
 
-/** Waits until `GET <base>/session` answers `expected`. */
-export function waitForSession(base: string, expected: string, timeoutMs = 10_000) {
-  return waitFor(`/session = ${expected}`, async () => {
-    const { body } = await get(`${base}/session`);
-    return body === expected ? body : undefined;
-  }, timeoutMs);
-}
-
 /** A subscriber of the availability feed. */
 export interface Subscriber {
   readonly socket: WebSocket;
@@ -102,6 +78,8 @@ export interface Subscriber {
   readonly closed: Promise<CloseEvent>;
   /** Resolves once `count` messages have arrived. */
   messageCount(count: number): Promise<void>;
+  /** Resolves once the last message received is `value` (at once if it already is). */
+  lastIs(value: string): Promise<void>;
 }
 
 /** Opens a WebSocket to `url` and records what arrives. */
@@ -110,11 +88,11 @@ export function subscribe(url: string, client?: Deno.HttpClient): Subscriber {
     ? new WebSocket(url, { client } as unknown as string[])
     : new WebSocket(url);
   const messages: string[] = [];
-  const waiters: { count: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  const waiters: { done: () => boolean; resolve: () => void; reject: (e: Error) => void }[] = [];
   socket.onmessage = (event) => {
     messages.push(String(event.data));
     for (const waiter of [...waiters]) {
-      if (messages.length >= waiter.count) {
+      if (waiter.done()) {
         waiters.splice(waiters.indexOf(waiter), 1);
         waiter.resolve();
       }
@@ -129,25 +107,25 @@ export function subscribe(url: string, client?: Deno.HttpClient): Subscriber {
     socket.onclose = (event) => {
       for (const waiter of waiters.splice(0)) {
         waiter.reject(
-          new Error(
-            `socket closed (${event.code}) after ${messages.length} of ${waiter.count} messages`,
-          ),
+          new Error(`socket closed (${event.code}) after messages ${messages.join()}`),
         );
       }
       resolve(event);
     };
   });
+  const until = (done: () => boolean): Promise<void> =>
+    done()
+      ? Promise.resolve()
+      : socket.readyState === WebSocket.CLOSED
+      ? Promise.reject(new Error(`socket closed after messages ${messages.join()}`))
+      : new Promise((resolve, reject) => waiters.push({ done, resolve, reject }));
   const subscriber: Subscriber = {
     socket,
     messages,
     opened,
     closed,
-    messageCount: (count) =>
-      messages.length >= count
-        ? Promise.resolve()
-        : subscriber.socket.readyState === WebSocket.CLOSED
-        ? Promise.reject(new Error(`socket closed after ${messages.length} of ${count} messages`))
-        : new Promise((resolve, reject) => waiters.push({ count, resolve, reject })),
+    messageCount: (count) => until(() => messages.length >= count),
+    lastIs: (value) => until(() => messages.at(-1) === value),
   };
   return subscriber;
 }

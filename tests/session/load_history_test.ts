@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { ServerView } from "../../session/fleet.ts";
+import type { ServerView } from "../../session/load_rules.ts";
 import { createLoadHistory } from "../../session/load_history.ts";
 
 const up = (entry: string, load: number): ServerView => ({ entry, state: { kind: "up", load } });

@@ -1,74 +1,107 @@
 /**
- * E-mail notifications, against a real SMTP server on loopback.
+ * E-mail notifications through the real SMTP mailer (nodemailer) and a real SMTP server on
+ * loopback: in-process for what goes over the wire, and once through the real server process for
+ * STARTTLS with a login. Which transitions are e-mailed, and when, is tested in-process with a
+ * fake mailer in server_test.ts.
  */
 import assert from "node:assert/strict";
+import { sessionSchema } from "../../session/config.ts";
+import { createNotifier, createSmtpMailer, mailAddresses } from "../../session/notify.ts";
+import { validateConfig } from "../../shared/config.ts";
 import { freePort } from "../helpers/server_process.ts";
-import { startFakeSimServer } from "../fakes/sim_server.ts";
 import { startFakeSmtpServer } from "../fakes/smtp_server.ts";
-import { makeCertificate, startSession, waitFor, waitForSession } from "./_helpers.ts";
-import { NO_SERVER_AVAILABLE } from "../../shared/protocol.ts";
+import { recordingLogger } from "./_fakes.ts";
+import { makeCertificate, startSession } from "./_helpers.ts";
 
 const ADMIN = "admin@example.test";
 const SENDER = "sessions@example.test";
+const CHECK = "http://sessions.test:1999/monitor";
 
-Deno.test("transitions are e-mailed with the reference's subjects and bodies", async () => {
-  const smtp = await startFakeSmtpServer();
-  await using sim = startFakeSimServer({ load: 10 });
-  const session = await startSession({
-    simulationServers: [sim.entry],
-    administrator: ADMIN,
-    mailServer: "127.0.0.1",
-    mailServerPort: smtp.port,
-    mailSender: SENDER,
+/** A validated session config with `raw` added to one simulation server. */
+function configOf(raw: Record<string, unknown>) {
+  return validateConfig(
+    sessionSchema,
+    { simulationServers: ["sim.test:2000"], ...raw },
+    "test.json",
+    { root: "/srv", vars: {}, tmpDir: "/tmp" },
+  );
+}
+
+/** The notifier main.ts builds for `config`, logging to `logger`. */
+function smtpNotifier(config: ReturnType<typeof configOf>, logger = recordingLogger()) {
+  const addresses = mailAddresses(config, logger);
+  assert.ok(addresses, "mail is configured");
+  return createNotifier({
+    logger,
+    mail: { ...addresses, mailer: createSmtpMailer(config) },
+    checkUrl: () => CHECK,
   });
+}
+
+Deno.test("a transition reaches the SMTP server with the reference's envelope, headers and body", async () => {
+  const smtp = await startFakeSmtpServer();
   try {
-    await waitForSession(session.baseUrl, `ws://${sim.entry}`);
-    sim.setLoad(99.5);
-    await smtp.waitForMails(1);
-    sim.setLoad(20);
-    await smtp.waitForMails(2);
-    await sim.stop();
-    await smtp.waitForMails(3);
-    sim.start();
-    const mails = await smtp.waitForMails(4);
-    const check = `Check it at http://localhost:${session.port}/monitor\n\n-Simulation Server`;
-    const e = sim.entry;
-    assert.deepEqual(mails.map((m) => [m.subject, m.body.trimEnd()]), [
-      [
-        "Simulation server reached maximum load",
-        `Hello,\n\n${e} simulation server has reached maximum load (99.5%).\n${check}`,
-      ],
-      [
-        "Simulation server available again",
-        `Hello,\n\n${e} simulation server is available again (load = 20.0%).\n${check}`,
-      ],
-      [
-        "Simulation server not responding",
-        `Hello,\n\n${e} simulation server may be down, as it is not responding to the requests of the session server...\n${check}`,
-      ],
-      [
-        "Simulation server working again",
-        `Hello,\n\n${e} simulation server is up and running again (load = 20.0%).\n${check}`,
-      ],
-    ]);
-    for (const mail of mails) {
-      assert.equal(mail.from, `Simulation Server <${SENDER}>`);
-      assert.equal(mail.to, `Administrator <${ADMIN}>`);
-      assert.deepEqual(mail.rcptTo, [ADMIN]);
-      assert.equal(mail.mailFrom, SENDER);
-    }
-    const lines = await session.logLines();
-    const transition = lines.find((l) =>
-      l.msg === `${e} simulation server has reached maximum load (99.5%)`
+    const notifier = smtpNotifier(configOf({
+      administrator: ADMIN,
+      mailServer: "127.0.0.1",
+      mailServerPort: smtp.port,
+      mailSender: SENDER,
+    }));
+    notifier.notify({ kind: "full", entry: "sim.test:2000", load: 99.5 });
+    await notifier.idle();
+    const [mail, ...more] = await smtp.waitForMails(1);
+    assert.equal(more.length, 0);
+    assert.equal(mail!.subject, "Simulation server reached maximum load");
+    assert.equal(
+      mail!.body.trimEnd(),
+      `Hello,\n\nsim.test:2000 simulation server has reached maximum load (99.5%).\nCheck it at ${CHECK}\n\n-Simulation Server`,
     );
-    assert.deepEqual([transition?.entry, transition?.load], [e, 99.5]);
-  } catch (error) {
-    console.error(session.output());
-    throw error;
+    assert.equal(mail!.from, `Simulation Server <${SENDER}>`);
+    assert.equal(mail!.to, `Administrator <${ADMIN}>`);
+    assert.deepEqual(mail!.rcptTo, [ADMIN]);
+    assert.equal(mail!.mailFrom, SENDER);
+    assert.equal(mail!.secure, false);
+    assert.equal(mail!.user, undefined, "no login without a password");
   } finally {
-    await session.cleanup();
     await smtp.close();
   }
+});
+
+Deno.test("a mail server that refuses connections is logged as the reference does", async () => {
+  const logger = recordingLogger();
+  const notifier = smtpNotifier(
+    configOf({
+      administrator: ADMIN,
+      mailServer: "127.0.0.1",
+      mailServerPort: freePort(),
+      mailSender: SENDER,
+    }),
+    logger,
+  );
+  notifier.notify({ kind: "available-again", entry: "sim.test:2000", load: 20 });
+  await notifier.idle();
+  const error = logger.lines.find((l) => l.message === `Error: unable to send email to ${ADMIN}`);
+  assert.equal(error?.level, "error");
+  assert.equal(error?.fields.subject, "Simulation server available again");
+  assert.match(String(error?.fields.err), /ECONNREFUSED/);
+});
+
+Deno.test("an administrator without mail server or sender disables e-mails with the reference message", () => {
+  const cases = [
+    ["server", { mailSender: SENDER }],
+    ["sender", { mailServer: "127.0.0.1" }],
+  ] as const;
+  for (const [missing, extra] of cases) {
+    const logger = recordingLogger();
+    assert.equal(mailAddresses(configOf({ administrator: ADMIN, ...extra }), logger), undefined);
+    assert.deepEqual(logger.lines.map((l) => [l.level, l.message]), [[
+      "info",
+      `No mail ${missing} defined in configuration, disabling e-mail notifications to ${ADMIN}.`,
+    ]]);
+  }
+  const logger = recordingLogger();
+  assert.equal(mailAddresses(configOf({ mailServer: "127.0.0.1" }), logger), undefined);
+  assert.deepEqual(logger.lines, [], "no administrator: nothing to say");
 });
 
 Deno.test("with a password the e-mail goes over STARTTLS with a login", async () => {
@@ -99,65 +132,5 @@ Deno.test("with a password the e-mail goes over STARTTLS with a login", async ()
     await session.cleanup();
     await smtp.close();
     await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("a mail server that refuses connections is logged and polling goes on", async () => {
-  await using sim = startFakeSimServer({ load: 10 });
-  const session = await startSession({
-    simulationServers: [sim.entry],
-    administrator: ADMIN,
-    mailServer: "127.0.0.1",
-    mailServerPort: freePort(),
-    mailSender: SENDER,
-  });
-  try {
-    await waitForSession(session.baseUrl, `ws://${sim.entry}`);
-    sim.setLoad(100);
-    await waitForSession(session.baseUrl, NO_SERVER_AVAILABLE);
-    sim.setLoad(30);
-    await waitForSession(session.baseUrl, `ws://${sim.entry}`);
-    const errors = await waitFor("two mail errors in the log", async () => {
-      const found = (await session.logLines()).filter((l) =>
-        l.msg === `Error: unable to send email to ${ADMIN}`
-      );
-      return found.length >= 2 ? found : undefined;
-    });
-    assert.equal(errors[0]!.level, 50);
-  } catch (error) {
-    console.error(session.output());
-    throw error;
-  } finally {
-    await session.cleanup();
-  }
-});
-
-Deno.test("an administrator without mail server or sender disables e-mails with the reference message", async () => {
-  for (
-    const [missing, extra] of [["server", { mailSender: SENDER }], ["sender", {
-      mailServer: "127.0.0.1",
-    }]] as const
-  ) {
-    const session = await startSession({
-      simulationServers: [`127.0.0.1:${freePort()}`],
-      administrator: ADMIN,
-      ...extra,
-    });
-    try {
-      const line = await waitFor(
-        "the sanity message",
-        async () =>
-          (await session.logLines()).find((l) =>
-            l.msg ===
-              `No mail ${missing} defined in configuration, disabling e-mail notifications to ${ADMIN}.`
-          ),
-      );
-      assert.ok(line);
-    } catch (error) {
-      console.error(session.output());
-      throw error;
-    } finally {
-      await session.cleanup();
-    }
   }
 });

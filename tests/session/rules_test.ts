@@ -1,9 +1,18 @@
 /**
- * The session server's pure rules: transitions, `/load` parsing, server choice, message wording.
+ * The session server's pure rules: load rules (threshold, standing, choice, average),
+ * transitions, `/load` parsing, message wording.
  */
 import assert from "node:assert/strict";
-import { parseLoad, type ServerState, transitionOf } from "../../session/fleet.ts";
-import { chooseServer } from "../../session/server.ts";
+import { parseLoad, transitionOf } from "../../session/fleet.ts";
+import {
+  averageLoad,
+  chooseServer,
+  isAvailable,
+  isFull,
+  LOAD_THRESHOLD,
+  type ServerState,
+  standingOf,
+} from "../../session/load_rules.ts";
 import { pythonFloat, transitionMail, transitionMessage } from "../../session/notify.ts";
 
 const up = (load: number): ServerState => ({ kind: "up", load });
@@ -35,6 +44,32 @@ Deno.test("a /load body must be a finite number", () => {
   for (const bad of ["", "abc", "nan", "inf", "12%", "0x10", "1 2"]) {
     assert.equal(parseLoad(bad), undefined, bad);
   }
+});
+
+Deno.test("a server is full from 99 on, available below, and neither until it answers", () => {
+  assert.equal(LOAD_THRESHOLD, 99);
+  assert.deepEqual([98.99, 99, 150].map(isFull), [false, true, true]);
+  assert.deepEqual([unknown, down, up(0), up(98.99), up(99)].map(standingOf), [
+    "unknown",
+    "down",
+    "available",
+    "available",
+    "full",
+  ]);
+  assert.deepEqual([unknown, down, up(98.99), up(99)].map(isAvailable), [
+    false,
+    false,
+    true,
+    false,
+  ]);
+});
+
+Deno.test("the average load counts only the servers that answer", () => {
+  const servers = (...states: ServerState[]) =>
+    states.map((state, i) => ({ entry: `s${i}`, state }));
+  assert.equal(averageLoad(servers(up(10), down, unknown, up(30), up(100))), 140 / 3);
+  assert.equal(averageLoad(servers(down, unknown)), undefined);
+  assert.equal(averageLoad([]), undefined);
 });
 
 Deno.test("the chosen server is the least loaded below 99, the first on ties", () => {

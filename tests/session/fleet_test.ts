@@ -1,0 +1,269 @@
+/**
+ * The polling fleet in-process: a scripted fetch plays the simulation servers and a fake clock
+ * drives the poll period and the poll timeout, so no test here waits on the wall clock.
+ */
+import assert from "node:assert/strict";
+import { createFleet, type Transition } from "../../session/fleet.ts";
+import type { ServerState } from "../../session/load_rules.ts";
+import { FakeClock, flush } from "../fakes/fake_clock.ts";
+import { FakeFetch, recordingLogger } from "./_fakes.ts";
+
+const A = "a.test:2000";
+const B = "b.test:2000";
+const C = "c.test:2000";
+const url = (entry: string) => `http://${entry}/load`;
+
+interface Options {
+  readonly refreshMs?: number;
+  readonly timeoutMs?: number;
+  readonly onUpdate?: () => void;
+}
+
+/** A fleet over `entries` on a fake clock and a scripted fetch; nothing is started. */
+function fleetOf(entries: string[], options: Options = {}) {
+  const clock = new FakeClock();
+  const net = new FakeFetch();
+  const logger = recordingLogger();
+  const transitions: Transition[] = [];
+  let updates = 0;
+  const fleet = createFleet({
+    entries,
+    mode: { ssl: false, portRewrite: false },
+    fetch: net.fetch,
+    logger,
+    clock,
+    refreshMs: options.refreshMs ?? 1000,
+    timeoutMs: options.timeoutMs ?? 500,
+    onUpdate: () => {
+      updates++;
+      options.onUpdate?.();
+    },
+    onTransition: (transition) => transitions.push(transition),
+  });
+  const state = (entry: string): ServerState | undefined =>
+    fleet.servers().find((s) => s.entry === entry)?.state;
+  return { clock, net, logger, transitions, fleet, state, updates: () => updates };
+}
+
+Deno.test("the fleet polls every server once at start, then once per loadRefresh", async () => {
+  const { clock, net, fleet, state } = fleetOf([A, B], { refreshMs: 1000 });
+  net.load(url(A), 10);
+  net.load(url(B), 20);
+  try {
+    assert.deepEqual(fleet.servers().map((s) => s.state), [{ kind: "unknown" }, {
+      kind: "unknown",
+    }]);
+    fleet.start();
+    assert.deepEqual(net.calls.map((c) => c.url), [url(A), url(B)], "first round at once");
+    await flush();
+    assert.deepEqual(state(A), { kind: "up", load: 10 });
+    assert.deepEqual(state(B), { kind: "up", load: 20 });
+    await clock.advance(999);
+    assert.equal(net.calls.length, 2, "no second round before loadRefresh");
+    await clock.advance(1);
+    assert.equal(net.calls.length, 4);
+    net.load(url(A), 42.5);
+    await clock.advance(3000);
+    assert.equal(net.callsTo(url(A)).length, 5);
+    assert.equal(net.callsTo(url(B)).length, 5);
+    assert.deepEqual(state(A), { kind: "up", load: 42.5 });
+    fleet.start();
+    await clock.advance(1000);
+    assert.equal(net.callsTo(url(A)).length, 6, "a second start() adds no rounds");
+  } finally {
+    await fleet.stop();
+  }
+});
+
+Deno.test("an answer is applied as soon as it arrives, whatever the other servers do", async () => {
+  const { net, fleet, state, transitions } = fleetOf([A, B], { timeoutMs: 5000 });
+  net.answer(url(A), { hang: true });
+  net.load(url(B), 30);
+  try {
+    fleet.start();
+    await flush();
+    assert.deepEqual(state(A), { kind: "unknown" });
+    assert.deepEqual(state(B), { kind: "up", load: 30 });
+    assert.deepEqual(transitions, []);
+  } finally {
+    await fleet.stop();
+  }
+});
+
+Deno.test("a poll without answer times out after loadTimeout and skips rounds meanwhile", async (t) => {
+  const { clock, net, fleet, state, transitions } = fleetOf([A, B], {
+    refreshMs: 1000,
+    timeoutMs: 2500,
+  });
+  net.answer(url(A), { hang: true });
+  net.load(url(B), 5);
+  try {
+    fleet.start();
+    await t.step("rounds at 1 s and 2 s skip the server still in flight", async () => {
+      await clock.advance(2499);
+      assert.equal(net.callsTo(url(A)).length, 1);
+      assert.equal(net.callsTo(url(B)).length, 3);
+      assert.deepEqual(state(A), { kind: "unknown" });
+      assert.equal(net.hanging, 1);
+    });
+    await t.step("at 2.5 s the poll is aborted and the server reported down/timeout", async () => {
+      await clock.advance(1);
+      assert.equal(net.hanging, 0);
+      assert.equal(net.callsTo(url(A))[0]!.signal?.aborted, true);
+      assert.deepEqual(state(A), {
+        kind: "down",
+        reason: "timeout",
+        detail: "no answer in 2500 ms",
+      });
+      assert.deepEqual(transitions, [{ kind: "not-responding", entry: A, reason: "timeout" }]);
+    });
+    await t.step("the next round polls it again", async () => {
+      net.load(url(A), 50);
+      await clock.advance(500);
+      assert.equal(net.callsTo(url(A)).length, 2);
+      assert.deepEqual(state(A), { kind: "up", load: 50 });
+      assert.deepEqual(transitions.at(-1), { kind: "working-again", entry: A, load: 50 });
+    });
+  } finally {
+    await fleet.stop();
+  }
+});
+
+Deno.test("an answer in time clears its timeout timer", async () => {
+  const { clock, net, fleet } = fleetOf([A], { refreshMs: 1000, timeoutMs: 500 });
+  net.load(url(A), 1);
+  try {
+    fleet.start();
+    await flush();
+    assert.equal(clock.pendingCount, 1, "only the next round is scheduled");
+  } finally {
+    await fleet.stop();
+  }
+});
+
+Deno.test("transitions follow the scripted answers: full, available again, down, working again", async () => {
+  const { clock, net, fleet, transitions, state } = fleetOf([A], { refreshMs: 1000 });
+  const script: [string, number | string | "refuse"][] = [
+    ["first answer is no transition", 10],
+    ["99 is full", 99],
+    ["still full", 100],
+    ["below 99 again", 98.9],
+    ["refused", "refuse"],
+    ["still refused", "refuse"],
+    ["back, but full", 150],
+    ["room again", 50],
+  ];
+  try {
+    for (const [i, [, answer]] of script.entries()) {
+      if (answer === "refuse") net.answer(url(A), { refuse: true });
+      else net.load(url(A), answer);
+      if (i === 0) fleet.start();
+      else await clock.advance(1000);
+      await flush();
+    }
+    assert.equal(net.callsTo(url(A)).length, script.length);
+    assert.deepEqual(transitions, [
+      { kind: "full", entry: A, load: 99 },
+      { kind: "available-again", entry: A, load: 98.9 },
+      { kind: "not-responding", entry: A, reason: "refused" },
+      { kind: "working-again", entry: A, load: 150 },
+      { kind: "available-again", entry: A, load: 50 },
+    ]);
+    assert.deepEqual(state(A), { kind: "up", load: 50 });
+  } finally {
+    await fleet.stop();
+  }
+});
+
+Deno.test("a refused connection, a non-200 status and a garbage body each mark a server down", async () => {
+  const { net, fleet, state, transitions } = fleetOf([A, B, C]);
+  net.answer(url(A), { refuse: true });
+  net.answer(url(B), { body: "5", status: 500 });
+  net.load(url(C), "abc");
+  try {
+    fleet.start();
+    await flush();
+    assert.deepEqual(state(A), {
+      kind: "down",
+      reason: "refused",
+      detail: `TypeError: error sending request for url (${url(A)})`,
+    });
+    assert.deepEqual(state(B), { kind: "down", reason: "status", detail: "HTTP 500" });
+    assert.deepEqual(state(C), { kind: "down", reason: "body", detail: "not a number: abc" });
+    assert.deepEqual(transitions.map((t) => [t.entry, t.kind, "reason" in t && t.reason]), [
+      [A, "not-responding", "refused"],
+      [B, "not-responding", "status"],
+      [C, "not-responding", "body"],
+    ]);
+  } finally {
+    await fleet.stop();
+  }
+});
+
+Deno.test("stop() aborts the polls in flight, applies nothing more and leaves no timer", async () => {
+  const { clock, net, fleet, state, transitions, updates } = fleetOf([A, B], {
+    refreshMs: 1000,
+    timeoutMs: 5000,
+  });
+  net.answer(url(A), { hang: true });
+  net.load(url(B), 10);
+  fleet.start();
+  await flush();
+  assert.equal(net.hanging, 1);
+  const updatesBefore = updates();
+  await fleet.stop();
+  assert.equal(net.hanging, 0);
+  assert.equal(net.callsTo(url(A))[0]!.signal?.aborted, true);
+  assert.deepEqual(state(A), { kind: "unknown" }, "the aborted poll is not reported as a timeout");
+  assert.deepEqual(transitions, []);
+  assert.equal(updates(), updatesBefore);
+  assert.equal(clock.pendingCount, 0);
+  await clock.advance(10_000);
+  assert.equal(net.calls.length, 2, "no round after stop");
+  fleet.start();
+  assert.equal(net.calls.length, 2, "a stopped fleet does not start again");
+});
+
+Deno.test("an onUpdate that throws is logged once per poll and polling goes on", async () => {
+  const { clock, net, fleet, logger, state } = fleetOf([A], {
+    refreshMs: 1000,
+    onUpdate: () => {
+      throw new Error("subscriber broke");
+    },
+  });
+  net.load(url(A), 10);
+  try {
+    fleet.start();
+    await clock.advance(2000);
+    net.load(url(A), 20);
+    await clock.advance(1000);
+    assert.equal(net.callsTo(url(A)).length, 4);
+    assert.deepEqual(state(A), { kind: "up", load: 20 });
+    const errors = logger.lines.filter((l) => l.level === "error");
+    assert.equal(errors.length, 4);
+    assert.equal(errors[0]!.message, "applying a poll result failed");
+    assert.equal(errors[0]!.fields.entry, A);
+    assert.equal((errors[0]!.fields.err as Error).message, "subscriber broke");
+  } finally {
+    await fleet.stop();
+  }
+});
+
+Deno.test("with SSL or portRewrite the fleet polls https://<entry>/load", async () => {
+  const clock = new FakeClock();
+  const net = new FakeFetch();
+  const fleet = createFleet({
+    entries: ["host.test/2000"],
+    mode: { ssl: false, portRewrite: true },
+    fetch: net.fetch,
+    logger: recordingLogger(),
+    clock,
+    refreshMs: 1000,
+    timeoutMs: 500,
+    onUpdate: () => {},
+    onTransition: () => {},
+  });
+  fleet.start();
+  await fleet.stop();
+  assert.deepEqual(net.calls.map((c) => c.url), ["https://host.test/2000/load"]);
+});
