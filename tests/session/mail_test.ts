@@ -12,6 +12,7 @@ import { freePort } from "../helpers/server_process.ts";
 import { startFakeSmtpServer } from "../fakes/smtp_server.ts";
 import { recordingLogger } from "./_fakes.ts";
 import { makeCertificate, startSession } from "./_helpers.ts";
+import { serverTest } from "../helpers/server_process.ts";
 
 const ADMIN = "admin@example.test";
 const SENDER = "sessions@example.test";
@@ -104,7 +105,7 @@ Deno.test("an administrator without mail server or sender disables e-mails with 
   assert.deepEqual(logger.lines, [], "no administrator: nothing to say");
 });
 
-Deno.test("with a password the e-mail goes over STARTTLS with a login", async () => {
+serverTest("with a password the e-mail goes over STARTTLS with a login", async () => {
   const dir = await Deno.makeTempDir({ prefix: "session-mail-tls-" });
   const { cert, key, certFile } = await makeCertificate(dir);
   const smtp = await startFakeSmtpServer({ tls: { cert, key } });

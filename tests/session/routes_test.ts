@@ -7,8 +7,9 @@
 import assert from "node:assert/strict";
 import { startFakeSimServer } from "../fakes/sim_server.ts";
 import { get, startSession, subscribe, unsubscribe } from "./_helpers.ts";
+import { serverTest } from "../helpers/server_process.ts";
 
-Deno.test("the real server answers every route over loopback from its first poll", async (t) => {
+serverTest("the real server answers every route over loopback from its first poll", async (t) => {
   await using sim = startFakeSimServer({ load: 12.5 });
   const session = await startSession({ simulationServers: [sim.entry] });
   const base = session.baseUrl;

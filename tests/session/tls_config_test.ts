@@ -7,37 +7,41 @@ import { join } from "node:path";
 import { runLauncher } from "../helpers/server_process.ts";
 import { startFakeSimServer } from "../fakes/sim_server.ts";
 import { get, makeCertificate, startSession, subscribe, unsubscribe } from "./_helpers.ts";
+import { serverTest } from "../helpers/server_process.ts";
 
-Deno.test("with a certificate the server speaks HTTPS and WSS and hands out wss URLs", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "session-tls-" });
-  const { cert, key, certFile, keyFile } = await makeCertificate(dir);
-  await using sim = startFakeSimServer({ load: 5, tls: { cert, key } });
-  const client = Deno.createHttpClient({ caCerts: [cert] });
-  // The server polls https://<entry>/load; DENO_CERT makes it trust the test certificate.
-  const session = await startSession({
-    simulationServers: [sim.entry],
-    sslCertificate: certFile,
-    sslKey: keyFile,
-  }, { DENO_CERT: certFile });
-  const base = `https://localhost:${session.port}`;
-  const subscriber = subscribe(`wss://localhost:${session.port}/`, client);
-  try {
-    assert.match(session.output(), /Session server running on port \d+ \(SSL\)/);
-    // "1" arrives once the https poll of the simulation server has been answered.
-    await subscriber.lastIs("1");
-    assert.equal((await get(`${base}/session`, { client })).body, `wss://${sim.entry}`);
-    const monitor = await get(`${base}/monitor`, { client });
-    assert.ok(monitor.body.includes(`<a href="https://${sim.entry}/monitor">`));
-  } catch (error) {
-    console.error(session.output());
-    throw error;
-  } finally {
-    await unsubscribe(subscriber);
-    await session.cleanup();
-    client.close();
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+serverTest(
+  "with a certificate the server speaks HTTPS and WSS and hands out wss URLs",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "session-tls-" });
+    const { cert, key, certFile, keyFile } = await makeCertificate(dir);
+    await using sim = startFakeSimServer({ load: 5, tls: { cert, key } });
+    const client = Deno.createHttpClient({ caCerts: [cert] });
+    // The server polls https://<entry>/load; DENO_CERT makes it trust the test certificate.
+    const session = await startSession({
+      simulationServers: [sim.entry],
+      sslCertificate: certFile,
+      sslKey: keyFile,
+    }, { DENO_CERT: certFile });
+    const base = `https://localhost:${session.port}`;
+    const subscriber = subscribe(`wss://localhost:${session.port}/`, client);
+    try {
+      assert.match(session.output(), /Session server running on port \d+ \(SSL\)/);
+      // "1" arrives once the https poll of the simulation server has been answered.
+      await subscriber.lastIs("1");
+      assert.equal((await get(`${base}/session`, { client })).body, `wss://${sim.entry}`);
+      const monitor = await get(`${base}/monitor`, { client });
+      assert.ok(monitor.body.includes(`<a href="https://${sim.entry}/monitor">`));
+    } catch (error) {
+      console.error(session.output());
+      throw error;
+    } finally {
+      await unsubscribe(subscriber);
+      await session.cleanup();
+      client.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
 
 Deno.test("config errors exit non-zero with one line naming the file and the key", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "session-config-" });
@@ -64,7 +68,7 @@ Deno.test("config errors exit non-zero with one line naming the file and the key
   }
 });
 
-Deno.test("without debug the log goes to <logDir>/session/output.log, not to stdout", async () => {
+serverTest("without debug the log goes to <logDir>/session/output.log, not to stdout", async () => {
   await using sim = startFakeSimServer({ load: 10 });
   const session = await startSession({ simulationServers: [sim.entry], debug: false });
   try {
