@@ -236,15 +236,22 @@ export async function ensurePackages(names: readonly string[], deps: EnsureDeps)
   return true;
 }
 
+/** The sets and their packages with the reason for each, for `--help`. */
+function describeSets(): string {
+  return Object.entries(PACKAGE_SETS).map(([set, packages]) =>
+    `${set}:\n${packages.map((p) => `  ${p.name.padEnd(10)} ${p.why}`).join("\n")}`
+  ).join("\n");
+}
+
 /** Usage of the script. */
 export const USAGE = `Usage: scripts/prerequisites.ts [--check] [SET|PACKAGE ...]
 
-Checks that the Debian packages of each SET (${
-  Object.keys(PACKAGE_SETS).join(", ")
-}; default: test), or the PACKAGEs named, are installed,
+Checks that the Debian packages of each SET (default: test), or the PACKAGEs named, are installed,
 and installs the missing ones with apt-get when run as root.
   --check   only report "<package> installed" or "<package> missing", one per line; exit 1 when
-            one is missing`;
+            one is missing
+
+${describeSets()}`;
 
 /** The package names that the positional arguments (set names or package names) stand for. */
 export function expandNames(args: readonly string[]): string[] {
