@@ -28,6 +28,18 @@ async function allGone(fixture: SimulationFixture) {
     }
   }
   await eventually(async () => (await fixture.instances()).length === 0, 10_000, "no instance");
+  await eventually(async () => (await runRecords(fixture)).length === 0, 10_000, "no run record");
+}
+
+/** The crash-recovery records in `<instancesDir>/.webots-runs/`. */
+async function runRecords(fixture: SimulationFixture): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(join(fixture.instancesDir, ".webots-runs"))))
+      .map((entry) => entry.name);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
 }
 
 Deno.test("a start message runs Webots, answers webots:<url>, and closing cleans everything up", async (t) => {
@@ -55,6 +67,7 @@ Deno.test("a start message runs Webots, answers webots:<url>, and closing cleans
     deepEqual(record.args.slice(0, 4), ["--batch", "--mode=pause", "--minimize", "--no-rendering"]);
     equal(record.args[4], `--stream="port=${port};monitorActivity"`);
     match(record.args[5]!, /\/worlds\/demo\.wbt$/);
+    deepEqual(await runRecords(fixture), [`${(await fixture.instances())[0]}.json`]);
     equal(record.env.WEBOTS_FIREJAIL_CONTROLLERS, "1");
     ok(record.env.DISPLAY);
     equal(record.childPids.length, 2);
