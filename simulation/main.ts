@@ -61,7 +61,8 @@ async function main(args: string[]): Promise<number> {
   if (!await webotsInstalled(config.webotsHome)) {
     const notice = noWebotsNotice(config.webotsHome);
     logger.warn({ webotsHome: config.webotsHome }, notice);
-    console.log(notice);
+    // In debug mode the log already goes to stdout.
+    if (!config.debug) console.log(notice);
   }
 
   const metrics = createMetrics({ config, logger, now: clock.now, runCommand });

@@ -380,3 +380,25 @@ Deno.test("Webots' mode lines make a simulation running or idle on the monitor",
   for (const client of clients) await client.close();
   await allGone(fixture);
 });
+
+Deno.test("without Webots the server says so in one line at start, and a browser gets a clear error", async () => {
+  const home = await Deno.makeTempDir({ prefix: "no-webots-" });
+  try {
+    await using fixture = await startSimulationServer({ config: { webotsHome: home } });
+    const notice = `No Webots found at ${join(home, "webots")}: simulations cannot start; ` +
+      "`deno task demo` runs the whole flow with a stand-in Webots.";
+    const output = fixture.server.output();
+    equal(output.split("\n").filter((line) => line === notice).length, 1, output);
+    ok(output.indexOf(notice) < output.indexOf("Simulation server running on port"));
+    const client = await connect(fixture.clientUrl);
+    client.send(startFile(fixture, "robots/demo", "demo.wbt"));
+    equal(
+      await client.waitFor((m) => m.startsWith("error:")),
+      `error: Webots is not installed on this server (no ${join(home, "webots")})`,
+    );
+    equal((await client.closed).code, 1011);
+    await allGone(fixture);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
