@@ -16,7 +16,6 @@ import {
   formatError,
   formatResetController,
   formatWebotsUrl,
-  type InitFields,
   parseWebotsLine,
 } from "../shared/protocol.ts";
 import { webotsStreamUrl } from "../shared/urls.ts";

@@ -55,7 +55,7 @@ async function main(args: string[]): Promise<number> {
   });
   const reaped = await records.reap(config.killTimeout * 1000);
   logger.info(
-    { killed: reaped.killed, removedFolders: reaped.removedFolders.length },
+    { killed: reaped.killed, gone: reaped.gone, removedFolders: reaped.removedFolders.length },
     "Cleaned up leftovers of a previous run",
   );
   if (!await webotsInstalled(config.webotsHome)) {

@@ -19,7 +19,7 @@ export interface DescribesSession {
 }
 
 /** The monitor's row for a session: running simulations show whether they are idle. */
-export function sessionRow(info: SessionInfo): SessionRow {
+function sessionRow(info: SessionInfo): SessionRow {
   return {
     id: info.id,
     world: info.world,
@@ -32,8 +32,6 @@ export function sessionRow(info: SessionInfo): SessionRow {
 
 /** The monitor's routes' content. */
 export interface MonitorView {
-  /** The page's data for these sessions. */
-  pageData(sessions: readonly DescribesSession[]): MonitorPageData;
   /** The HTML page. */
   page(sessions: readonly DescribesSession[]): string;
   /** The JSON of `/monitor/data`. */
@@ -51,7 +49,6 @@ export function createMonitorView(
     sessions: sessions.map((session) => sessionRow(session.info())),
   });
   return {
-    pageData,
     page: (sessions) => renderMonitorPage(pageData(sessions)),
     data: (sessions) => monitorData(pageData(sessions)),
   };

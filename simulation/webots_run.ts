@@ -95,7 +95,7 @@ export interface WebotsRunsDeps {
 }
 
 /** `<webotsHome>/webots`. */
-export function webotsBinary(webotsHome: string): string {
+function webotsBinary(webotsHome: string): string {
   return join(webotsHome, "webots");
 }
 

@@ -269,19 +269,22 @@ Deno.test("Webots exiting by itself: error: Webots exited (code N), the socket c
 });
 
 Deno.test("the browser leaving ends the run whatever the session's state", async (t) => {
-  await t.step("while preparing: the preparation is aborted and waited for, nothing is spawned", async () => {
-    await using h = await harness();
-    h.projects.holdUntilAborted = true;
-    const handled = send(h, START);
-    await h.settle(async () => (await h.folders()).length === 1, "the run's folder");
-    assert.equal(h.session.state, "preparing");
-    assert.equal(h.ports.inUse, 1);
-    await h.session.close("browser left");
-    await handled;
-    assert.equal(h.spawner.spawned.length, 0);
-    assert.deepEqual(h.socket.sent, []);
-    await h.assertReleased();
-  });
+  await t.step(
+    "while preparing: the preparation is aborted and waited for, nothing is spawned",
+    async () => {
+      await using h = await harness();
+      h.projects.holdUntilAborted = true;
+      const handled = send(h, START);
+      await h.settle(async () => (await h.folders()).length === 1, "the run's folder");
+      assert.equal(h.session.state, "preparing");
+      assert.equal(h.ports.inUse, 1);
+      await h.session.close("browser left");
+      await handled;
+      assert.equal(h.spawner.spawned.length, 0);
+      assert.deepEqual(h.socket.sent, []);
+      await h.assertReleased();
+    },
+  );
   await t.step("while starting: TERM to the group, then everything released", async () => {
     await using h = await harness();
     const handled = send(h, START);

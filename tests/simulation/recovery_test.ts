@@ -61,7 +61,7 @@ Deno.test("after a server is killed hard, the next start ends its Webots and rem
     equal(await Deno.readTextFile(join(foreign, "keep.txt")), "someone else's");
     const log = await Deno.readTextFile(join(second.logDir, "simulation", "output.log"));
     ok(log.includes('"msg":"Cleaned up leftovers of a previous run"'));
-    ok(log.includes(`"killed":[${webotsPids[0]}],"removedFolders":1`), log);
+    ok(log.includes(`"killed":[${webotsPids[0]}],"gone":[],"removedFolders":1`), log);
   } finally {
     for (const pid of survivors) {
       if (isAlive(pid)) Deno.kill(pid, "SIGKILL");
