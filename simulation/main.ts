@@ -41,7 +41,7 @@ async function main(args: string[]): Promise<number> {
   const cert = config.sslCertificate ? await Deno.readTextFile(config.sslCertificate) : undefined;
   const key = config.sslKey ? await Deno.readTextFile(config.sslKey) : undefined;
   const clock = systemClock;
-  const runCommand = createCommandRunner();
+  const runCommand = createCommandRunner({ clock });
 
   await Deno.mkdir(config.instancesDir, { recursive: true });
   const records = createRunRecords({
