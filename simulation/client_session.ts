@@ -205,6 +205,8 @@ export class ClientSession {
     this.#preparing = starting;
     const webots = await starting;
     this.#webots = webots;
+    // close() has stopped the run while it was being started.
+    if (this.#isClosed()) return;
     this.#log.info({ pid: webots.pid, port }, "Webots started");
     this.deps.onChange();
     void webots.status.then((status) => this.#onWebotsExit(status));

@@ -15,6 +15,11 @@
  * Every process call (reading `/proc`, signalling a group) goes through the injected command
  * runner, and every wait through the injected clock.
  *
+ * Limits, by design: a Webots whose leader had already exited before the reaping (its controllers
+ * living on) cannot be proven ours and is not signalled; a crash in the moment between the spawn
+ * and the recording of its pid leaves a record without a pid, whose folder is removed while that
+ * Webots is not signalled.
+ *
  * @module
  */
 import { join, relative, resolve } from "node:path";
@@ -178,19 +183,20 @@ export function createRunRecords(deps: RunRecordsDeps): RunRecords {
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       }
-      for (const entry of entries) {
-        if (!entry.isFile || !entry.name.endsWith(".json")) continue;
+      // In parallel: each leftover may take up to graceMs to end.
+      await Promise.all(entries.map(async (entry) => {
+        if (!entry.isFile || !entry.name.endsWith(".json")) return;
         const path = join(folder, entry.name);
         const record = parseRecord(await Deno.readTextFile(path).catch(() => ""));
         // A torn or foreign record is left alone: it may be another server's, half written.
-        if (record === undefined || !isOurs(record)) continue;
+        if (record === undefined || !isOurs(record)) return;
         try {
           await reapOne(record, graceMs, report);
           await Deno.remove(path).catch(() => {});
         } catch (error) {
           log.error({ record: entry.name, err: String(error) }, "cannot reap a leftover run");
         }
-      }
+      }));
       return report;
     },
   };
