@@ -71,7 +71,8 @@ export class ClientSession {
   #run: WebotsRun | undefined;
   #project: Project | undefined;
   #webots: WebotsProcess | undefined;
-  #preparing: Promise<unknown> | undefined;
+  /** The step in flight: opening the run, preparing the project, or starting Webots. */
+  #inFlight: Promise<unknown> | undefined;
   #closing: Promise<void> | undefined;
   readonly #abort = new AbortController();
   readonly #log: Logger;
@@ -168,7 +169,7 @@ export class ClientSession {
     }
     this.#setState("preparing");
     const opening = this.deps.webotsRuns.open();
-    this.#preparing = opening;
+    this.#inFlight = opening;
     const run = await opening;
     this.#run = run;
     if (this.#isClosed()) {
@@ -187,7 +188,7 @@ export class ClientSession {
         "Setup client",
       );
       const preparing = this.deps.projects.prepareInit(message.init, run.dir, signal);
-      this.#preparing = preparing;
+      this.#inFlight = preparing;
       const prepared = await preparing;
       this.#project = prepared.project;
       controllerEdit = prepared.controllerEdit;
@@ -196,13 +197,13 @@ export class ClientSession {
       mode = message.mode;
       this.#log.info({ url: message.url, mode, port }, "Starting simulation");
       const preparing = this.deps.projects.prepareStart(message.url, run.dir, signal);
-      this.#preparing = preparing;
+      this.#inFlight = preparing;
       this.#project = await preparing;
     }
     if (this.#isClosed()) return;
     this.#setState("starting");
     const starting = run.start({ worldFile: this.#project.worldFile, mode, controllerEdit });
-    this.#preparing = starting;
+    this.#inFlight = starting;
     const webots = await starting;
     this.#webots = webots;
     // close() has stopped the run while it was being started.
@@ -302,8 +303,8 @@ export class ClientSession {
   async #cleanUp(reason: string) {
     this.#setState("closed");
     this.#abort.abort(new Error(`session closed: ${reason}`));
-    // A preparation in flight still writes into the run's folder: let it give up first.
-    await this.#preparing?.catch(() => {});
+    // A step in flight may still write into the run's folder: let it give up first.
+    await this.#inFlight?.catch(() => {});
     await this.#run?.stop();
     this.#log.info({ reason }, "Client disconnected");
     this.deps.onChange();

@@ -37,8 +37,8 @@ export interface ChildProcessHandle {
    */
   readonly status: Promise<Deno.CommandStatus>;
   /**
-   * Sends `signal` to the whole process group. Does nothing once `status` has resolved (the group
-   * is gone and its id may be handed out again).
+   * Sends `signal` to the whole process group. Does nothing once the leader has exited and the
+   * group was killed (its id may then be handed out again). `stopProcessGroup` escalates.
    */
   signalGroup(signal: GroupSignal): Promise<void>;
 }
