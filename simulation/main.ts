@@ -65,7 +65,7 @@ async function main(args: string[]): Promise<number> {
     if (!config.debug) console.log(notice);
   }
 
-  const metrics = createMetrics({ config, logger, now: clock.now, runCommand });
+  const metrics = createMetrics({ config, logger, now: clock.now, timers: clock, runCommand });
   const monitor = createMonitorView({
     fqdn: config.fullyQualifiedDomainName ?? Deno.hostname(),
     metrics,
