@@ -1,13 +1,14 @@
 /**
  * One browser's life on `/client`: preparing → starting → running → closed.
  *
- * A session holds at most one simulation: a streaming port, an instance folder and a Webots
- * process. Whatever ends the session (the browser leaving, Webots exiting, a failure, the
- * server shutting down) runs the same `close()`, which stops Webots and its process group,
- * removes the folder and releases the port, exactly once.
+ * A session holds at most one simulation: a Webots run (`webots_run.ts`: port, instance folder,
+ * record, process). Whatever ends the session (the browser leaving, Webots exiting, a failure,
+ * the server shutting down) runs the same `close()`, which waits for a preparation in flight to
+ * give up and then stops the run, exactly once.
  *
  * @module
  */
+import { type Clock, sleep } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import {
   ACTIVITY,
@@ -15,15 +16,13 @@ import {
   formatError,
   formatResetController,
   formatWebotsUrl,
-  type InitFields,
   parseWebotsLine,
 } from "../shared/protocol.ts";
 import { webotsStreamUrl } from "../shared/urls.ts";
+import { ClientError } from "./client_error.ts";
 import type { SimulationConfig } from "./config.ts";
-import type { ChildProcessHandle } from "./process.ts";
-import type { PortPool } from "./ports.ts";
-import { ClientError, type Instance } from "./projects.ts";
-import type { WebotsLaunch } from "./webots.ts";
+import type { Project, Projects } from "./projects.ts";
+import type { WebotsProcess, WebotsRun, WebotsRuns } from "./webots_run.ts";
 
 /** Where a session is in its life. */
 export type SessionState = "waiting" | "preparing" | "starting" | "running" | "closed";
@@ -36,20 +35,20 @@ export interface ClientSocket {
 
 /** What a session needs from the rest of the server. */
 export interface SessionDeps {
-  readonly config: SimulationConfig;
+  readonly config: Pick<
+    SimulationConfig,
+    "startTimeout" | "fullyQualifiedDomainName" | "portRewrite"
+  >;
   readonly logger: Logger;
-  readonly ports: PortPool;
   readonly ssl: boolean;
-  readonly prepareInit: (
-    init: InitFields,
-    signal: AbortSignal,
-  ) => Promise<{ instance: Instance; controllerEdit: boolean }>;
-  readonly prepareStart: (url: string, signal: AbortSignal) => Promise<Instance>;
-  readonly resetController: (instance: Instance, path: string) => Promise<void>;
-  readonly launchWebots: (launch: WebotsLaunch) => ChildProcessHandle;
+  /** Fills a run's folder with the project and resets controllers. */
+  readonly projects: Projects;
+  /** Opens Webots runs. */
+  readonly webotsRuns: WebotsRuns;
+  /** The start timeout and the session's start time. */
+  readonly clock: Clock;
   /** Called whenever the state or idle flag changes (the monitor and `/load` count sessions). */
   readonly onChange: () => void;
-  readonly now: () => number;
 }
 
 /** A row of the monitor page's table. */
@@ -69,9 +68,11 @@ export class ClientSession {
   #state: SessionState = "waiting";
   #idle = true;
   #world = "";
-  #port: number | undefined;
-  #instance: Instance | undefined;
-  #webots: ChildProcessHandle | undefined;
+  #run: WebotsRun | undefined;
+  #project: Project | undefined;
+  #webots: WebotsProcess | undefined;
+  /** The step in flight: opening the run, preparing the project, or starting Webots. */
+  #inFlight: Promise<unknown> | undefined;
   #closing: Promise<void> | undefined;
   readonly #abort = new AbortController();
   readonly #log: Logger;
@@ -86,7 +87,7 @@ export class ClientSession {
     private readonly deps: SessionDeps,
   ) {
     this.#log = deps.logger.child({ client: id, remote });
-    this.#startedAt = deps.now();
+    this.#startedAt = deps.clock.now();
     this.#log.info({}, "New client");
   }
 
@@ -112,7 +113,7 @@ export class ClientSession {
       state: this.#state,
       idle: this.#idle,
       world: this.#world,
-      port: this.#port,
+      port: this.#run?.port,
       pid: this.#webots?.pid,
       remote: this.remote,
       startedAt: this.#startedAt,
@@ -153,8 +154,8 @@ export class ClientSession {
   }
 
   /**
-   * Ends the session: stops Webots and its process group, removes the instance folder, releases
-   * the port. Idempotent; resolves once everything is cleaned up.
+   * Ends the session: stops its Webots run (process group, instance folder, record, port).
+   * Idempotent; resolves once everything is cleaned up.
    */
   close(reason: string): Promise<void> {
     this.#closing ??= this.#cleanUp(reason);
@@ -167,58 +168,60 @@ export class ClientSession {
       return;
     }
     this.#setState("preparing");
-    const port = this.deps.ports.acquire();
-    if (port === undefined) {
-      throw new ClientError(
-        `no simulation slot left on this server (${this.deps.config.maxConnections} in use)`,
-      );
+    const opening = this.deps.webotsRuns.open();
+    this.#inFlight = opening;
+    const run = await opening;
+    this.#run = run;
+    if (this.#isClosed()) {
+      // close() ran while the run was being opened: it has not seen it.
+      await run.stop();
+      return;
     }
-    this.#port = port;
+    const { port } = run;
     let mode: "x3d" | "mjpeg" | undefined;
     let controllerEdit = false;
+    const signal = this.#abort.signal;
     if (message.kind === "init") {
       this.#world = `${message.init.app}/${message.init.world}`;
       this.#log.info(
         { app: message.init.app, world: message.init.world, port },
         "Setup client",
       );
-      const prepared = await this.deps.prepareInit(message.init, this.#abort.signal);
-      this.#instance = prepared.instance;
+      const preparing = this.deps.projects.prepareInit(message.init, run.dir, signal);
+      this.#inFlight = preparing;
+      const prepared = await preparing;
+      this.#project = prepared.project;
       controllerEdit = prepared.controllerEdit;
     } else {
       this.#world = message.url;
       mode = message.mode;
       this.#log.info({ url: message.url, mode, port }, "Starting simulation");
-      this.#instance = await this.deps.prepareStart(message.url, this.#abort.signal);
+      const preparing = this.deps.projects.prepareStart(message.url, run.dir, signal);
+      this.#inFlight = preparing;
+      this.#project = await preparing;
     }
-    if (this.#isClosed()) {
-      await this.#instance.remove();
-      return;
-    }
+    if (this.#isClosed()) return;
     this.#setState("starting");
-    const webots = this.deps.launchWebots({
-      instanceDir: this.#instance.dir,
-      worldFile: this.#instance.worldFile,
-      port,
-      mode,
-      controllerEdit,
-    });
+    const starting = run.start({ worldFile: this.#project.worldFile, mode, controllerEdit });
+    this.#inFlight = starting;
+    const webots = await starting;
     this.#webots = webots;
+    // close() has stopped the run while it was being started.
+    if (this.#isClosed()) return;
     this.#log.info({ pid: webots.pid, port }, "Webots started");
     this.deps.onChange();
     void webots.status.then((status) => this.#onWebotsExit(status));
     await this.#followWebots(webots, port);
   }
 
-  async #followWebots(webots: ChildProcessHandle, port: number) {
-    const timeoutMs = this.deps.config.startTimeout * 1000;
-    const timer = setTimeout(() => {
+  async #followWebots(webots: WebotsProcess, port: number) {
+    const { startTimeout } = this.deps.config;
+    const timeout = new AbortController();
+    sleep(this.deps.clock, startTimeout * 1000, timeout.signal).then(() => {
       if (this.#state === "starting") {
-        void this.#fail(
-          new ClientError(`Webots did not get ready within ${this.deps.config.startTimeout} s`),
-        );
+        void this.#fail(new ClientError(`Webots did not get ready within ${startTimeout} s`));
       }
-    }, timeoutMs);
+    }, () => {});
     try {
       for await (const line of webots.lines) {
         if (this.#isClosed()) break;
@@ -248,7 +251,7 @@ export class ClientSession {
         }
       }
     } finally {
-      clearTimeout(timer);
+      timeout.abort();
     }
   }
 
@@ -276,10 +279,10 @@ export class ClientSession {
   }
 
   async #resetController(path: string) {
-    if (this.#instance === undefined || this.#state === "closed") {
+    if (this.#project === undefined || this.#state === "closed") {
       throw new ClientError("no simulation to reset a controller of");
     }
-    await this.deps.resetController(this.#instance, path);
+    await this.deps.projects.resetController(this.#project, path);
     this.#log.info({ path }, "Reset controller");
     this.#send(formatResetController(path));
   }
@@ -300,16 +303,9 @@ export class ClientSession {
   async #cleanUp(reason: string) {
     this.#setState("closed");
     this.#abort.abort(new Error(`session closed: ${reason}`));
-    const webots = this.#webots;
-    if (webots) {
-      const status = await webots.stop(this.deps.config.killTimeout * 1000);
-      this.#log.info(
-        { pid: webots.pid, code: status.code, signal: status.signal, reason },
-        "Webots stopped",
-      );
-    }
-    await this.#instance?.remove();
-    if (this.#port !== undefined) this.deps.ports.release(this.#port);
+    // A step in flight may still write into the run's folder: let it give up first.
+    await this.#inFlight?.catch(() => {});
+    await this.#run?.stop();
     this.#log.info({ reason }, "Client disconnected");
     this.deps.onChange();
   }

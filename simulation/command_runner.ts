@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { type Clock, systemClock } from "../shared/clock.ts";
 
 /** The outcome of a helper run. */
 export interface CommandResult {
@@ -25,14 +26,17 @@ export interface CommandRunnerOptions {
   readonly env?: Record<string, string>;
   /** The child is killed after this many milliseconds (default 10 s). */
   readonly timeoutMs?: number;
+  /** Times the limit (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 /** The real `RunCommand`, on `Deno.Command`. */
 export function createCommandRunner(options: CommandRunnerOptions = {}): RunCommand {
   const timeoutMs = options.timeoutMs ?? 10_000;
+  const clock = options.clock ?? systemClock;
   return async (cmd, args, { signal } = {}) => {
     const limit = new AbortController();
-    const timer = setTimeout(() => limit.abort(), timeoutMs);
+    const timer = clock.setTimeout(() => limit.abort(), timeoutMs);
     const combined = signal ? AbortSignal.any([signal, limit.signal]) : limit.signal;
     try {
       const out = await new Deno.Command(cmd, {
@@ -50,7 +54,7 @@ export function createCommandRunner(options: CommandRunnerOptions = {}): RunComm
         stderr: decoder.decode(out.stderr),
       };
     } finally {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     }
   };
 }

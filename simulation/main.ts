@@ -1,6 +1,7 @@
 /**
  * Entry point of the simulation server: reads the config, builds the real collaborators, reaps
- * this server's leftovers from a previous run, serves until SIGINT/SIGTERM. Wiring only.
+ * this server's leftovers from a previous run, says so when no Webots is installed, serves until
+ * SIGINT/SIGTERM. Wiring only.
  *
  * Run through `deno task simulation [CONFIG]`, which derives the permissions from the config.
  *
@@ -10,23 +11,19 @@ import { AssetError, loadAssets } from "../shared/assets.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
+import { resolve } from "node:path";
+import { systemClock } from "../shared/clock.ts";
 import { createCommandRunner } from "./command_runner.ts";
 import { simulationConfigEnv, simulationSchema } from "./config.ts";
 import { createMetrics } from "./metrics.ts";
-import { monitorData, type MonitorPageData, renderMonitorPage } from "./monitor_page.ts";
+import { createMonitorView } from "./monitor_view.ts";
 import { simulationAssets } from "./page_assets.ts";
 import { canBindPort, createPortPool } from "./ports.ts";
 import { createSpawner } from "./process.ts";
-import {
-  prepareInit,
-  prepareStart,
-  type ProjectDeps,
-  removeLeftoverInstances,
-  resetController,
-} from "./projects.ts";
-import type { ClientSession } from "./client_session.ts";
+import { createProjects } from "./projects.ts";
+import { createRunRecords } from "./run_records.ts";
 import { createSimulationServer } from "./server.ts";
-import { createWebotsRegistry, launchWebots } from "./webots.ts";
+import { createWebotsRuns, noWebotsNotice, webotsInstalled } from "./webots_run.ts";
 
 const KILL = "/usr/bin/kill";
 const CAT = "/usr/bin/cat";
@@ -43,64 +40,63 @@ async function main(args: string[]): Promise<number> {
   const ssl = config.sslCertificate !== undefined && config.sslKey !== undefined;
   const cert = config.sslCertificate ? await Deno.readTextFile(config.sslCertificate) : undefined;
   const key = config.sslKey ? await Deno.readTextFile(config.sslKey) : undefined;
+  const clock = systemClock;
+  const runCommand = createCommandRunner({ clock });
 
+  // Who this server is to the run records it shares an instancesDir with.
+  const owner = { port: config.port, config: resolve(configFile) };
   await Deno.mkdir(config.instancesDir, { recursive: true });
-  const registry = createWebotsRegistry({
+  const records = createRunRecords({
     instancesDir: config.instancesDir,
+    owner,
+    runCommand,
     catBinary: CAT,
     killBinary: KILL,
+    clock,
     logger,
   });
-  const reaped = await registry.reapLeftovers(config.killTimeout * 1000);
-  const projectDeps: ProjectDeps = { config, fetch, logger };
-  const removed = await removeLeftoverInstances(projectDeps);
+  const reaped = await records.reap(config.killTimeout * 1000);
   logger.info(
-    { killed: reaped.killed, removedFolders: reaped.removedDirs.length + removed },
+    { killed: reaped.killed, gone: reaped.gone, removedFolders: reaped.removedFolders.length },
     "Cleaned up leftovers of a previous run",
   );
+  if (!await webotsInstalled(config.webotsHome)) {
+    const notice = noWebotsNotice(config.webotsHome);
+    logger.warn({ webotsHome: config.webotsHome }, notice);
+    // In debug mode the log already goes to stdout.
+    if (!config.debug) console.log(notice);
+  }
 
-  const spawner = createSpawner({ killBinary: KILL, logger });
-  const ports = createPortPool(config.port + 1, config.port + config.maxConnections, canBindPort);
-  const metrics = createMetrics({
-    config,
-    logger,
-    now: Date.now,
-    runCommand: createCommandRunner(),
+  const metrics = createMetrics({ config, logger, now: clock.now, timers: clock, runCommand });
+  const monitor = createMonitorView({
+    fqdn: config.fullyQualifiedDomainName ?? Deno.hostname(),
+    metrics,
   });
-  const display = Deno.env.get("DISPLAY");
-  const fqdn = config.fullyQualifiedDomainName ?? Deno.hostname();
   let nextId = 0;
-  const pageData = (sessions: readonly ClientSession[]): MonitorPageData => ({
-    fqdn,
-    host: metrics.hostInfo(),
-    history: metrics.history,
-    sessions: sessions.map((s) => s.info()).map((s) => ({
-      id: s.id,
-      world: s.world,
-      port: s.port ?? 0,
-      state: s.state === "running" ? (s.idle ? "idle" : "running") : s.state,
-      startedAt: s.startedAt,
-      remote: s.remote,
-    })),
-  });
-
   const server = createSimulationServer({
     config,
     logger,
-    ports,
     ssl,
-    now: Date.now,
+    clock,
     newId: () => `c${++nextId}`,
-    prepareInit: (init, signal) => prepareInit(init, projectDeps, signal),
-    prepareStart: (url, signal) => prepareStart(url, projectDeps, signal),
-    resetController: (instance, path) => resetController(instance, path, projectDeps),
-    launchWebots: (launch) => launchWebots(spawner, config, launch, ssl, display, registry),
-    load: () => metrics.load(),
-    monitorPage: (sessions) => renderMonitorPage(pageData(sessions)),
-    monitorData: (sessions) => monitorData(pageData(sessions)),
+    projects: createProjects({ config, fetch, logger }),
+    webotsRuns: createWebotsRuns({
+      config,
+      owner,
+      ssl,
+      display: Deno.env.get("DISPLAY"),
+      ports: createPortPool(config.port + 1, config.port + config.maxConnections, canBindPort),
+      spawner: createSpawner({ killBinary: KILL, runCommand, clock, logger }),
+      records,
+      clock,
+      logger,
+    }),
+    load: metrics.load,
+    monitorPage: monitor.page,
+    monitorData: monitor.data,
     assets,
   });
-  metrics.start(() => server.counts());
+  metrics.start(server.counts);
   logger.info({ port: config.port, ssl }, "Running simulation server");
 
   await serveUntilSignal({

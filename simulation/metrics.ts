@@ -89,7 +89,6 @@ export interface Metrics {
   stop(): Promise<void>;
   /** Oldest first, at most `historySize`. */
   readonly history: readonly Snapshot[];
-  latest(): Snapshot | undefined;
   /** The latest figures with the current session counts, through `computeLoad`. */
   load(): number;
   hostInfo(): HostInfo;
@@ -242,7 +241,6 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     get history() {
       return history;
     },
-    latest: () => history.at(-1),
     load() {
       const latest = history.at(-1) ?? emptySnapshot(Math.floor(now() / 1000));
       return computeLoad(latest, counts(), config.maxConnections);

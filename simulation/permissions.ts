@@ -4,8 +4,9 @@
  * Run access is granted to exactly: the Webots binary, firejail (only with `sandbox: "firejail"`),
  * `nvidia-smi`, `/usr/bin/kill` (Deno refuses `Deno.kill(-pgid)` without unscoped `--allow-run`,
  * and Webots' controllers must die with it, so the process group is signalled through `kill`) and
- * `/usr/bin/cat` (Deno refuses to read `/proc/net/dev` without `--allow-all`; `cat` is run on that
- * one file for the network figures). Network access is not scoped: project downloads go to the
+ * `/usr/bin/cat` (Deno refuses to read `/proc` without `--allow-all`; `cat` reads `/proc/net/dev`
+ * for the network figures, and `/proc/<pid>/stat` and the boot id to prove a Webots' identity).
+ * Network access is not scoped: project downloads go to the
  * site a client names (when a key for it exists) and to the GitHub archive host.
  *
  * @module

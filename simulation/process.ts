@@ -1,15 +1,19 @@
 /**
  * Process control behind one small interface: spawn a program in its own process group, read its
- * merged output as lines, and stop the whole group with SIGTERM → SIGKILL escalation.
+ * merged output as lines, signal the whole group, and stop it with SIGTERM → SIGKILL escalation
+ * (`stopProcessGroup`, on an injected clock).
  *
  * The server runs with run access to a few named binaries only, and Deno refuses
  * `Deno.kill(-pgid)` without unscoped `--allow-run`; so a group is signalled by running
- * `/usr/bin/kill -s SIG -- -PGID`. Every child is spawned `detached` (setsid: its pgid is its
- * pid), which is what makes the group — Webots, `webots-bin`, its controllers — one target.
+ * `/usr/bin/kill -s SIG -- -PGID` through the one command runner. Every child is spawned
+ * `detached` (setsid: its pgid is its pid), which is what makes the group — Webots, `webots-bin`,
+ * its controllers — one target.
  *
  * @module
  */
+import { type Clock, sleep } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
+import type { RunCommand } from "./command_runner.ts";
 
 /** Environment and working folder of a spawned program. */
 export interface SpawnOptions {
@@ -33,11 +37,14 @@ export interface ChildProcessHandle {
    */
   readonly status: Promise<Deno.CommandStatus>;
   /**
-   * SIGTERM to the whole process group, waits up to `graceMs` for the leader to exit, then
-   * SIGKILL to the group; resolves with `status`. Idempotent; fine after the process exited.
+   * Sends `signal` to the whole process group. Does nothing once the leader has exited and the
+   * group was killed (its id may then be handed out again). `stopProcessGroup` escalates.
    */
-  stop(graceMs: number): Promise<Deno.CommandStatus>;
+  signalGroup(signal: GroupSignal): Promise<void>;
 }
+
+/** The signals a process group gets. */
+export type GroupSignal = "TERM" | "KILL";
 
 /** Starts programs. */
 export interface Spawner {
@@ -49,6 +56,10 @@ export interface Spawner {
 export interface SpawnerDeps {
   /** The `kill` binary used to signal process groups, normally `/usr/bin/kill`. */
   readonly killBinary: string;
+  /** Runs `kill`: the one path for short helper programs. */
+  readonly runCommand: RunCommand;
+  /** Times the output drain after the group was killed. */
+  readonly clock: Clock;
   readonly logger: Logger;
 }
 
@@ -98,22 +109,22 @@ function supervise(child: Deno.ChildProcess, command: string, deps: SpawnerDeps)
     output.end()
   );
 
-  let leaderExited = false;
-  const leaderExit = child.status.then((exit) => {
-    leaderExited = true;
-    return exit;
-  });
-  const signalGroup = (signal: "TERM" | "KILL") => groupSignal(deps.killBinary, pid, signal, child);
+  let groupGone = false;
+  const signalGroup = async (signal: GroupSignal) => {
+    if (groupGone) return;
+    await groupSignal(deps, pid, signal, child);
+  };
   const status = (async () => {
-    const exit = await leaderExit;
+    const exit = await child.status;
     // Controllers and other grandchildren must not outlive Webots.
-    await signalGroup("KILL");
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    await groupSignal(deps, pid, "KILL", child);
+    groupGone = true;
+    const drainLimit = new AbortController();
     const drained = await Promise.race([
       pumping.then(() => true),
-      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), OUTPUT_DRAIN_MS)),
+      sleep(deps.clock, OUTPUT_DRAIN_MS, drainLimit.signal).then(() => false, () => true),
     ]);
-    clearTimeout(timer);
+    drainLimit.abort();
     if (!drained) {
       // Something outside the group still holds the pipes; stop reading them.
       logger.warn({}, "output still open after the process group was killed; closing it");
@@ -124,28 +135,7 @@ function supervise(child: Deno.ChildProcess, command: string, deps: SpawnerDeps)
     return exit;
   })();
 
-  let stopping: Promise<Deno.CommandStatus> | undefined;
-  const stop = (graceMs: number) => {
-    stopping ??= (async () => {
-      // Once the leader is gone, `status` alone kills what is left of the group.
-      if (leaderExited) return status;
-      await signalGroup("TERM");
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        leaderExit,
-        new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs)),
-      ]);
-      clearTimeout(timer);
-      if (!leaderExited) {
-        logger.warn({ graceMs }, "process ignored SIGTERM; sending SIGKILL");
-        await signalGroup("KILL");
-      }
-      return status;
-    })();
-    return stopping;
-  };
-
-  return { pid, lines: output, status, stop } satisfies ChildProcessHandle;
+  return { pid, lines: output, status, signalGroup } satisfies ChildProcessHandle;
 }
 
 /**
@@ -153,19 +143,14 @@ function supervise(child: Deno.ChildProcess, command: string, deps: SpawnerDeps)
  * is not an error. If the kill binary cannot run, falls back to signalling the leader alone.
  */
 async function groupSignal(
-  killBinary: string,
+  deps: SpawnerDeps,
   pgid: number,
-  signal: "TERM" | "KILL",
+  signal: GroupSignal,
   leader: Deno.ChildProcess,
 ): Promise<void> {
   try {
-    await new Deno.Command(killBinary, {
-      args: ["-s", signal, "--", `-${pgid}`],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).output();
     // Exit status 1 means "No such process": the whole group is already gone.
+    await deps.runCommand(deps.killBinary, ["-s", signal, "--", `-${pgid}`]);
   } catch {
     try {
       leader.kill(`SIG${signal}`);
@@ -173,6 +158,30 @@ async function groupSignal(
       // The leader has already exited.
     }
   }
+}
+
+/**
+ * Stops a process group: SIGTERM, then up to `graceMs` on `clock` for the process to end, then
+ * SIGKILL to the group. Resolves with the exit status once the process is gone.
+ */
+export async function stopProcessGroup(
+  handle: ChildProcessHandle,
+  graceMs: number,
+  clock: Clock,
+  logger: Logger,
+): Promise<Deno.CommandStatus> {
+  await handle.signalGroup("TERM");
+  const grace = new AbortController();
+  const ended = await Promise.race([
+    handle.status.then(() => true),
+    sleep(clock, graceMs, grace.signal).then(() => false, () => true),
+  ]);
+  grace.abort();
+  if (!ended) {
+    logger.warn({ pid: handle.pid, graceMs }, "process ignored SIGTERM; sending SIGKILL");
+    await handle.signalGroup("KILL");
+  }
+  return await handle.status;
 }
 
 async function pump(reader: ReadableStreamDefaultReader<Uint8Array>, output: LineQueue) {

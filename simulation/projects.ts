@@ -1,13 +1,13 @@
 /**
- * Project preparation for one simulation: a fresh instance folder holding a copy of the project
- * (`init`: a folder of `projectsDir`, optionally overlaid with the user's saved project from the
- * website; `start`: a GitHub archive or a `file://` folder inside `projectsDir`), `reset
- * controller`, and removal of leftovers at startup. Every client-supplied name is validated
- * (`names.ts`, `world_url.ts`); on any failure the partly built instance folder is removed before
- * the error propagates.
+ * Project preparation for one simulation: fills a given, empty instance folder with a copy of the
+ * project (`init`: a folder of `projectsDir`, optionally overlaid with the user's saved project
+ * from the website; `start`: a GitHub archive or a `file://` folder inside `projectsDir`) and
+ * checks the world; `reset controller`. Every client-supplied name is validated (`names.ts`,
+ * `world_url.ts`). The folder belongs to its Webots run (`webots_run.ts`), which removes it,
+ * also after a failed preparation.
  *
- * Layout: `<instancesDir>/<id>/` holds the marker file and the project folder
- * `<id>/<project name>/` (with `worlds/`, `controllers/`, and `host.txt` for `init`).
+ * Layout: the instance folder holds the project folder `<project name>/` (with `worlds/`,
+ * `controllers/`, and `host.txt` for `init`).
  *
  * @module
  */
@@ -18,12 +18,6 @@ import type { SimulationConfig } from "./config.ts";
 import { ClientError } from "./client_error.ts";
 import { copyTree, isInside } from "./copy_tree.ts";
 import { fetchGithubProject } from "./github_project.ts";
-import {
-  createInstanceFolder,
-  type InstanceFolder,
-  removeFolder,
-  removeLeftovers,
-} from "./instances.ts";
 import {
   checkRelativePath,
   checkResetPath,
@@ -37,21 +31,15 @@ import { checkRepositoryLists, type FileWorld, parseStartUrl } from "./world_url
 export { ClientError };
 
 /** One simulation's project copy. */
-export interface Instance {
-  /** Unique, never reused within a run. */
-  readonly id: string;
-  /** `<instancesDir>/<id>`: removed as a whole by remove(). */
+export interface Project {
+  /** The instance folder it was prepared in. */
   readonly dir: string;
   /** Folder holding worlds/ and controllers/ (a subfolder of dir). */
   readonly projectDir: string;
   /** Absolute path of the .wbt inside projectDir/worlds/, checked to exist. */
   readonly worldFile: string;
-  /** init's app (relative to projectsDir). */
-  readonly app: string | undefined;
   /** The folder the project was copied from (init and file://), the source of `reset controller`. */
   readonly source: string | undefined;
-  /** Removes the instance folder; idempotent; never throws. */
-  remove(): Promise<void>;
 }
 
 /** What project preparation needs. */
@@ -61,6 +49,29 @@ export interface ProjectDeps {
   readonly logger: Logger;
 }
 
+/** Project preparation as a session uses it. */
+export interface Projects {
+  /** `prepareInit` into `dir`. */
+  prepareInit(
+    init: InitFields,
+    dir: string,
+    signal: AbortSignal,
+  ): Promise<{ project: Project; controllerEdit: boolean }>;
+  /** `prepareStart` into `dir`. */
+  prepareStart(url: string, dir: string, signal: AbortSignal): Promise<Project>;
+  /** `resetController`. */
+  resetController(project: Project, path: string): Promise<void>;
+}
+
+/** Project preparation bound to the server's config, `fetch` and logger. */
+export function createProjects(deps: ProjectDeps): Projects {
+  return {
+    prepareInit: (init, dir, signal) => prepareInit(init, dir, deps, signal),
+    prepareStart: (url, dir, signal) => prepareStart(url, dir, deps, signal),
+    resetController: (project, path) => resetController(project, path, deps),
+  };
+}
+
 /**
  * Prepares an `init` project: validates the fields, copies `<projectsDir>/<app>`, writes
  * `host.txt`, and when `user1Id` is set downloads the user's project from the site (which needs a
@@ -68,9 +79,10 @@ export interface ProjectDeps {
  */
 export async function prepareInit(
   init: InitFields,
+  dir: string,
   deps: ProjectDeps,
   signal?: AbortSignal,
-): Promise<{ instance: Instance; controllerEdit: boolean }> {
+): Promise<{ project: Project; controllerEdit: boolean }> {
   const { config } = deps;
   const appSegments = checkRelativePath(init.app, "project");
   const world = checkWorldName(init.world);
@@ -83,8 +95,8 @@ export async function prepareInit(
   }
   const source = await projectSource(config.projectsDir, join(config.projectsDir, ...appSegments));
   if (source === undefined) throw new ClientError(`Project ${quote(init.app)} does not exist.`);
-  const instance = await build(deps, async (folder) => {
-    const projectDir = join(folder.dir, appSegments[appSegments.length - 1]!);
+  const project = await fill(dir, deps, async () => {
+    const projectDir = join(dir, appSegments[appSegments.length - 1]!);
     await copyTree(source, projectDir, { logger: deps.logger, signal });
     await Deno.writeTextFile(join(projectDir, "host.txt"), init.host);
     if (key !== undefined) {
@@ -95,10 +107,10 @@ export async function prepareInit(
         maxDownloadSize: config.maxDownloadSize,
       }, signal);
     }
-    return { projectDir, world, app: init.app, source };
+    return { projectDir, world, source };
   });
   const controllerEdit = init.user1Authentication !== "" || init.user1Id === "";
-  return { instance, controllerEdit };
+  return { project, controllerEdit };
 }
 
 /**
@@ -107,22 +119,23 @@ export async function prepareInit(
  */
 export async function prepareStart(
   url: string,
+  dir: string,
   deps: ProjectDeps,
   signal?: AbortSignal,
-): Promise<Instance> {
+): Promise<Project> {
   const { config } = deps;
   const world = parseStartUrl(url);
   checkRepositoryLists(url, world, config);
   if (world.kind === "file") {
     const source = await fileProjectSource(config.projectsDir, world);
-    return await build(deps, async (folder) => {
-      const projectDir = join(folder.dir, basename(world.projectPath));
+    return await fill(dir, deps, async () => {
+      const projectDir = join(dir, basename(world.projectPath));
       await copyTree(source, projectDir, { logger: deps.logger, signal });
-      return { projectDir, world: world.world, app: undefined, source };
+      return { projectDir, world: world.world, source };
     });
   }
-  return await build(deps, async (folder) => {
-    const projectDir = join(folder.dir, world.folder[world.folder.length - 1] ?? world.repo);
+  return await fill(dir, deps, async () => {
+    const projectDir = join(dir, world.folder[world.folder.length - 1] ?? world.repo);
     await fetchGithubProject(world, projectDir, {
       fetch: deps.fetch,
       logger: deps.logger,
@@ -130,7 +143,7 @@ export async function prepareStart(
       downloadTimeout: config.downloadTimeout,
       maxDownloadSize: config.maxDownloadSize,
     }, signal);
-    return { projectDir, world: world.world, app: undefined, source: undefined };
+    return { projectDir, world: world.world, source: undefined };
   });
 }
 
@@ -139,19 +152,19 @@ export async function prepareStart(
  * projects keep no pristine copy, so they get a ClientError.
  */
 export async function resetController(
-  instance: Instance,
+  project: Project,
   path: string,
   deps: ProjectDeps,
 ): Promise<void> {
   const [dir, file] = checkResetPath(path);
-  if (instance.source === undefined) {
+  if (project.source === undefined) {
     throw new ClientError("reset controller is not available for GitHub projects");
   }
   const missing = () => new ClientError(`Cannot reset ${quote(path)}: no such controller file`);
-  const sourceRoot = await Deno.realPath(instance.source);
+  const sourceRoot = await Deno.realPath(project.source);
   let from: string;
   try {
-    from = await Deno.realPath(join(instance.source, "controllers", dir, file));
+    from = await Deno.realPath(join(project.source, "controllers", dir, file));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) throw missing();
     throw error;
@@ -159,10 +172,10 @@ export async function resetController(
   if (!isInside(sourceRoot, from) || !(await Deno.stat(from)).isFile) throw missing();
   // The running simulation may have changed the copy (even planted symlinks): the target folder
   // must really be inside the project, and the file is replaced by rename, never written through.
-  const targetDir = join(instance.projectDir, "controllers", dir);
+  const targetDir = join(project.projectDir, "controllers", dir);
   await Deno.mkdir(targetDir, { recursive: true });
   const realTargetDir = await Deno.realPath(targetDir);
-  if (!isInside(await Deno.realPath(instance.projectDir), realTargetDir)) {
+  if (!isInside(await Deno.realPath(project.projectDir), realTargetDir)) {
     throw new ClientError(`Cannot reset ${quote(path)}: the controller folder was replaced`);
   }
   const temporary = join(realTargetDir, `.${file}.reset-${crypto.randomUUID()}`);
@@ -173,12 +186,7 @@ export async function resetController(
     await Deno.remove(temporary).catch(() => {});
     throw error;
   }
-  deps.logger.info({ instance: instance.id, path }, "controller reset");
-}
-
-/** At startup: removes the instance folders this server (same port) left behind. */
-export function removeLeftoverInstances(deps: ProjectDeps): Promise<number> {
-  return removeLeftovers(deps.config.instancesDir, deps.config.port, deps.logger);
+  deps.logger.info({ dir: project.dir, path }, "controller reset");
 }
 
 /** The real path of a project folder when it is a folder inside `projectsDir`. */
@@ -226,35 +234,19 @@ async function fileProjectSource(projectsDir: string, world: FileWorld): Promise
 interface Built {
   readonly projectDir: string;
   readonly world: string;
-  readonly app: string | undefined;
   readonly source: string | undefined;
 }
 
-/** Creates an instance folder, fills it with `fill`, checks the world; removes it on failure. */
-async function build(
+/** Fills the instance folder `dir` with `build` and checks that the world exists. */
+async function fill(
+  dir: string,
   deps: ProjectDeps,
-  fill: (folder: InstanceFolder) => Promise<Built>,
-): Promise<Instance> {
-  const folder = await createInstanceFolder(deps.config.instancesDir, deps.config.port);
-  try {
-    const built = await fill(folder);
-    const worldFile = join(built.projectDir, "worlds", built.world);
-    const info = await Deno.lstat(worldFile).catch(() => undefined);
-    if (!info?.isFile) throw new ClientError(`${built.world} does not exist.`);
-    const log = deps.logger;
-    let removal: Promise<void> | undefined;
-    deps.logger.info({ instance: folder.id, dir: folder.dir, worldFile }, "project ready");
-    return {
-      id: folder.id,
-      dir: folder.dir,
-      projectDir: built.projectDir,
-      worldFile,
-      app: built.app,
-      source: built.source,
-      remove: () => (removal ??= removeFolder(folder.dir, log)),
-    };
-  } catch (error) {
-    await removeFolder(folder.dir, deps.logger);
-    throw error;
-  }
+  build: () => Promise<Built>,
+): Promise<Project> {
+  const built = await build();
+  const worldFile = join(built.projectDir, "worlds", built.world);
+  const info = await Deno.lstat(worldFile).catch(() => undefined);
+  if (!info?.isFile) throw new ClientError(`${built.world} does not exist.`);
+  deps.logger.info({ dir, worldFile }, "project ready");
+  return { dir, projectDir: built.projectDir, worldFile, source: built.source };
 }

@@ -11,10 +11,12 @@ import { getOnly, guard, html, isWebSocketUpgrade, json, notFound, text } from "
 import { parseClientMessage, ProtocolError } from "../shared/protocol.ts";
 import { hostWithoutPort } from "../shared/urls.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
+import type { SimulationConfig } from "./config.ts";
 import type { SessionCounts } from "./metrics.ts";
 
 /** What the routes need besides the session dependencies. */
-export interface SimulationServerDeps extends Omit<SessionDeps, "onChange"> {
+export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "config"> {
+  readonly config: SimulationConfig;
   /** The current load, as `/load` reports it. */
   readonly load: () => number;
   /** The monitor page for the current sessions. */

@@ -44,6 +44,11 @@ export interface FixtureOptions {
   /** `project path → { world file name → content }` created under projectsDir. */
   readonly worlds?: Record<string, Record<string, string>>;
   readonly maxConnections?: number;
+  /**
+   * A folder to use, and keep, instead of a new temp folder: starting again with the same `dir`
+   * (and `port`) restarts the same server, with the same config file.
+   */
+  readonly dir?: string;
 }
 
 /** Writes a project: `worlds/<name>` files and a controller `controllers/c/c.py`. */
@@ -88,7 +93,8 @@ export async function eventually(
 export async function startSimulationServer(
   options: FixtureOptions = {},
 ): Promise<SimulationFixture> {
-  const dir = await Deno.makeTempDir({ prefix: "simulation-test-" });
+  const ownDir = options.dir === undefined;
+  const dir = options.dir ?? await Deno.makeTempDir({ prefix: "simulation-test-" });
   const projectsDir = join(dir, "projects");
   const instancesDir = join(dir, "instances");
   const keyDir = join(dir, "keys");
@@ -117,7 +123,7 @@ export async function startSimulationServer(
       ...options.config,
     }, { dir, env: { FAKE_WEBOTS_RECORD_DIR: recordDir } });
   } catch (error) {
-    await Deno.remove(dir, { recursive: true });
+    if (ownDir) await Deno.remove(dir, { recursive: true });
     throw error;
   }
   return {
@@ -150,7 +156,7 @@ export async function startSimulationServer(
     },
     async [Symbol.asyncDispose]() {
       await server.stop();
-      await Deno.remove(dir, { recursive: true });
+      if (ownDir) await Deno.remove(dir, { recursive: true });
     },
   };
 }

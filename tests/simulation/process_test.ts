@@ -4,7 +4,13 @@ import type { Logger } from "../../shared/log.ts";
 import { validateConfig } from "../../shared/config.ts";
 import { simulationSchema } from "../../simulation/config.ts";
 import { simulationPermissions } from "../../simulation/permissions.ts";
-import { type ChildProcessHandle, createSpawner } from "../../simulation/process.ts";
+import { systemClock } from "../../shared/clock.ts";
+import { createCommandRunner } from "../../simulation/command_runner.ts";
+import {
+  type ChildProcessHandle,
+  createSpawner,
+  stopProcessGroup,
+} from "../../simulation/process.ts";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
 const FAKE_HOME = join(ROOT, "tests", "fakes", "webots");
@@ -101,7 +107,14 @@ async function whenOpen(handle: ChildProcessHandle): Promise<{ rest: Promise<str
   return { rest };
 }
 
-const spawner = createSpawner({ killBinary: "/usr/bin/kill", logger: silent });
+const spawner = createSpawner({
+  killBinary: "/usr/bin/kill",
+  runCommand: createCommandRunner(),
+  clock: systemClock,
+  logger: silent,
+});
+const stop = (handle: ChildProcessHandle, graceMs: number) =>
+  stopProcessGroup(handle, graceMs, systemClock, silent);
 
 Deno.test("lines carry open, mode lines and activity dots from stdout and stderr", async () => {
   await using w = await world([
@@ -122,7 +135,7 @@ Deno.test("lines carry open, mode lines and activity dots from stdout and stderr
     }
     assert.deepEqual(seen.filter((l) => l !== "to-stderr"), ["open", "real-time", "pause", "."]);
   } finally {
-    await handle.stop(5000);
+    await stop(handle, 5000);
   }
 });
 
@@ -137,7 +150,7 @@ Deno.test("status resolves with the exit code when the process crashes", async (
   assert.equal(status.success, false);
   assert.deepEqual(lines, ["open", "fake webots: crashing"]);
   // Stopping an exited process is fine and gives the same status.
-  assert.equal(await handle.stop(1000), status);
+  assert.equal(await stop(handle, 1000), status);
 });
 
 Deno.test("stop() ends a process that honours SIGTERM well within the grace period", async () => {
@@ -148,7 +161,7 @@ Deno.test("stop() ends a process that honours SIGTERM well within the grace peri
   });
   const { rest } = await whenOpen(handle);
   const started = performance.now();
-  const status = await handle.stop(5000);
+  const status = await stop(handle, 5000);
   const ms = performance.now() - started;
   console.log(`stop() with SIGTERM honoured: ${ms.toFixed(0)} ms`);
   assert.equal(status.code, 0);
@@ -164,7 +177,7 @@ Deno.test("stop() escalates to SIGKILL after graceMs when SIGTERM is ignored", a
   });
   const { rest } = await whenOpen(handle);
   const started = performance.now();
-  const status = await handle.stop(400);
+  const status = await stop(handle, 400);
   const ms = performance.now() - started;
   console.log(`stop(400) with SIGTERM ignored: ${ms.toFixed(0)} ms`);
   assert.equal(status.signal, "SIGKILL");
@@ -184,7 +197,7 @@ Deno.test("no grandchild survives stop(), even when the leader ignores SIGTERM",
     const record = await waitForRecord(w);
     assert.equal(record.childPids.length, 2);
     for (const pid of record.childPids) assert.ok(isAlive(pid));
-    await handle.stop(300);
+    await stop(handle, 300);
     await rest;
     for (const pid of [record.pid, ...record.childPids]) {
       assert.ok(!isAlive(pid), `${pid} survived`);
@@ -244,7 +257,13 @@ Deno.test("the server's permissions allow the stand-in Webots and kill, not a sh
   await Deno.writeTextFile(
     probe,
     `
-import { createSpawner } from ${JSON.stringify(join(ROOT, "simulation", "process.ts"))};
+import { createSpawner, stopProcessGroup } from ${
+      JSON.stringify(join(ROOT, "simulation", "process.ts"))
+    };
+import { createCommandRunner } from ${
+      JSON.stringify(join(ROOT, "simulation", "command_runner.ts"))
+    };
+import { systemClock } from ${JSON.stringify(join(ROOT, "shared", "clock.ts"))};
 const results: Record<string, string> = {};
 for (const program of ["/bin/sh", "/usr/bin/env", "sh"]) {
   try {
@@ -255,14 +274,19 @@ for (const program of ["/bin/sh", "/usr/bin/env", "sh"]) {
   }
 }
 const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent, close: async () => {} };
-const handle = createSpawner({ killBinary: "/usr/bin/kill", logger: silent }).spawn(
+const handle = createSpawner({
+  killBinary: "/usr/bin/kill",
+  runCommand: createCommandRunner(),
+  clock: systemClock,
+  logger: silent,
+}).spawn(
   ${JSON.stringify(FAKE_WEBOTS)},
   [${JSON.stringify(streamArg(freePort()))}, ${JSON.stringify(w.worldFile)}],
   { env: ${JSON.stringify(w.env)}, cwd: ${JSON.stringify(w.dir)} },
 );
 const it = handle.lines[Symbol.asyncIterator]();
 results.first = String((await it.next()).value);
-const status = await handle.stop(5000);
+const status = await stopProcessGroup(handle, 5000, systemClock, silent);
 results.stop = status.signal ?? String(status.code);
 console.log(JSON.stringify(results));
 `,

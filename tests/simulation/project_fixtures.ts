@@ -49,6 +49,12 @@ export interface Workspace extends AsyncDisposable {
   write(dir: string, files: Record<string, string>): Promise<void>;
   /** Names in instancesDir (empty when every instance was removed). */
   instances(): Promise<string[]>;
+  /** A fresh, empty instance folder, as a Webots run hands it to project preparation. */
+  folder(): Promise<string>;
+  /** Removes a prepared project's instance folder, as the run's `stop()` does. */
+  remove(project: { readonly dir: string }): Promise<void>;
+  /** Names of the instance folders that hold anything. */
+  filled(): Promise<string[]>;
 }
 
 /** Creates a workspace; dispose it to remove everything. */
@@ -91,6 +97,26 @@ export async function workspace(): Promise<Workspace> {
       const names: string[] = [];
       try {
         for await (const entry of Deno.readDir(instancesDir)) names.push(entry.name);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+      return names.sort();
+    },
+    async folder() {
+      const dir = join(instancesDir, crypto.randomUUID());
+      await Deno.mkdir(dir, { recursive: true });
+      return dir;
+    },
+    async remove(project) {
+      await Deno.remove(project.dir, { recursive: true });
+    },
+    async filled() {
+      const names: string[] = [];
+      try {
+        for await (const entry of Deno.readDir(instancesDir)) {
+          const inside = await Array.fromAsync(Deno.readDir(join(instancesDir, entry.name)));
+          if (inside.length > 0) names.push(entry.name);
+        }
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       }

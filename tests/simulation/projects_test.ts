@@ -1,13 +1,11 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { zipSync } from "fflate";
 import type { InitFields } from "../../shared/protocol.ts";
-import { MARKER } from "../../simulation/instances.ts";
 import {
   ClientError,
   prepareInit,
   prepareStart,
-  removeLeftoverInstances,
   resetController,
 } from "../../simulation/projects.ts";
 import { startFileServer, zipResponse } from "../fakes/http_files.ts";
@@ -37,16 +35,17 @@ const PROJECT = {
   "robots/ure/plugins/x/notes.txt": "notes",
 };
 
-Deno.test("init copies the project, writes host.txt and grants controllerEdit to anonymous users", async () => {
+Deno.test("init copies the project into the given folder, writes host.txt and grants controllerEdit to anonymous users", async () => {
   await using ws = await workspace();
   await ws.write(ws.projectsDir, PROJECT);
   const deps = ws.deps();
-  const { instance, controllerEdit } = await prepareInit(init(), deps);
+  const dir = await ws.folder();
+  const { project: instance, controllerEdit } = await prepareInit(init(), dir, deps);
   assert.equal(controllerEdit, true);
-  assert.equal(instance.dir, join(ws.instancesDir, instance.id));
+  assert.equal(instance.dir, dir);
   assert.equal(instance.projectDir, join(instance.dir, "ure"));
   assert.equal(instance.worldFile, join(instance.projectDir, "worlds", "ure.wbt"));
-  assert.equal(instance.app, "robots/ure");
+  assert.equal(instance.source, await Deno.realPath(join(ws.projectsDir, "robots/ure")));
   assert.equal(await Deno.readTextFile(instance.worldFile), "#VRML_SIM default world");
   assert.equal(
     await Deno.readTextFile(join(instance.projectDir, "plugins/x/notes.txt")),
@@ -56,12 +55,9 @@ Deno.test("init copies the project, writes host.txt and grants controllerEdit to
     await Deno.readTextFile(join(instance.projectDir, "host.txt")),
     "https://robotbenchmark.net",
   );
-  assert.ok((await Deno.stat(join(instance.dir, MARKER))).isFile);
-  const second = await prepareInit(init(), deps);
-  assert.notEqual(second.instance.id, instance.id);
-  await instance.remove();
-  await instance.remove();
-  await second.instance.remove();
+  // Only the project folder is added: the instance folder is the run's, and so is its removal.
+  assert.deepEqual((await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name), ["ure"]);
+  await ws.remove(instance);
   assert.deepEqual(await ws.instances(), []);
 });
 
@@ -74,7 +70,7 @@ Deno.test("init copies symlinks inside the project as files and leaves out those
   await Deno.symlink("controllers/ure/data.txt", join(project, "inside.txt"));
   await Deno.symlink("..", join(project, "plugins/x/loop"));
   await Deno.symlink("/nonexistent", join(project, "dangling"));
-  const { instance } = await prepareInit(init(), ws.deps());
+  const { project: instance } = await prepareInit(init(), await ws.folder(), ws.deps());
   try {
     const info = await Deno.lstat(join(instance.projectDir, "inside.txt"));
     assert.ok(info.isFile && !info.isSymlink);
@@ -82,7 +78,7 @@ Deno.test("init copies symlinks inside the project as files and leaves out those
     await assert.rejects(Deno.lstat(join(instance.projectDir, "leak.txt")), Deno.errors.NotFound);
     await assert.rejects(Deno.lstat(join(instance.projectDir, "dangling")), Deno.errors.NotFound);
   } finally {
-    await instance.remove();
+    await ws.remove(instance);
   }
 });
 
@@ -107,7 +103,11 @@ Deno.test("init with a user downloads the project with the site key and unpacks 
     user2Name: "Zoé",
     customData: "a=b&c",
   });
-  const { instance, controllerEdit } = await prepareInit(fields, ws.deps());
+  const { project: instance, controllerEdit } = await prepareInit(
+    fields,
+    await ws.folder(),
+    ws.deps(),
+  );
   try {
     assert.equal(controllerEdit, false);
     assert.equal(server.requests.length, 1);
@@ -134,11 +134,15 @@ Deno.test("init with a user downloads the project with the site key and unpacks 
     assert.notEqual((await Deno.stat(join(controllers, "notes.md"))).mode! & 0o777, 0o775);
     assert.notEqual((await Deno.stat(controllers)).mode! & 0o777, 0o775);
   } finally {
-    await instance.remove();
+    await ws.remove(instance);
   }
-  const own = await prepareInit({ ...fields, user1Authentication: "token" }, ws.deps());
+  const own = await prepareInit(
+    { ...fields, user1Authentication: "token" },
+    await ws.folder(),
+    ws.deps(),
+  );
   assert.equal(own.controllerEdit, true);
-  await own.instance.remove();
+  await ws.remove(own.project);
 });
 
 Deno.test("an 'Error: no such directory: ' answer keeps the default copy", async () => {
@@ -148,18 +152,22 @@ Deno.test("an 'Error: no such directory: ' answer keeps the default copy", async
   await using server = await startFileServer(() =>
     new Response("Error: no such directory: robots/ure/42")
   );
-  const { instance } = await prepareInit(init({ host: server.base, user1Id: "42" }), ws.deps());
+  const { project: instance } = await prepareInit(
+    init({ host: server.base, user1Id: "42" }),
+    await ws.folder(),
+    ws.deps(),
+  );
   try {
     assert.equal(
       await Deno.readTextFile(join(instance.projectDir, "controllers/ure/ure.py")),
       "print('original')",
     );
   } finally {
-    await instance.remove();
+    await ws.remove(instance);
   }
 });
 
-Deno.test("failed site downloads are ClientErrors and leave no instance folder", async (t) => {
+Deno.test("failed site downloads are ClientErrors and write nothing outside the instance folder", async (t) => {
   await using ws = await workspace();
   await ws.write(ws.projectsDir, PROJECT);
   await ws.write(ws.keyDir, { "127.0.0.1": "k" });
@@ -195,11 +203,11 @@ Deno.test("failed site downloads are ClientErrors and leave no instance folder",
       await assert.rejects(
         prepareInit(
           init({ host: server.base, user1Id: "42" }),
+          await ws.folder(),
           ws.deps({ maxDownloadSize: 20000 }),
         ),
         (e) => e instanceof ClientError && message.test(e.message),
       );
-      assert.deepEqual(await ws.instances(), []);
       await assert.rejects(Deno.stat(join(ws.root, "evil.txt")), Deno.errors.NotFound);
     });
   }
@@ -215,15 +223,18 @@ Deno.test("a site download that takes longer than downloadTimeout fails", async 
   });
   const started = Date.now();
   await assert.rejects(
-    prepareInit(init({ host: server.base, user1Id: "42" }), ws.deps({ downloadTimeout: 0.3 })),
+    prepareInit(
+      init({ host: server.base, user1Id: "42" }),
+      await ws.folder(),
+      ws.deps({ downloadTimeout: 0.3 }),
+    ),
     (e) =>
       e instanceof ClientError && e.message === "Failed to download project: timed out after 0.3 s",
   );
   assert.ok(Date.now() - started < 5000);
-  assert.deepEqual(await ws.instances(), []);
 });
 
-Deno.test("aborting the signal cancels a download and removes the instance folder", async () => {
+Deno.test("aborting the signal cancels a download", async () => {
   await using ws = await workspace();
   await ws.write(ws.projectsDir, PROJECT);
   await ws.write(ws.keyDir, { "127.0.0.1": "k" });
@@ -234,10 +245,14 @@ Deno.test("aborting the signal cancels a download and removes the instance folde
     return new Response("late");
   });
   await assert.rejects(
-    prepareInit(init({ host: server.base, user1Id: "42" }), ws.deps(), controller.signal),
+    prepareInit(
+      init({ host: server.base, user1Id: "42" }),
+      await ws.folder(),
+      ws.deps(),
+      controller.signal,
+    ),
     /browser left/,
   );
-  assert.deepEqual(await ws.instances(), []);
 });
 
 Deno.test("the site key is only sent over https (or to loopback) and must exist", async () => {
@@ -245,17 +260,21 @@ Deno.test("the site key is only sent over https (or to loopback) and must exist"
   await ws.write(ws.projectsDir, PROJECT);
   await ws.write(ws.keyDir, { "example.com": "k" });
   await assert.rejects(
-    prepareInit(init({ host: "http://example.com", user1Id: "42" }), ws.deps()),
+    prepareInit(init({ host: "http://example.com", user1Id: "42" }), await ws.folder(), ws.deps()),
     (e) => e instanceof ClientError && /https is required/.test(e.message),
   );
   await assert.rejects(
-    prepareInit(init({ host: "https://nokey.example.com", user1Id: "42" }), ws.deps()),
+    prepareInit(
+      init({ host: "https://nokey.example.com", user1Id: "42" }),
+      await ws.folder(),
+      ws.deps(),
+    ),
     (e) => e instanceof ClientError && e.message === "No key for: nokey.example.com",
   );
-  assert.deepEqual(await ws.instances(), []);
+  assert.deepEqual(await ws.filled(), []);
 });
 
-Deno.test("hostile init fields are refused and leave no instance folder", async () => {
+Deno.test("hostile init fields are refused before anything is written", async () => {
   await using ws = await workspace();
   await ws.write(ws.projectsDir, PROJECT);
   await ws.write(ws.root, { "outside/worlds/ure.wbt": "x" });
@@ -276,7 +295,11 @@ Deno.test("hostile init fields are refused and leave no instance folder", async 
     "escape",
   ];
   for (const app of apps) {
-    await assert.rejects(prepareInit(init({ app }), ws.deps()), ClientError, JSON.stringify(app));
+    await assert.rejects(
+      prepareInit(init({ app }), await ws.folder(), ws.deps()),
+      ClientError,
+      JSON.stringify(app),
+    );
   }
   const worlds = [
     "../ure.wbt",
@@ -290,17 +313,25 @@ Deno.test("hostile init fields are refused and leave no instance folder", async 
     "%2e%2e.wbt",
     "missing.wbt",
   ];
+  let copiedFirst = "";
   for (const world of worlds) {
+    const dir = await ws.folder();
     await assert.rejects(
-      prepareInit(init({ world }), ws.deps()),
+      prepareInit(init({ world }), dir, ws.deps()),
       ClientError,
       JSON.stringify(world),
     );
+    // A well-formed name is looked for in the copy: only then is anything written.
+    if (world === "missing.wbt") copiedFirst = basename(dir);
   }
   for (const host of ["ftp://x.com", "x.com", "https://../x", "https://a/b", "javascript:1"]) {
-    await assert.rejects(prepareInit(init({ host }), ws.deps()), ClientError, host);
+    await assert.rejects(
+      prepareInit(init({ host }), await ws.folder(), ws.deps()),
+      ClientError,
+      host,
+    );
   }
-  assert.deepEqual(await ws.instances(), []);
+  assert.deepEqual(await ws.filled(), [copiedFirst]);
 });
 
 Deno.test("file:// worlds inside projectsDir are copied; outside ones are refused", async () => {
@@ -313,13 +344,13 @@ Deno.test("file:// worlds inside projectsDir are copied; outside ones are refuse
     join(ws.projectsDir, "robots/ure/worlds/w.wbt"),
   );
   const url = `file://${ws.projectsDir}/robots/ure/worlds/ure.wbt`;
-  const instance = await prepareStart(url, ws.deps());
+  const instance = await prepareStart(url, await ws.folder(), ws.deps());
   try {
     assert.equal(instance.projectDir, join(instance.dir, "ure"));
     assert.equal(await Deno.readTextFile(instance.worldFile), "#VRML_SIM default world");
-    assert.equal(instance.app, undefined);
+    assert.equal(instance.source, await Deno.realPath(join(ws.projectsDir, "robots/ure")));
   } finally {
-    await instance.remove();
+    await ws.remove(instance);
   }
   const refused = [
     "file:///etc/passwd",
@@ -333,13 +364,17 @@ Deno.test("file:// worlds inside projectsDir are copied; outside ones are refuse
     `file://${ws.root}/outside/worlds/w.wbt`,
   ];
   for (const bad of refused) {
-    await assert.rejects(prepareStart(bad, ws.deps()), ClientError, bad);
+    await assert.rejects(prepareStart(bad, await ws.folder(), ws.deps()), ClientError, bad);
   }
   await assert.rejects(
-    prepareStart(url, ws.deps({ blockedRepositories: [`file://${ws.projectsDir}/robots/`] })),
+    prepareStart(
+      url,
+      await ws.folder(),
+      ws.deps({ blockedRepositories: [`file://${ws.projectsDir}/robots/`] }),
+    ),
     /blocked/,
   );
-  assert.deepEqual(await ws.instances(), []);
+  assert.deepEqual(await ws.filled(), []);
 });
 
 /** A GitHub-like archive: one top folder holding a repository. */
@@ -367,6 +402,7 @@ Deno.test("GitHub worlds are fetched as archives and only the project folder is 
   await t.step("webots:// branch URL with a subfolder project", async () => {
     const instance = await prepareStart(
       "webots://github.com/cyberbotics/webots/branch/develop/projects/demo/worlds/demo.wbt",
+      await ws.folder(),
       deps(),
     );
     try {
@@ -384,12 +420,13 @@ Deno.test("GitHub worlds are fetched as archives and only the project folder is 
           e.message === "reset controller is not available for GitHub projects",
       );
     } finally {
-      await instance.remove();
+      await ws.remove(instance);
     }
   });
   await t.step("webots:// tag URL with a root-level project", async () => {
     const instance = await prepareStart(
       "webots://github.com/cyberbotics/webots/tag/R2021b/worlds/root.wbt",
+      await ws.folder(),
       deps(),
     );
     try {
@@ -398,41 +435,55 @@ Deno.test("GitHub worlds are fetched as archives and only the project folder is 
       assert.equal(await Deno.readTextFile(instance.worldFile), "root world");
       assert.equal(await Deno.readTextFile(join(instance.projectDir, "README.md")), "readme");
     } finally {
-      await instance.remove();
+      await ws.remove(instance);
     }
   });
   await t.step("https://github.com blob URL", async () => {
     const instance = await prepareStart(
       "https://github.com/cyberbotics/webots/blob/v1.2/projects/demo/worlds/demo.wbt",
+      await ws.folder(),
       deps(),
     );
     try {
       assert.equal(server.requests.at(-1)?.path, "/cyberbotics/webots/zip/v1.2");
       assert.equal(await Deno.readTextFile(instance.worldFile), "demo world");
     } finally {
-      await instance.remove();
+      await ws.remove(instance);
     }
   });
   await t.step("a missing repository is an HTTP error", async () => {
     await assert.rejects(
-      prepareStart("webots://github.com/nobody/nothing/branch/main/worlds/w.wbt", deps()),
+      prepareStart(
+        "webots://github.com/nobody/nothing/branch/main/worlds/w.wbt",
+        await ws.folder(),
+        deps(),
+      ),
       (e) =>
         e instanceof ClientError &&
         e.message === "Cannot download nobody/nothing at refs/heads/main: HTTP 404",
     );
   });
   await t.step("a missing folder or world is an error", async () => {
+    const nope = await ws.folder();
     await assert.rejects(
-      prepareStart("webots://github.com/cyberbotics/webots/branch/m/nope/worlds/w.wbt", deps()),
+      prepareStart(
+        "webots://github.com/cyberbotics/webots/branch/m/nope/worlds/w.wbt",
+        nope,
+        deps(),
+      ),
       /Folder nope not found in cyberbotics\/webots at refs\/heads\/m/,
     );
+    await ws.remove({ dir: nope });
+    const dir = await ws.folder();
     await assert.rejects(
       prepareStart(
         "webots://github.com/cyberbotics/webots/branch/m/projects/demo/worlds/x.wbt",
+        dir,
         deps(),
       ),
       (e) => e instanceof ClientError && e.message === "x.wbt does not exist.",
     );
+    await ws.remove({ dir });
   });
   await t.step("allowed and blocked repositories are checked before any download", async () => {
     const before = server.requests.length;
@@ -441,6 +492,7 @@ Deno.test("GitHub worlds are fetched as archives and only the project folder is 
     await assert.rejects(
       prepareStart(
         url,
+        await ws.folder(),
         ws.deps({
           githubArchiveBase: server.base,
           allowedRepositories: ["https://github.com/other/"],
@@ -451,6 +503,7 @@ Deno.test("GitHub worlds are fetched as archives and only the project folder is 
     await assert.rejects(
       prepareStart(
         url,
+        await ws.folder(),
         ws.deps({
           githubArchiveBase: server.base,
           blockedRepositories: ["https://github.com/cyberbotics/"],
@@ -461,14 +514,15 @@ Deno.test("GitHub worlds are fetched as archives and only the project folder is 
     assert.equal(server.requests.length, before);
     const allowed = await prepareStart(
       url,
+      await ws.folder(),
       ws.deps({
         githubArchiveBase: server.base,
         allowedRepositories: ["https://github.com/cyberbotics/"],
       }),
     );
-    await allowed.remove();
+    await ws.remove(allowed);
   });
-  assert.deepEqual(await ws.instances(), []);
+  assert.deepEqual(await ws.filled(), []);
 });
 
 Deno.test("GitHub archives with unsafe entries, or too large, are refused", async () => {
@@ -490,13 +544,14 @@ Deno.test("GitHub archives with unsafe entries, or too large, are refused", asyn
     await assert.rejects(
       prepareStart(
         `webots://github.com/${user}/r/branch/main/worlds/w.wbt`,
+        await ws.folder(),
         ws.deps({ githubArchiveBase: server.base, maxDownloadSize: 50_000 }),
       ),
       (e) => e instanceof ClientError && message.test(e.message),
       user,
     );
   }
-  assert.deepEqual(await ws.instances(), []);
+  assert.deepEqual(await ws.filled(), []);
   await assert.rejects(Deno.stat(join(ws.root, "evil.txt")), Deno.errors.NotFound);
 });
 
@@ -509,21 +564,26 @@ Deno.test("a GitHub download that takes longer than downloadTimeout fails", asyn
   await assert.rejects(
     prepareStart(
       "webots://github.com/u/r/branch/main/worlds/w.wbt",
+      await ws.folder(),
       ws.deps({ githubArchiveBase: server.base, downloadTimeout: 0.3 }),
     ),
     (e) =>
       e instanceof ClientError &&
       e.message === "Cannot download u/r at refs/heads/main: timed out after 0.3 s",
   );
-  assert.deepEqual(await ws.instances(), []);
+  assert.deepEqual(await ws.filled(), []);
 });
 
 Deno.test("reset controller restores the original file of init and file:// projects", async () => {
   await using ws = await workspace();
   await ws.write(ws.projectsDir, PROJECT);
   const deps = ws.deps();
-  const { instance } = await prepareInit(init(), deps);
-  const fromFile = await prepareStart(`file://${ws.projectsDir}/robots/ure/worlds/ure.wbt`, deps);
+  const { project: instance } = await prepareInit(init(), await ws.folder(), deps);
+  const fromFile = await prepareStart(
+    `file://${ws.projectsDir}/robots/ure/worlds/ure.wbt`,
+    await ws.folder(),
+    deps,
+  );
   try {
     for (const inst of [instance, fromFile]) {
       const file = join(inst.projectDir, "controllers/ure/ure.py");
@@ -573,28 +633,7 @@ Deno.test("reset controller restores the original file of init and file:// proje
     assert.equal(await Deno.readTextFile(join(controllers, "ure.py")), "print('original')");
     assert.ok(!(await Deno.lstat(join(controllers, "ure.py"))).isSymlink);
   } finally {
-    await instance.remove();
-    await fromFile.remove();
+    await ws.remove(instance);
+    await ws.remove(fromFile);
   }
-});
-
-Deno.test("removeLeftoverInstances removes only this server's marked folders", async () => {
-  await using ws = await workspace();
-  await ws.write(ws.projectsDir, PROJECT);
-  const deps = ws.deps();
-  assert.equal(await removeLeftoverInstances(deps), 0);
-  const { instance } = await prepareInit(init(), deps);
-  const { instance: otherPort } = await prepareInit(init(), ws.deps({ port: 3000 }));
-  await ws.write(ws.instancesDir, {
-    "foreign/data.txt": "not ours",
-    [`fake/${MARKER}`]: "not json",
-    "plain.txt": "file",
-  });
-  await Deno.symlink(instance.dir, join(ws.instancesDir, "link"));
-  assert.equal(await removeLeftoverInstances(deps), 1);
-  assert.deepEqual(
-    await ws.instances(),
-    ["fake", "foreign", "link", otherPort.id, "plain.txt"].sort(),
-  );
-  await otherPort.remove();
 });

@@ -1,7 +1,7 @@
 /**
  * What happens when processes die hard: the server, or the launcher in front of it.
  */
-import { equal, ok } from "node:assert/strict";
+import { deepEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { connect } from "../helpers/ws_client.ts";
 import { serverPid } from "../helpers/server_process.ts";
@@ -12,20 +12,24 @@ import {
   startSimulationServer,
 } from "../helpers/simulation_fixture.ts";
 
-Deno.test("after a server is killed hard, the next start ends its Webots and removes its folder, and nothing else", async () => {
+Deno.test("after a server is killed hard, the next start ends its Webots and removes its folder and record, and nothing else", async () => {
   const shared = await Deno.makeTempDir({ prefix: "recovery-" });
+  const serverDir = join(shared, "server");
   const instancesDir = join(shared, "instances");
   const foreign = join(instancesDir, "not-ours");
   const survivors: number[] = [];
   try {
     await Deno.mkdir(foreign, { recursive: true });
+    await Deno.mkdir(serverDir);
     await Deno.writeTextFile(join(foreign, "keep.txt"), "someone else's");
+    const worlds = { p: { "w.wbt": "#fake children 1\n#fake activity-every 3600000\n" } };
     let port: number;
     let webotsPids: number[];
     {
-      const first = await startSimulationServer({
+      await using first = await startSimulationServer({
         config: { instancesDir },
-        worlds: { p: { "w.wbt": "#fake children 1\n" } },
+        worlds,
+        dir: serverDir,
       });
       port = first.server.port;
       const client = await connect(first.clientUrl);
@@ -38,24 +42,26 @@ Deno.test("after a server is killed hard, the next start ends its Webots and rem
       Deno.kill(serverPid(first.server.pid), "SIGKILL");
       await first.server.status;
       await client.closed;
-      await first[Symbol.asyncDispose]();
     }
     for (const pid of webotsPids) ok(isAlive(pid), `Webots ${pid} outlived its server`);
     equal((await dirNames(instancesDir)).length, 2);
+    equal((await dirNames(join(instancesDir, ".webots-runs"), true)).length, 1);
 
-    await using second = await startSimulationServer({ config: { instancesDir, port } });
+    // The same server again: same port, same config file.
+    await using second = await startSimulationServer({
+      config: { instancesDir, port },
+      worlds,
+      dir: serverDir,
+    });
     for (const pid of webotsPids) {
       await eventually(() => !isAlive(pid), 10_000, `leftover Webots ${pid} to end`);
     }
-    await eventually(
-      async () => (await dirNames(instancesDir)).join() === "not-ours",
-      10_000,
-      "only the foreign folder to remain",
-    );
+    deepEqual(await dirNames(instancesDir), ["not-ours"]);
+    deepEqual(await dirNames(join(instancesDir, ".webots-runs"), true), []);
     equal(await Deno.readTextFile(join(foreign, "keep.txt")), "someone else's");
     const log = await Deno.readTextFile(join(second.logDir, "simulation", "output.log"));
     ok(log.includes('"msg":"Cleaned up leftovers of a previous run"'));
-    ok(log.includes(`"killed":[${webotsPids[0]}]`), log);
+    ok(log.includes(`"killed":[${webotsPids[0]}],"gone":[],"removedFolders":1`), log);
   } finally {
     for (const pid of survivors) {
       if (isAlive(pid)) Deno.kill(pid, "SIGKILL");
@@ -84,10 +90,13 @@ Deno.test("a launcher killed hard takes its server down, which stops its Webots 
   equal((await fixture.instances()).length, 0);
 });
 
-async function dirNames(dir: string): Promise<string[]> {
+/** Folder names in `dir` (hidden ones left out), or file names with `files`. */
+async function dirNames(dir: string, files = false): Promise<string[]> {
   const names: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
-    if (entry.isDirectory && !entry.name.startsWith(".")) names.push(entry.name);
+    if (files ? entry.isFile : entry.isDirectory && !entry.name.startsWith(".")) {
+      names.push(entry.name);
+    }
   }
   return names.sort();
 }

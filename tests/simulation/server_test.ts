@@ -28,6 +28,18 @@ async function allGone(fixture: SimulationFixture) {
     }
   }
   await eventually(async () => (await fixture.instances()).length === 0, 10_000, "no instance");
+  await eventually(async () => (await runRecords(fixture)).length === 0, 10_000, "no run record");
+}
+
+/** The crash-recovery records in `<instancesDir>/.webots-runs/`. */
+async function runRecords(fixture: SimulationFixture): Promise<string[]> {
+  try {
+    return (await Array.fromAsync(Deno.readDir(join(fixture.instancesDir, ".webots-runs"))))
+      .map((entry) => entry.name);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
 }
 
 Deno.test("a start message runs Webots, answers webots:<url>, and closing cleans everything up", async (t) => {
@@ -55,6 +67,7 @@ Deno.test("a start message runs Webots, answers webots:<url>, and closing cleans
     deepEqual(record.args.slice(0, 4), ["--batch", "--mode=pause", "--minimize", "--no-rendering"]);
     equal(record.args[4], `--stream="port=${port};monitorActivity"`);
     match(record.args[5]!, /\/worlds\/demo\.wbt$/);
+    deepEqual(await runRecords(fixture), [`${(await fixture.instances())[0]}.json`]);
     equal(record.env.WEBOTS_FIREJAIL_CONTROLLERS, "1");
     ok(record.env.DISPLAY);
     equal(record.childPids.length, 2);
@@ -366,4 +379,26 @@ Deno.test("Webots' mode lines make a simulation running or idle on the monitor",
   });
   for (const client of clients) await client.close();
   await allGone(fixture);
+});
+
+Deno.test("without Webots the server says so in one line at start, and a browser gets a clear error", async () => {
+  const home = await Deno.makeTempDir({ prefix: "no-webots-" });
+  try {
+    await using fixture = await startSimulationServer({ config: { webotsHome: home } });
+    const notice = `No Webots found at ${join(home, "webots")}: simulations cannot start; ` +
+      "`deno task demo` runs the whole flow with a stand-in Webots.";
+    const output = fixture.server.output();
+    equal(output.split("\n").filter((line) => line === notice).length, 1, output);
+    ok(output.indexOf(notice) < output.indexOf("Simulation server running on port"));
+    const client = await connect(fixture.clientUrl);
+    client.send(startFile(fixture, "robots/demo", "demo.wbt"));
+    equal(
+      await client.waitFor((m) => m.startsWith("error:")),
+      `error: Webots is not installed on this server (no ${join(home, "webots")})`,
+    );
+    equal((await client.closed).code, 1011);
+    await allGone(fixture);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
 });
