@@ -113,12 +113,6 @@ export async function startStack(
   };
 }
 
-/** Prints both servers' output; for a failing test. */
-export function printOutput(stack: Stack): void {
-  console.error(`--- session server ---\n${stack.session.output()}`);
-  console.error(`--- simulation server ---\n${stack.simulation.server.output()}`);
-}
-
 /** The computed background colour of the first element `locator` matches, e.g. `rgb(0, 0, 0)`. */
 export function backgroundColor(locator: Locator): Promise<string> {
   // A string body: the test files are type-checked without the DOM library.

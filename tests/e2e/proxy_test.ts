@@ -8,6 +8,7 @@
  *
  * Needs root (port 443), apache2, nginx and openssl.
  */
+import { serverTest } from "../helpers/server_process.ts";
 import { equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { NO_SERVER_AVAILABLE } from "../../shared/protocol.ts";
@@ -202,10 +203,16 @@ async function throughProxy(t: Deno.TestContext, kind: ProxyKind): Promise<void>
   }
 }
 
-Deno.test("through Apache on 443 with docs/apache.conf, a browser session runs end to end", async (t) => {
-  await throughProxy(t, "apache");
-});
+serverTest(
+  "through Apache on 443 with docs/apache.conf, a browser session runs end to end",
+  async (t) => {
+    await throughProxy(t, "apache");
+  },
+);
 
-Deno.test("through nginx on 443 with docs/nginx.conf, a browser session runs end to end", async (t) => {
-  await throughProxy(t, "nginx");
-});
+serverTest(
+  "through nginx on 443 with docs/nginx.conf, a browser session runs end to end",
+  async (t) => {
+    await throughProxy(t, "nginx");
+  },
+);

@@ -153,13 +153,21 @@ let startedInTest: ServerProcess[] | undefined;
  * (and its exit awaited) when `fn` ends, whatever happens, and its output is printed only when
  * `fn` fails, so a green run stays quiet and a red one shows what the server said.
  */
-export function serverTest(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
-  Deno.test(name, async (t) => {
+export function serverTest(
+  definition: string | {
+    name: string;
+    ignore?: boolean;
+    fn: (t: Deno.TestContext) => Promise<void>;
+  },
+  testFn?: (t: Deno.TestContext) => Promise<void>,
+): void {
+  const { name, ignore = false, fn } = typeof definition === "string"
+    ? { name: definition, fn: testFn! }
+    : definition;
+  Deno.test({ name, ignore }, async (t) => {
     const started: ServerProcess[] = [];
     startedInTest = started;
-    try {
-      await fn(t);
-    } catch (error) {
+    const printOutput = async () => {
       await Promise.all(started.map((server) => server.stop()));
       for (const server of started) {
         console.error(
@@ -167,6 +175,20 @@ export function serverTest(name: string, fn: (t: Deno.TestContext) => Promise<vo
         );
         console.error(server.output());
       }
+    };
+    // A failed step does not throw: the context the test gets tells when one fails.
+    let stepFailed = false;
+    const step = (async (...args: unknown[]) => {
+      const passed = await (t.step as (...a: unknown[]) => Promise<boolean>)(...args);
+      if (!passed) stepFailed = true;
+      return passed;
+    }) as Deno.TestContext["step"];
+    const context: Deno.TestContext = Object.create(t, { step: { value: step } });
+    try {
+      await fn(context);
+      if (stepFailed) await printOutput();
+    } catch (error) {
+      await printOutput();
       throw error;
     } finally {
       startedInTest = undefined;

@@ -1,6 +1,7 @@
 /**
  * `sandbox: "firejail"`: Webots itself runs in firejail, confined to its instance folder.
  */
+import { serverTest } from "../helpers/server_process.ts";
 import { match } from "node:assert/strict";
 import { join } from "node:path";
 import { connect } from "../helpers/ws_client.ts";
@@ -14,7 +15,7 @@ import {
 const FIREJAIL = "/usr/bin/firejail";
 const hasFirejail = await Deno.stat(FIREJAIL).then(() => true, () => false);
 
-Deno.test({
+serverTest({
   name: "in the firejail sandbox Webots can write its instance folder and nothing outside it",
   ignore: !hasFirejail,
   async fn() {

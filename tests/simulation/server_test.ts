@@ -1,6 +1,7 @@
 /**
  * The simulation server as a process, driven over real WebSockets with the stand-in Webots.
  */
+import { serverTest } from "../helpers/server_process.ts";
 import { deepEqual, equal, match, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { connect } from "../helpers/ws_client.ts";
@@ -42,53 +43,61 @@ async function runRecords(fixture: SimulationFixture): Promise<string[]> {
   }
 }
 
-Deno.test("a start message runs Webots, answers webots:<url>, and closing cleans everything up", async (t) => {
-  await using fixture = await startSimulationServer({
-    worlds: { "robots/demo": { "demo.wbt": "#fake activity-every 50\n#fake children 2\n" } },
-  });
-  const client = await connect(fixture.clientUrl);
-  let port = 0;
-  await t.step("webots: URL on a port after the server's own", async () => {
-    client.send(startFile(fixture, "robots/demo", "demo.wbt"));
-    port = streamPort(await client.waitFor((m) => m.startsWith("webots:")));
-    ok(port > fixture.server.port && port <= fixture.server.port + 10);
-    equal((await fixture.instances()).length, 1);
-  });
-  await t.step("activity dots are forwarded", async () => {
-    await client.waitFor((m) => m === ".");
-  });
-  await t.step("Webots streams on that port", async () => {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    conn.close();
-  });
-  await t.step("the command line and environment are the reference's", async () => {
-    const [record] = await fixture.records();
-    ok(record);
-    deepEqual(record.args.slice(0, 4), ["--batch", "--mode=pause", "--minimize", "--no-rendering"]);
-    equal(record.args[4], `--stream="port=${port};monitorActivity"`);
-    match(record.args[5]!, /\/worlds\/demo\.wbt$/);
-    deepEqual(await runRecords(fixture), [`${(await fixture.instances())[0]}.json`]);
-    equal(record.env.WEBOTS_FIREJAIL_CONTROLLERS, "1");
-    ok(record.env.DISPLAY);
-    equal(record.childPids.length, 2);
-  });
-  await t.step(
-    "closing the socket ends Webots and its children and removes the folder",
-    async () => {
-      await client.close();
+serverTest(
+  "a start message runs Webots, answers webots:<url>, and closing cleans everything up",
+  async (t) => {
+    await using fixture = await startSimulationServer({
+      worlds: { "robots/demo": { "demo.wbt": "#fake activity-every 50\n#fake children 2\n" } },
+    });
+    const client = await connect(fixture.clientUrl);
+    let port = 0;
+    await t.step("webots: URL on a port after the server's own", async () => {
+      client.send(startFile(fixture, "robots/demo", "demo.wbt"));
+      port = streamPort(await client.waitFor((m) => m.startsWith("webots:")));
+      ok(port > fixture.server.port && port <= fixture.server.port + 10);
+      equal((await fixture.instances()).length, 1);
+    });
+    await t.step("activity dots are forwarded", async () => {
+      await client.waitFor((m) => m === ".");
+    });
+    await t.step("Webots streams on that port", async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+    });
+    await t.step("the command line and environment are the reference's", async () => {
+      const [record] = await fixture.records();
+      ok(record);
+      deepEqual(record.args.slice(0, 4), [
+        "--batch",
+        "--mode=pause",
+        "--minimize",
+        "--no-rendering",
+      ]);
+      equal(record.args[4], `--stream="port=${port};monitorActivity"`);
+      match(record.args[5]!, /\/worlds\/demo\.wbt$/);
+      deepEqual(await runRecords(fixture), [`${(await fixture.instances())[0]}.json`]);
+      equal(record.env.WEBOTS_FIREJAIL_CONTROLLERS, "1");
+      ok(record.env.DISPLAY);
+      equal(record.childPids.length, 2);
+    });
+    await t.step(
+      "closing the socket ends Webots and its children and removes the folder",
+      async () => {
+        await client.close();
+        await allGone(fixture);
+      },
+    );
+    await t.step("the port is free again for the next client", async () => {
+      const next = await connect(fixture.clientUrl);
+      next.send(startFile(fixture, "robots/demo", "demo.wbt"));
+      equal(streamPort(await next.waitFor((m) => m.startsWith("webots:"))), port);
+      await next.close();
       await allGone(fixture);
-    },
-  );
-  await t.step("the port is free again for the next client", async () => {
-    const next = await connect(fixture.clientUrl);
-    next.send(startFile(fixture, "robots/demo", "demo.wbt"));
-    equal(streamPort(await next.waitFor((m) => m.startsWith("webots:"))), port);
-    await next.close();
-    await allGone(fixture);
-  });
-});
+    });
+  },
+);
 
-Deno.test("mjpeg mode keeps the window and passes mode=mjpeg", async () => {
+serverTest("mjpeg mode keeps the window and passes mode=mjpeg", async () => {
   await using fixture = await startSimulationServer();
   const client = await connect(fixture.clientUrl);
   client.send(startFile(fixture, "robots/demo", "demo.wbt", "mjpeg"));
@@ -103,7 +112,7 @@ Deno.test("mjpeg mode keeps the window and passes mode=mjpeg", async () => {
   await allGone(fixture);
 });
 
-Deno.test("newer Webots that print '.' first are ready too", async () => {
+serverTest("newer Webots that print '.' first are ready too", async () => {
   await using fixture = await startSimulationServer({
     worlds: { "p": { "w.wbt": "#fake ready-line .\n" } },
   });
@@ -114,46 +123,49 @@ Deno.test("newer Webots that print '.' first are ready too", async () => {
   await allGone(fixture);
 });
 
-Deno.test("the init flow copies the project, writes host.txt and resets controllers", async (t) => {
-  await using fixture = await startSimulationServer();
-  const client = await connect(fixture.clientUrl);
-  client.send(JSON.stringify({
-    init: ["https://robotbenchmark.net", "robots/demo", "demo.wbt", "", "", "", "", "", ""],
-  }));
-  await client.waitFor((m) => m.startsWith("webots:"));
-  const [instance] = await fixture.instances();
-  ok(instance);
-  const copy = join(fixture.instancesDir, instance);
-  await t.step("host.txt holds the raw host", async () => {
-    const found: string[] = [];
-    for await (const e of Deno.readDir(copy)) found.push(e.name);
-    const hostFile = await findFile(copy, "host.txt");
-    equal(await Deno.readTextFile(hostFile), "https://robotbenchmark.net");
-  });
-  await t.step("anonymous init grants controllerEdit", async () => {
-    const [record] = await fixture.records();
-    match(record!.args.find((a) => a.startsWith("--stream="))!, /;controllerEdit/);
-  });
-  await t.step("a bad reset request gets an error and the simulation goes on", async () => {
-    const before = client.messages.length;
-    client.send(JSON.stringify({ "reset controller": "../../etc/passwd" }));
-    client.send(JSON.stringify({ "reset controller": "c/missing.py" }));
-    await client.waitFor((_) =>
-      client.messages.slice(before).filter((m) => m.startsWith("error:")).length === 2
-    );
-    equal(client.socket.readyState, WebSocket.OPEN);
-    equal((await fixture.instances()).length, 1);
-  });
-  await t.step("reset controller restores the original and replies", async () => {
-    const controller = await findFile(copy, "c.py");
-    await Deno.writeTextFile(controller, "edited");
-    client.send(JSON.stringify({ "reset controller": "c/c.py" }));
-    await client.waitFor((m) => m === "reset controller: c/c.py");
-    equal(await Deno.readTextFile(controller), "print('original')\n");
-  });
-  await client.close();
-  await allGone(fixture);
-});
+serverTest(
+  "the init flow copies the project, writes host.txt and resets controllers",
+  async (t) => {
+    await using fixture = await startSimulationServer();
+    const client = await connect(fixture.clientUrl);
+    client.send(JSON.stringify({
+      init: ["https://robotbenchmark.net", "robots/demo", "demo.wbt", "", "", "", "", "", ""],
+    }));
+    await client.waitFor((m) => m.startsWith("webots:"));
+    const [instance] = await fixture.instances();
+    ok(instance);
+    const copy = join(fixture.instancesDir, instance);
+    await t.step("host.txt holds the raw host", async () => {
+      const found: string[] = [];
+      for await (const e of Deno.readDir(copy)) found.push(e.name);
+      const hostFile = await findFile(copy, "host.txt");
+      equal(await Deno.readTextFile(hostFile), "https://robotbenchmark.net");
+    });
+    await t.step("anonymous init grants controllerEdit", async () => {
+      const [record] = await fixture.records();
+      match(record!.args.find((a) => a.startsWith("--stream="))!, /;controllerEdit/);
+    });
+    await t.step("a bad reset request gets an error and the simulation goes on", async () => {
+      const before = client.messages.length;
+      client.send(JSON.stringify({ "reset controller": "../../etc/passwd" }));
+      client.send(JSON.stringify({ "reset controller": "c/missing.py" }));
+      await client.waitFor((_) =>
+        client.messages.slice(before).filter((m) => m.startsWith("error:")).length === 2
+      );
+      equal(client.socket.readyState, WebSocket.OPEN);
+      equal((await fixture.instances()).length, 1);
+    });
+    await t.step("reset controller restores the original and replies", async () => {
+      const controller = await findFile(copy, "c.py");
+      await Deno.writeTextFile(controller, "edited");
+      client.send(JSON.stringify({ "reset controller": "c/c.py" }));
+      await client.waitFor((m) => m === "reset controller: c/c.py");
+      equal(await Deno.readTextFile(controller), "print('original')\n");
+    });
+    await client.close();
+    await allGone(fixture);
+  },
+);
 
 async function findFile(dir: string, name: string): Promise<string> {
   for await (const entry of Deno.readDir(dir)) {
@@ -170,7 +182,7 @@ async function findFile(dir: string, name: string): Promise<string> {
   throw new Error(`${name} not found in ${dir}`);
 }
 
-Deno.test("Webots exiting by itself tells the browser and closes the socket", async () => {
+serverTest("Webots exiting by itself tells the browser and closes the socket", async () => {
   await using fixture = await startSimulationServer({
     worlds: { "p": { "w.wbt": "#fake crash-after 200\n" } },
   });
@@ -182,7 +194,7 @@ Deno.test("Webots exiting by itself tells the browser and closes the socket", as
   await allGone(fixture);
 });
 
-Deno.test("a Webots that never gets ready is ended after startTimeout with an error", async () => {
+serverTest("a Webots that never gets ready is ended after startTimeout with an error", async () => {
   await using fixture = await startSimulationServer({
     config: { startTimeout: 0.5 },
     worlds: { "p": { "w.wbt": "#fake never-ready\n" } },
@@ -197,7 +209,7 @@ Deno.test("a Webots that never gets ready is ended after startTimeout with an er
   await allGone(fixture);
 });
 
-Deno.test("a Webots that ignores SIGTERM is killed after killTimeout", async () => {
+serverTest("a Webots that ignores SIGTERM is killed after killTimeout", async () => {
   await using fixture = await startSimulationServer({
     config: { killTimeout: 0.3 },
     worlds: { "p": { "w.wbt": "#fake ignore-sigterm\n#fake children 1\n" } },
@@ -209,92 +221,103 @@ Deno.test("a Webots that ignores SIGTERM is killed after killTimeout", async () 
   await allGone(fixture);
 });
 
-Deno.test("hostile and malformed messages get error: replies and never disturb another client", async () => {
-  await using fixture = await startSimulationServer({
-    config: { maxMessageSize: 1024 },
-    worlds: { "robots/demo": { "demo.wbt": "#fake activity-every 50\n" } },
-  });
-  const bystander = await connect(fixture.clientUrl);
-  bystander.send(startFile(fixture, "robots/demo", "demo.wbt"));
-  await bystander.waitFor((m) => m.startsWith("webots:"));
-  const init = (app: string, world: string) =>
-    JSON.stringify({ init: ["https://example.com", app, world, "", "", "", "", "", ""] });
-  const hostile: [string | Uint8Array, RegExp][] = [
-    ["{not json", /^error: Cannot parse message: not valid JSON$/],
-    ['{"stop":true}', /^error: Cannot parse message: expected one of/],
-    [`{"start":{"url":"${"x".repeat(2000)}"}}`, /^error: message too large/],
-    [new Uint8Array([1, 2, 3]), /^error: binary messages are not supported$/],
-    [init("../../etc", "passwd.wbt"), /^error: /],
-    [init("robots/demo", "../../../etc/passwd"), /^error: /],
-    [init("/etc", "demo.wbt"), /^error: /],
-    [JSON.stringify({ start: { url: "file:///etc/passwd" } }), /^error: /],
-    [
-      JSON.stringify({ start: { url: `file://${fixture.projectsDir}/../x/worlds/a.wbt` } }),
-      /^error: /,
-    ],
-    [JSON.stringify({ start: { url: "ftp://example.com/worlds/a.wbt" } }), /^error: /],
-    [
-      JSON.stringify({ start: { url: "webots://github.com/u/r/branch/main/../../worlds/x.wbt" } }),
-      /^error: /,
-    ],
-    [JSON.stringify({ "reset controller": "../../etc/passwd" }), /^error: /],
-    [
-      JSON.stringify({ start: { url: startUrl(fixture, "robots/demo", "missing.wbt") } }),
-      /^error: /,
-    ],
-  ];
-  for (const [message, expected] of hostile) {
-    const client = await connect(fixture.clientUrl);
-    client.send(message);
-    match(await client.waitFor((m) => m.startsWith("error:")), expected);
-    await client.close();
-  }
-  const before = bystander.messages.length;
-  await bystander.waitFor((_) => bystander.messages.length > before + 1);
-  equal(bystander.socket.readyState, WebSocket.OPEN);
-  equal((await fixture.records()).length, 1);
-  await bystander.close();
-  await allGone(fixture);
-});
+serverTest(
+  "hostile and malformed messages get error: replies and never disturb another client",
+  async () => {
+    await using fixture = await startSimulationServer({
+      config: { maxMessageSize: 1024 },
+      worlds: { "robots/demo": { "demo.wbt": "#fake activity-every 50\n" } },
+    });
+    const bystander = await connect(fixture.clientUrl);
+    bystander.send(startFile(fixture, "robots/demo", "demo.wbt"));
+    await bystander.waitFor((m) => m.startsWith("webots:"));
+    const init = (app: string, world: string) =>
+      JSON.stringify({ init: ["https://example.com", app, world, "", "", "", "", "", ""] });
+    const hostile: [string | Uint8Array, RegExp][] = [
+      ["{not json", /^error: Cannot parse message: not valid JSON$/],
+      ['{"stop":true}', /^error: Cannot parse message: expected one of/],
+      [`{"start":{"url":"${"x".repeat(2000)}"}}`, /^error: message too large/],
+      [new Uint8Array([1, 2, 3]), /^error: binary messages are not supported$/],
+      [init("../../etc", "passwd.wbt"), /^error: /],
+      [init("robots/demo", "../../../etc/passwd"), /^error: /],
+      [init("/etc", "demo.wbt"), /^error: /],
+      [JSON.stringify({ start: { url: "file:///etc/passwd" } }), /^error: /],
+      [
+        JSON.stringify({ start: { url: `file://${fixture.projectsDir}/../x/worlds/a.wbt` } }),
+        /^error: /,
+      ],
+      [JSON.stringify({ start: { url: "ftp://example.com/worlds/a.wbt" } }), /^error: /],
+      [
+        JSON.stringify({
+          start: { url: "webots://github.com/u/r/branch/main/../../worlds/x.wbt" },
+        }),
+        /^error: /,
+      ],
+      [JSON.stringify({ "reset controller": "../../etc/passwd" }), /^error: /],
+      [
+        JSON.stringify({ start: { url: startUrl(fixture, "robots/demo", "missing.wbt") } }),
+        /^error: /,
+      ],
+    ];
+    for (const [message, expected] of hostile) {
+      const client = await connect(fixture.clientUrl);
+      client.send(message);
+      match(await client.waitFor((m) => m.startsWith("error:")), expected);
+      await client.close();
+    }
+    const before = bystander.messages.length;
+    await bystander.waitFor((_) => bystander.messages.length > before + 1);
+    equal(bystander.socket.readyState, WebSocket.OPEN);
+    equal((await fixture.records()).length, 1);
+    await bystander.close();
+    await allGone(fixture);
+  },
+);
 
 function startUrl(fixture: SimulationFixture, project: string, world: string) {
   return `file://${join(fixture.projectsDir, project, "worlds", world)}`;
 }
 
-Deno.test("a second start on one connection is refused and the first simulation goes on", async () => {
-  await using fixture = await startSimulationServer();
-  const client = await connect(fixture.clientUrl);
-  client.send(startFile(fixture, "robots/demo", "demo.wbt"));
-  await client.waitFor((m) => m.startsWith("webots:"));
-  client.send(startFile(fixture, "robots/demo", "demo.wbt"));
-  equal(
-    await client.waitFor((m) => m.startsWith("error:")),
-    "error: only one simulation can run per connection",
-  );
-  equal((await fixture.records()).length, 1);
-  equal(client.socket.readyState, WebSocket.OPEN);
-  await client.close();
-  await allGone(fixture);
-});
-
-Deno.test("when every slot is taken a client gets an error and no Webots starts; /load says 100", async () => {
-  await using fixture = await startSimulationServer({ maxConnections: 2 });
-  const clients = [await connect(fixture.clientUrl), await connect(fixture.clientUrl)];
-  for (const client of clients) {
+serverTest(
+  "a second start on one connection is refused and the first simulation goes on",
+  async () => {
+    await using fixture = await startSimulationServer();
+    const client = await connect(fixture.clientUrl);
     client.send(startFile(fixture, "robots/demo", "demo.wbt"));
     await client.waitFor((m) => m.startsWith("webots:"));
-  }
-  equal(Number(await (await fetch(`${fixture.server.baseUrl}/load`)).text()), 100);
-  const third = await connect(fixture.clientUrl);
-  third.send(startFile(fixture, "robots/demo", "demo.wbt"));
-  match(await third.waitFor((m) => m.startsWith("error:")), /^error: no simulation slot left/);
-  await third.closed;
-  equal((await fixture.records()).length, 2);
-  for (const client of clients) await client.close();
-  await allGone(fixture);
-});
+    client.send(startFile(fixture, "robots/demo", "demo.wbt"));
+    equal(
+      await client.waitFor((m) => m.startsWith("error:")),
+      "error: only one simulation can run per connection",
+    );
+    equal((await fixture.records()).length, 1);
+    equal(client.socket.readyState, WebSocket.OPEN);
+    await client.close();
+    await allGone(fixture);
+  },
+);
 
-Deno.test("20 concurrent clients each get their own port and everything is reaped", async () => {
+serverTest(
+  "when every slot is taken a client gets an error and no Webots starts; /load says 100",
+  async () => {
+    await using fixture = await startSimulationServer({ maxConnections: 2 });
+    const clients = [await connect(fixture.clientUrl), await connect(fixture.clientUrl)];
+    for (const client of clients) {
+      client.send(startFile(fixture, "robots/demo", "demo.wbt"));
+      await client.waitFor((m) => m.startsWith("webots:"));
+    }
+    equal(Number(await (await fetch(`${fixture.server.baseUrl}/load`)).text()), 100);
+    const third = await connect(fixture.clientUrl);
+    third.send(startFile(fixture, "robots/demo", "demo.wbt"));
+    match(await third.waitFor((m) => m.startsWith("error:")), /^error: no simulation slot left/);
+    await third.closed;
+    equal((await fixture.records()).length, 2);
+    for (const client of clients) await client.close();
+    await allGone(fixture);
+  },
+);
+
+serverTest("20 concurrent clients each get their own port and everything is reaped", async () => {
   await using fixture = await startSimulationServer({ maxConnections: 25 });
   const clients = await Promise.all(Array.from({ length: 20 }, () => connect(fixture.clientUrl)));
   for (const client of clients) client.send(startFile(fixture, "robots/demo", "demo.wbt"));
@@ -307,7 +330,7 @@ Deno.test("20 concurrent clients each get their own port and everything is reape
   await allGone(fixture);
 });
 
-Deno.test("/load, /monitor, 404 and a plain GET on /client", async () => {
+serverTest("/load, /monitor, 404 and a plain GET on /client", async () => {
   await using fixture = await startSimulationServer();
   const load = await fetch(`${fixture.server.baseUrl}/load`);
   equal(load.status, 200);
@@ -332,24 +355,27 @@ Deno.test("/load, /monitor, 404 and a plain GET on /client", async () => {
   await allGone(fixture);
 });
 
-Deno.test("SIGTERM closes clients with 1001, stops every Webots, removes folders, exits 0", async () => {
-  const fixture = await startSimulationServer({
-    worlds: { "p": { "w.wbt": "#fake children 1\n" } },
-  });
-  try {
-    const client = await connect(fixture.clientUrl);
-    client.send(startFile(fixture, "p", "w.wbt"));
-    await client.waitFor((m) => m.startsWith("webots:"));
-    const status = await fixture.server.stop("SIGTERM");
-    equal(status.code, 0);
-    equal((await client.closed).code, 1001);
-    await allGone(fixture);
-  } finally {
-    await fixture[Symbol.asyncDispose]();
-  }
-});
+serverTest(
+  "SIGTERM closes clients with 1001, stops every Webots, removes folders, exits 0",
+  async () => {
+    const fixture = await startSimulationServer({
+      worlds: { "p": { "w.wbt": "#fake children 1\n" } },
+    });
+    try {
+      const client = await connect(fixture.clientUrl);
+      client.send(startFile(fixture, "p", "w.wbt"));
+      await client.waitFor((m) => m.startsWith("webots:"));
+      const status = await fixture.server.stop("SIGTERM");
+      equal(status.code, 0);
+      equal((await client.closed).code, 1001);
+      await allGone(fixture);
+    } finally {
+      await fixture[Symbol.asyncDispose]();
+    }
+  },
+);
 
-Deno.test("Webots' mode lines make a simulation running or idle on the monitor", async (t) => {
+serverTest("Webots' mode lines make a simulation running or idle on the monitor", async (t) => {
   await using fixture = await startSimulationServer({
     worlds: {
       "p": {
@@ -381,24 +407,27 @@ Deno.test("Webots' mode lines make a simulation running or idle on the monitor",
   await allGone(fixture);
 });
 
-Deno.test("without Webots the server says so in one line at start, and a browser gets a clear error", async () => {
-  const home = await Deno.makeTempDir({ prefix: "no-webots-" });
-  try {
-    await using fixture = await startSimulationServer({ config: { webotsHome: home } });
-    const notice = `No Webots found at ${join(home, "webots")}: simulations cannot start; ` +
-      "`deno task demo` runs the whole flow with a stand-in Webots.";
-    const output = fixture.server.output();
-    equal(output.split("\n").filter((line) => line === notice).length, 1, output);
-    ok(output.indexOf(notice) < output.indexOf("Simulation server running on port"));
-    const client = await connect(fixture.clientUrl);
-    client.send(startFile(fixture, "robots/demo", "demo.wbt"));
-    equal(
-      await client.waitFor((m) => m.startsWith("error:")),
-      `error: Webots is not installed on this server (no ${join(home, "webots")})`,
-    );
-    equal((await client.closed).code, 1011);
-    await allGone(fixture);
-  } finally {
-    await Deno.remove(home, { recursive: true });
-  }
-});
+serverTest(
+  "without Webots the server says so in one line at start, and a browser gets a clear error",
+  async () => {
+    const home = await Deno.makeTempDir({ prefix: "no-webots-" });
+    try {
+      await using fixture = await startSimulationServer({ config: { webotsHome: home } });
+      const notice = `No Webots found at ${join(home, "webots")}: simulations cannot start; ` +
+        "`deno task demo` runs the whole flow with a stand-in Webots.";
+      const output = fixture.server.output();
+      equal(output.split("\n").filter((line) => line === notice).length, 1, output);
+      ok(output.indexOf(notice) < output.indexOf("Simulation server running on port"));
+      const client = await connect(fixture.clientUrl);
+      client.send(startFile(fixture, "robots/demo", "demo.wbt"));
+      equal(
+        await client.waitFor((m) => m.startsWith("error:")),
+        `error: Webots is not installed on this server (no ${join(home, "webots")})`,
+      );
+      equal((await client.closed).code, 1011);
+      await allGone(fixture);
+    } finally {
+      await Deno.remove(home, { recursive: true });
+    }
+  },
+);

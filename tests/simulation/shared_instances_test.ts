@@ -2,6 +2,7 @@
  * Two real simulation servers (through the launcher) sharing one `instancesDir`: restarts and
  * hard kills of one never touch the other's simulations, and each reaps only its own leftovers.
  */
+import { serverTest } from "../helpers/server_process.ts";
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { join } from "node:path";
 import { serverPid } from "../helpers/server_process.ts";
@@ -114,55 +115,58 @@ async function reaped(sim: Simulation, server: Server) {
   ok(!records.some((r) => r.pid === sim.pids[0]), `${server.name}'s leftover record remains`);
 }
 
-Deno.test("two simulation servers sharing instancesDir never touch each other's simulations", async (t) => {
-  const root = await Deno.makeTempDir({ prefix: "shared-instances-" });
-  const instancesDir = join(root, "instances");
-  const a = new Server("A", join(root, "a"), instancesDir);
-  const b = new Server("B", join(root, "b"), instancesDir);
-  const pids: number[] = [];
-  try {
-    for (const server of [a, b]) {
-      await Deno.mkdir(server.dir);
-      await server.start();
-    }
-    ok(a.port !== b.port);
+serverTest(
+  "two simulation servers sharing instancesDir never touch each other's simulations",
+  async (t) => {
+    const root = await Deno.makeTempDir({ prefix: "shared-instances-" });
+    const instancesDir = join(root, "instances");
+    const a = new Server("A", join(root, "a"), instancesDir);
+    const b = new Server("B", join(root, "b"), instancesDir);
+    const pids: number[] = [];
+    try {
+      for (const server of [a, b]) {
+        await Deno.mkdir(server.dir);
+        await server.start();
+      }
+      ok(a.port !== b.port);
 
-    for (const [first, second] of [[a, b], [b, a]] as const) {
-      const theirs = await simulation(second);
-      pids.push(...theirs.pids);
-      await t.step(`${second.name}'s simulation survives ${first.name}'s restart`, async () => {
-        await first.restart();
-        await untouched(theirs, second);
-      });
-      await t.step(
-        `${first.name}'s hard kill and restart reaps ${first.name}'s leftovers only`,
-        async () => {
-          const own = await simulation(first);
-          pids.push(...own.pids);
-          await first.killHardAndRestart();
-          await own.client.closed;
-          await reaped(own, first);
+      for (const [first, second] of [[a, b], [b, a]] as const) {
+        const theirs = await simulation(second);
+        pids.push(...theirs.pids);
+        await t.step(`${second.name}'s simulation survives ${first.name}'s restart`, async () => {
+          await first.restart();
           await untouched(theirs, second);
-        },
-      );
-      await theirs.client.close();
-      await eventually(
-        () => theirs.pids.every((pid) => !isAlive(pid)),
-        10_000,
-        `${second.name}'s Webots to end with its browser`,
-      );
+        });
+        await t.step(
+          `${first.name}'s hard kill and restart reaps ${first.name}'s leftovers only`,
+          async () => {
+            const own = await simulation(first);
+            pids.push(...own.pids);
+            await first.killHardAndRestart();
+            await own.client.closed;
+            await reaped(own, first);
+            await untouched(theirs, second);
+          },
+        );
+        await theirs.client.close();
+        await eventually(
+          () => theirs.pids.every((pid) => !isAlive(pid)),
+          10_000,
+          `${second.name}'s Webots to end with its browser`,
+        );
+      }
+      await t.step("nothing is left behind once both servers stop", async () => {
+        for (const server of [a, b]) equal((await server.running.server.stop()).code, 0);
+        const left = await Array.fromAsync(Deno.readDir(instancesDir));
+        deepEqual(left.map((e) => e.name), [RECORDS_FOLDER]);
+        deepEqual(await Array.fromAsync(Deno.readDir(join(instancesDir, RECORDS_FOLDER))), []);
+      });
+    } finally {
+      for (const server of [a, b]) await server.fixture?.server.stop();
+      for (const pid of pids) {
+        if (isAlive(pid)) Deno.kill(pid, "SIGKILL");
+      }
+      await Deno.remove(root, { recursive: true });
     }
-    await t.step("nothing is left behind once both servers stop", async () => {
-      for (const server of [a, b]) equal((await server.running.server.stop()).code, 0);
-      const left = await Array.fromAsync(Deno.readDir(instancesDir));
-      deepEqual(left.map((e) => e.name), [RECORDS_FOLDER]);
-      deepEqual(await Array.fromAsync(Deno.readDir(join(instancesDir, RECORDS_FOLDER))), []);
-    });
-  } finally {
-    for (const server of [a, b]) await server.fixture?.server.stop();
-    for (const pid of pids) {
-      if (isAlive(pid)) Deno.kill(pid, "SIGKILL");
-    }
-    await Deno.remove(root, { recursive: true });
-  }
-});
+  },
+);
