@@ -5,9 +5,9 @@
  *
  * @module
  */
+export { type LogLine, recordingLogger } from "../fakes/logger.ts";
 import type { HubSocket } from "../../session/availability.ts";
 import type { Mail, Mailer } from "../../session/notify.ts";
-import type { Logger } from "../../shared/log.ts";
 
 /** How a fake simulation server answers `/load`. */
 export type LoadAnswer =
@@ -121,32 +121,6 @@ export class FakeSocket extends EventTarget implements HubSocket {
     this.readyState = WebSocket.CLOSED;
     this.dispatchEvent(new CloseEvent("close", { code }));
   }
-}
-
-/** One logged line. */
-export interface LogLine {
-  readonly level: "debug" | "info" | "warn" | "error";
-  readonly fields: Record<string, unknown>;
-  readonly message: string;
-}
-
-/** A logger that keeps its lines (children share the list and add their fields). */
-export function recordingLogger(
-  lines: LogLine[] = [],
-  bound: Record<string, unknown> = {},
-): Logger & { readonly lines: LogLine[] } {
-  const log = (level: LogLine["level"]) => (fields: Record<string, unknown>, message: string) => {
-    lines.push({ level, fields: { ...bound, ...fields }, message });
-  };
-  return {
-    lines,
-    debug: log("debug"),
-    info: log("info"),
-    warn: log("warn"),
-    error: log("error"),
-    child: (fields) => recordingLogger(lines, { ...bound, ...fields }),
-    close: () => Promise.resolve(),
-  };
 }
 
 /** A mailer that keeps what it is asked to send; with `fail`, every sending rejects. */

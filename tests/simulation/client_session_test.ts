@@ -4,10 +4,10 @@
  * The run module (`webots_run.ts`) is the real one, on a temp instances folder. Nothing here waits
  * on the wall clock: timeouts fire when the test advances the clock.
  */
+import { silentLogger } from "../fakes/logger.ts";
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { validateConfig } from "../../shared/config.ts";
-import type { Logger } from "../../shared/log.ts";
 import { parseClientMessage } from "../../shared/protocol.ts";
 import { ClientError } from "../../simulation/client_error.ts";
 import { ClientSession, type ClientSocket } from "../../simulation/client_session.ts";
@@ -22,15 +22,6 @@ import { FakeSpawner } from "../fakes/fake_spawner.ts";
 const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
 const FAKE_HOME = join(ROOT, "tests", "fakes", "webots");
 const PORT = 2001;
-
-const silent: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child: () => silent,
-  close: () => Promise.resolve(),
-};
 
 /** The socket a session writes to. */
 class FakeSocket implements ClientSocket {
@@ -126,7 +117,7 @@ async function harness(raw: Record<string, unknown> = {}) {
   let changes = 0;
   const session = new ClientSession("c1", socket, "example.com", "127.0.0.1", {
     config,
-    logger: silent,
+    logger: silentLogger,
     ssl: false,
     projects,
     webotsRuns: createWebotsRuns({
@@ -138,7 +129,7 @@ async function harness(raw: Record<string, unknown> = {}) {
       spawner,
       records,
       clock,
-      logger: silent,
+      logger: silentLogger,
     }),
     clock,
     onChange: () => changes++,

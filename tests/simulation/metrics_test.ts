@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { type LogLine, recordingLogger } from "../fakes/logger.ts";
 import { join, resolve } from "node:path";
-import type { Logger } from "../../shared/log.ts";
 import {
   computeLoad,
   createMetrics,
@@ -15,29 +15,6 @@ import { createCpuSampler, osString, realSystemSources } from "../../simulation/
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
 const FAKE_NVIDIA_SMI = join(ROOT, "tests", "fakes", "nvidia-smi");
-
-interface LogLine {
-  level: string;
-  fields: Record<string, unknown>;
-  message: string;
-}
-
-function recordingLogger(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const make = (bound: Record<string, unknown>): Logger => {
-    const at = (level: string) => (fields: Record<string, unknown>, message: string) =>
-      void lines.push({ level, fields: { ...bound, ...fields }, message });
-    return {
-      debug: at("debug"),
-      info: at("info"),
-      warn: at("warn"),
-      error: at("error"),
-      child: (fields) => make({ ...bound, ...fields }),
-      close: () => Promise.resolve(),
-    };
-  };
-  return { logger: make({}), lines };
-}
 
 /** Timers that fire only when the test says so. */
 function manualTimers() {
@@ -86,7 +63,8 @@ function deps(
   dir: string,
   overrides: Partial<MetricsDeps> = {},
 ): MetricsDeps & { lines: LogLine[] } {
-  const { logger, lines } = recordingLogger();
+  const logger = recordingLogger();
+  const lines = logger.lines;
   return {
     config: {
       logDir: join(dir, "log"),

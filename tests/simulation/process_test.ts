@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
+import { silentLogger } from "../fakes/logger.ts";
 import { join, resolve } from "node:path";
-import type { Logger } from "../../shared/log.ts";
 import { validateConfig } from "../../shared/config.ts";
 import { simulationSchema } from "../../simulation/config.ts";
 import { simulationPermissions } from "../../simulation/permissions.ts";
@@ -15,15 +15,6 @@ import {
 const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
 const FAKE_HOME = join(ROOT, "tests", "fakes", "webots");
 const FAKE_WEBOTS = join(FAKE_HOME, "webots");
-
-const silent: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child: () => silent,
-  close: () => Promise.resolve(),
-};
 
 interface Record {
   pid: number;
@@ -111,10 +102,10 @@ const spawner = createSpawner({
   killBinary: "/usr/bin/kill",
   runCommand: createCommandRunner(),
   clock: systemClock,
-  logger: silent,
+  logger: silentLogger,
 });
 const stop = (handle: ChildProcessHandle, graceMs: number) =>
-  stopProcessGroup(handle, graceMs, systemClock, silent);
+  stopProcessGroup(handle, graceMs, systemClock, silentLogger);
 
 Deno.test("lines carry open, mode lines and activity dots from stdout and stderr", async () => {
   await using w = await world([
@@ -273,12 +264,12 @@ for (const program of ["/bin/sh", "/usr/bin/env", "sh"]) {
     results[program] = error instanceof Error ? error.name : String(error);
   }
 }
-const silent = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent, close: async () => {} };
+const silentLogger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silentLogger, close: async () => {} };
 const handle = createSpawner({
   killBinary: "/usr/bin/kill",
   runCommand: createCommandRunner(),
   clock: systemClock,
-  logger: silent,
+  logger: silentLogger,
 }).spawn(
   ${JSON.stringify(FAKE_WEBOTS)},
   [${JSON.stringify(streamArg(freePort()))}, ${JSON.stringify(w.worldFile)}],
@@ -286,7 +277,7 @@ const handle = createSpawner({
 );
 const it = handle.lines[Symbol.asyncIterator]();
 results.first = String((await it.next()).value);
-const status = await stopProcessGroup(handle, 5000, systemClock, silent);
+const status = await stopProcessGroup(handle, 5000, systemClock, silentLogger);
 results.stop = status.signal ?? String(status.code);
 console.log(JSON.stringify(results));
 `,

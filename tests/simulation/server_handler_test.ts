@@ -3,10 +3,10 @@
  * directly, without a network. The WebSocket flow itself is covered by client_session_test.ts
  * (in-process) and server_test.ts (over real sockets).
  */
+import { silentLogger } from "../fakes/logger.ts";
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { validateConfig } from "../../shared/config.ts";
-import type { Logger } from "../../shared/log.ts";
 import { simulationSchema } from "../../simulation/config.ts";
 import { createPortPool } from "../../simulation/ports.ts";
 import { createProjects } from "../../simulation/projects.ts";
@@ -17,15 +17,6 @@ import { FakeClock } from "../fakes/fake_clock.ts";
 import { FakeSpawner } from "../fakes/fake_spawner.ts";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
-
-const silent: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child: () => silent,
-  close: () => Promise.resolve(),
-};
 
 const INFO: Deno.ServeHandlerInfo = {
   remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 40000 },
@@ -46,11 +37,11 @@ function server() {
   const monitored: number[] = [];
   const simulation = createSimulationServer({
     config,
-    logger: silent,
+    logger: silentLogger,
     ssl: false,
     clock,
     newId: () => "c1",
-    projects: createProjects({ config, fetch, logger: silent }),
+    projects: createProjects({ config, fetch, logger: silentLogger }),
     webotsRuns: createWebotsRuns({
       config,
       owner,
@@ -65,10 +56,10 @@ function server() {
         catBinary: "/usr/bin/cat",
         killBinary: "/usr/bin/kill",
         clock,
-        logger: silent,
+        logger: silentLogger,
       }),
       clock,
-      logger: silent,
+      logger: silentLogger,
     }),
     load: () => 12.5,
     monitorPage: (sessions) => {

@@ -2,11 +2,11 @@
  * The Webots run module and the start-up reaping, with the real spawner, the real command runner
  * and real processes (the stand-in Webots, sh, sleep).
  */
+import { silentLogger } from "../fakes/logger.ts";
 import assert from "node:assert/strict";
 import { basename, join, resolve } from "node:path";
 import { systemClock } from "../../shared/clock.ts";
 import { validateConfig } from "../../shared/config.ts";
-import type { Logger } from "../../shared/log.ts";
 import { ClientError } from "../../simulation/client_error.ts";
 import { createCommandRunner } from "../../simulation/command_runner.ts";
 import { type SimulationConfig, simulationSchema } from "../../simulation/config.ts";
@@ -25,15 +25,6 @@ import { createWebotsRuns, type WebotsProcess } from "../../simulation/webots_ru
 const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
 const FAKE_HOME = join(ROOT, "tests", "fakes", "webots");
 const FIREJAIL = "/usr/bin/firejail";
-
-const silent: Logger = {
-  debug() {},
-  info() {},
-  warn() {},
-  error() {},
-  child: () => silent,
-  close: () => Promise.resolve(),
-};
 
 const runCommand = createCommandRunner();
 
@@ -74,7 +65,7 @@ async function workspace() {
         catBinary: "/usr/bin/cat",
         killBinary: "/usr/bin/kill",
         clock: systemClock,
-        logger: silent,
+        logger: silentLogger,
       });
     },
     /** The real spawner; the stand-in also gets the record folder. */
@@ -83,7 +74,7 @@ async function workspace() {
         killBinary: "/usr/bin/kill",
         runCommand,
         clock: systemClock,
-        logger: silent,
+        logger: silentLogger,
       });
       return {
         spawn: (command, args, options) =>
@@ -146,7 +137,7 @@ function runs(
       spawner: ws.spawner(),
       records: ws.records(owner),
       clock: systemClock,
-      logger: silent,
+      logger: silentLogger,
     }),
   };
 }
