@@ -4,6 +4,7 @@
  * Pid files and server output go to a temp folder (`SERVER_SH_LOG_DIR`) so that the test never
  * touches servers an operator runs from this checkout.
  */
+import { exists } from "../helpers/simulation_fixture.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { freePort, freePortRange, ROOT } from "../helpers/server_process.ts";
@@ -48,15 +49,6 @@ function alive(pid: number): boolean {
   try {
     const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
     return !/^\d+ \(.*\) Z /.test(stat);
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
   } catch {
     return false;
   }

@@ -76,6 +76,16 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** True when something (file, folder, symlink) exists at `path`. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Polls `condition` every 20 ms until it holds or `timeoutMs` passes. */
 export async function eventually(
   condition: () => boolean | Promise<boolean>,

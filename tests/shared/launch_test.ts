@@ -1,4 +1,5 @@
 import { equal, match } from "node:assert/strict";
+import { isAlive } from "../helpers/simulation_fixture.ts";
 import { join } from "node:path";
 import { runLauncher, serverPid, serverTest, startServer } from "../helpers/server_process.ts";
 
@@ -47,10 +48,10 @@ serverTest(
         Deno.kill(launched.pid, "SIGKILL");
         // Poll the server itself: the launcher's output only ends once the server has let go of it.
         const deadline = Date.now() + 10_000;
-        while (isRunning(pid) && Date.now() < deadline) {
+        while (isAlive(pid) && Date.now() < deadline) {
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
-        const orphaned = isRunning(pid);
+        const orphaned = isAlive(pid);
         if (orphaned) Deno.kill(pid, "SIGKILL");
         await launched.status;
         if (orphaned) throw new Error(`the ${server} server outlived its launcher`);
@@ -60,12 +61,3 @@ serverTest(
     }
   },
 );
-
-function isRunning(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}

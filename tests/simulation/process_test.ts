@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { isAlive } from "../helpers/simulation_fixture.ts";
 import { silentLogger } from "../fakes/logger.ts";
 import { join, resolve } from "node:path";
 import { validateConfig } from "../../shared/config.ts";
@@ -56,15 +57,6 @@ function streamArg(port: number): string {
 }
 
 /** True while `pid` exists and is not a zombie. */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
 /** Reads lines until one satisfies `match`; returns the lines read. */
 async function readUntil(
   iterator: AsyncIterator<string>,

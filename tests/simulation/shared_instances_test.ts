@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { serverPid } from "../helpers/server_process.ts";
 import {
   eventually,
+  exists,
   isAlive,
   type SimulationFixture,
   startFile,
@@ -84,15 +85,6 @@ async function runRecords(instancesDir: string, port: number) {
     if (record?.owner.port === port) out.push(record);
   }
   return out;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The other server's simulation did not notice anything. */

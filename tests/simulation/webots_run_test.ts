@@ -2,6 +2,7 @@
  * The Webots run module and the start-up reaping, with the real spawner, the real command runner
  * and real processes (the stand-in Webots, sh, sleep).
  */
+import { exists, isAlive } from "../helpers/simulation_fixture.ts";
 import { silentLogger } from "../fakes/logger.ts";
 import assert from "node:assert/strict";
 import { basename, join, resolve } from "node:path";
@@ -169,24 +170,6 @@ async function readUntil(webots: WebotsProcess, line: string): Promise<string[]>
     if (next === line) return lines;
   }
   throw new Error(`output ended before ${line}: ${lines.join("|")}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function readRecord(ws: Workspace, id: string) {
