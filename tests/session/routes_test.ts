@@ -22,6 +22,15 @@ Deno.test("GET /session returns the least-loaded server below 99, ties to config
       assert.equal(response.headers.get("access-control-allow-origin"), "*");
       assert.equal(response.headers.get("access-control-allow-headers"), "x-requested-with");
       assert.equal(response.headers.get("access-control-allow-methods"), "POST, GET, OPTIONS");
+      assert.deepEqual(
+        [...response.headers.keys()].filter((name) => name !== "date" && name !== "content-length"),
+        [
+          "access-control-allow-headers",
+          "access-control-allow-methods",
+          "access-control-allow-origin",
+          "content-type",
+        ],
+      );
     });
     await t.step("a server at 99 is excluded", async () => {
       b.setLoad(99);
