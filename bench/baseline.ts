@@ -5,9 +5,13 @@
  * - `bare`: `Deno.serve(() => new Response("ok"))`, the fastest a Deno server answers anything;
  * - `answer <json>`: the least a Deno server can do to give one exact answer: the status, body and
  *   headers in `<json>` (`{status, headers: [[name, value], …], body}`, taken from a real response
- *   of the project's server in the same run), built once, and nothing else per request.
+ *   of the project's server in the same run), built once, and nothing else per request. Its
+ *   handler takes no argument, so Deno.serve does not even build a `Request` object;
+ * - `routed <json> <path>`: the same answer for `GET <path>` and a 404 otherwise: the least a
+ *   server that looks at the request's method and path at all can do (Deno then builds the
+ *   `Request`, and reading its method and URL is one call into the runtime each).
  *
- * Usage: `deno run --allow-net=127.0.0.1 bench/baseline.ts bare|answer <json>`.
+ * Usage: `deno run --allow-net=127.0.0.1 bench/baseline.ts bare | answer <json> | routed <json> <path>`.
  *
  * @module
  */
@@ -31,7 +35,7 @@ export async function answerOf(response: Response): Promise<Answer> {
   };
 }
 
-function serve(handler: () => Response): void {
+function serve(handler: (request: Request) => Response): void {
   Deno.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -40,19 +44,25 @@ function serve(handler: () => Response): void {
 }
 
 if (import.meta.main) {
-  const [role, json] = Deno.args;
+  const [role, json, path] = Deno.args;
+  const answer = json === undefined ? undefined : JSON.parse(json) as Answer;
+  const body = answer?.body;
+  const init: ResponseInit = Object.freeze({
+    status: answer?.status ?? 200,
+    headers: Object.freeze(Object.fromEntries(answer?.headers ?? [])),
+  });
   if (role === "bare") {
     serve(() => new Response("ok"));
-  } else if (role === "answer" && json !== undefined) {
-    const answer = JSON.parse(json) as Answer;
-    const { body } = answer;
-    const init: ResponseInit = Object.freeze({
-      status: answer.status,
-      headers: Object.freeze(Object.fromEntries(answer.headers)),
-    });
+  } else if (role === "answer" && answer !== undefined) {
     serve(() => new Response(body, init));
+  } else if (role === "routed" && answer !== undefined && path !== undefined) {
+    serve((request: Request) =>
+      request.method === "GET" && request.url.endsWith(path)
+        ? new Response(body, init)
+        : new Response("Not found", { status: 404 })
+    );
   } else {
-    console.error("usage: baseline.ts bare | answer <json>");
+    console.error("usage: baseline.ts bare | answer <json> | routed <json> <path>");
     Deno.exit(2);
   }
 }

@@ -36,6 +36,8 @@ export interface HttpBenchOptions {
   /** Seconds per wrk run (default 5). */
   readonly seconds?: number;
   readonly connections?: number;
+  /** Only the targets with these names (default: all); the ratios need all. */
+  readonly only?: readonly string[];
   /** Progress lines (default: none). */
   readonly progress?: (line: string) => void;
 }
@@ -174,7 +176,10 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<
       loadTimeout: 1,
     }, { dir });
     cleanup.push(() => session.stop());
-    const simulation = await startSimulationServer();
+    // No nvidia-smi: the stand-in is a Deno script that the server would start every second.
+    const simulation = await startSimulationServer({
+      config: { nvidiaSmiPath: join(dir, "no-nvidia-smi") },
+    });
     cleanup.push(() => simulation[Symbol.asyncDispose]());
 
     const sessionUrl = `${session.baseUrl}/session`;
@@ -193,12 +198,15 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<
     cleanup.push(() => stopBaseline(sessionCopy));
     const loadCopy = await startBaseline(["answer", JSON.stringify(loadAnswer)]);
     cleanup.push(() => stopBaseline(loadCopy));
+    const loadRouted = await startBaseline(["routed", JSON.stringify(loadAnswer), "/load"]);
+    cleanup.push(() => stopBaseline(loadRouted));
     const local = (b: Baseline, path: string) => `http://127.0.0.1:${b.port}${path}`;
     await assertSameAnswer(sessionAnswer, local(sessionCopy, "/session"), "/session", true);
     // The load figure moves between two requests; status and headers cannot.
     await assertSameAnswer(loadAnswer, local(loadCopy, "/load"), "/load", false);
+    await assertSameAnswer(loadAnswer, local(loadRouted, "/load"), "routed /load", false);
 
-    const targets: Target[] = [
+    const all: Target[] = [
       { name: "session", path: "/session", url: sessionUrl, pid: serverPid(session.pid) },
       {
         name: "session-same-answer",
@@ -214,7 +222,14 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<
         url: local(loadCopy, "/load"),
         pid: loadCopy.child.pid,
       },
+      {
+        name: "load-routed-floor",
+        path: "/load",
+        url: local(loadRouted, "/load"),
+        pid: loadRouted.child.pid,
+      },
     ];
+    const targets = options.only ? all.filter((t) => options.only!.includes(t.name)) : all;
 
     progress(`warm-up: ${targets.length} targets, ${seconds} s each`);
     for (const target of targets) await runWrk(wrk, target.url, wrkOptions);
@@ -265,7 +280,8 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<
         rounds: f.rps.map(Math.round),
       };
     });
-    const rps = (name: string) => results.find((r) => r.name === name)!.requestsPerSecond.median;
+    const rps = (name: string) =>
+      results.find((r) => r.name === name)?.requestsPerSecond.median ?? NaN;
     const ratio = (a: string, b: string) => Math.round(rps(a) / rps(b) * 100) / 100;
     return {
       generator: `wrk -t1 -c${connections} -d${seconds}s (${wrk}), 127.0.0.1, nothing pinned`,
@@ -279,6 +295,7 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<
         sessionToBare: ratio("session", "bare"),
         loadToSameAnswer: ratio("load", "load-same-answer"),
         loadToBare: ratio("load", "bare"),
+        loadToRoutedFloor: ratio("load", "load-routed-floor"),
       },
     };
   } finally {
@@ -318,6 +335,7 @@ export function httpTables(result: Record<string, unknown>): string {
     `| \`/session\` ÷ bare constant | ${ratios.sessionToBare} | |`,
     `| \`/load\` ÷ its same-answer minimum | **${ratios.loadToSameAnswer}** | ≥ 0.9 |`,
     `| \`/load\` ÷ bare constant | ${ratios.loadToBare} | |`,
+    `| \`/load\` ÷ the same answer after reading method and path | ${ratios.loadToRoutedFloor} | |`,
   );
   return lines.join("\n");
 }
@@ -328,12 +346,14 @@ if (import.meta.main) {
     options: {
       rounds: { type: "string", default: "5" },
       seconds: { type: "string", default: "5" },
+      only: { type: "string" },
     },
   });
   try {
     const result = await runHttpBench({
       rounds: Number(values.rounds),
       seconds: Number(values.seconds),
+      ...(values.only ? { only: values.only.split(",") } : {}),
       progress: (line) => console.error(line),
     });
     console.log(httpTables(result));
