@@ -16,9 +16,9 @@ const WRK_PATHS = ["/usr/bin/wrk", "/usr/local/bin/wrk"];
 /** The one line printed when wrk is missing. */
 export const WRK_MISSING = "bench: wrk is missing; install it with: apt-get install -y wrk";
 
-/** The path of `wrk`, or undefined when it is not installed. */
-export function findWrk(): string | undefined {
-  for (const path of WRK_PATHS) {
+/** The path of `wrk` (the first of `paths` that is a file), or undefined when it is missing. */
+export function findWrk(paths: readonly string[] = WRK_PATHS): string | undefined {
+  for (const path of paths) {
     try {
       if (Deno.statSync(path).isFile) return path;
     } catch {
