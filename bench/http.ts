@@ -8,13 +8,15 @@
  * - the real simulation server (through the launcher, stand-in Webots, none running) for `/load`;
  * - `bare`: a constant `Deno.serve`;
  * - the same-answer minimum of `/session` and of `/load`: a `Deno.serve` replaying the exact
- *   status, headers and body of a real response taken from the server above in this run.
+ *   status, headers and body of a real response taken from the server above in this run;
+ * - the routed floor of each: the same answer for `GET <path>` only, from a handler that reads the
+ *   request's method and URL (see bench/baseline.ts).
  *
  * After a warm-up round, `wrk -t1 -c64` runs against each target in turn (A, B, C, …, A, B, C, …)
  * for the given number of rounds. Each round also records wrk's own CPU time, the target's CPU
  * time and what the rest of the machine used meanwhile.
  *
- * Run alone: `deno run -A bench/http.ts [--rounds N] [--seconds N]`.
+ * Run alone: `deno run -A bench/http.ts [--rounds N] [--seconds N] [--only name,name]`.
  *
  * @module
  */
