@@ -1,18 +1,24 @@
 /**
- * `deno task bench`: runs the session-server and simulation-server benchmarks one after the
- * other, prints the figures, writes them with the machine's facts to `bench/results.json`, and
- * prints Markdown tables for BENCHMARKS.md.
+ * `deno task bench`: runs the benchmarks one after the other (HTTP throughput with wrk, the
+ * session server's subscribers, the simulation server's sessions), prints the figures, writes them
+ * with the machine's facts to `bench/results.json`, and prints Markdown tables for BENCHMARKS.md.
  *
- * Options: `--only session|simulation`, `--sessions N` (sequential simulation sessions, default
- * 200), `--concurrent N` (default 50), `--out FILE` (default bench/results.json).
+ * Options: `--only http|session|simulation` (comma-separated), `--rounds N` and `--seconds N`
+ * (wrk rounds over all targets, default 5, and seconds per wrk run, default 5), `--sessions N`
+ * (sequential simulation sessions, default 200), `--concurrent N` (default 50), `--out FILE`
+ * (default bench/results.json). The HTTP part needs `wrk` (`apt-get install -y wrk`).
  *
  * @module
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { httpTables, runHttpBench } from "./http.ts";
 import { runSessionBench } from "./session.ts";
 import { runSimulationBench } from "./simulation.ts";
 import type { Summary } from "./stats.ts";
+import { findWrk, WRK_MISSING } from "./wrk.ts";
+
+const BENCHES = ["http", "session", "simulation"];
 
 /** Facts about the machine the figures were measured on. */
 export function machineFacts(): Record<string, unknown> {
@@ -185,27 +191,37 @@ async function main(args: string[]): Promise<number> {
     args,
     options: {
       only: { type: "string" },
+      rounds: { type: "string", default: "5" },
+      seconds: { type: "string", default: "5" },
       sessions: { type: "string", default: "200" },
       concurrent: { type: "string", default: "50" },
       out: { type: "string", default: join(import.meta.dirname ?? ".", "results.json") },
     },
   });
-  const which = values.only ? [values.only] : ["session", "simulation"];
-  if (which.some((w) => w !== "session" && w !== "simulation")) {
-    console.error("--only must be session or simulation");
+  const which = values.only ? values.only.split(",") : BENCHES;
+  if (which.some((w) => !BENCHES.includes(w))) {
+    console.error(`--only takes ${BENCHES.join(", ")} (comma-separated)`);
     return 2;
   }
-  const sessions = Number(values.sessions);
-  const concurrent = Number(values.concurrent);
-  if (
-    !Number.isInteger(sessions) || sessions < 1 || !Number.isInteger(concurrent) || concurrent < 1
-  ) {
-    console.error("--sessions and --concurrent must be positive integers");
+  const counts = [values.rounds, values.seconds, values.sessions, values.concurrent].map(Number);
+  if (counts.some((n) => !Number.isInteger(n) || n < 1)) {
+    console.error("--rounds, --seconds, --sessions and --concurrent must be positive integers");
     return 2;
+  }
+  const [rounds, seconds, sessions, concurrent] = counts as [number, number, number, number];
+  if (which.includes("http") && findWrk() === undefined) {
+    console.error(WRK_MISSING);
+    return 1;
   }
   const machine = machineFacts();
   const results: Record<string, unknown> = { date: new Date().toISOString(), machine };
   console.error(`Machine: ${machineLine(machine)}`);
+  if (which.includes("http")) {
+    results.http = await run(
+      "HTTP throughput",
+      () => runHttpBench({ rounds, seconds, progress: (line) => console.error(line) }),
+    );
+  }
   if (which.includes("session")) {
     results.session = await run("session", runSessionBench);
   }
@@ -220,10 +236,10 @@ async function main(args: string[]): Promise<number> {
   machine.loadAverageAtEnd = loadAverage();
 
   const out: string[] = ["", "# Results", "", `Machine: ${machineLine(machine)}`];
-  for (const name of ["session", "simulation"]) {
+  for (const name of BENCHES) {
     const result = results[name];
     if (result === undefined) continue;
-    out.push("", `## ${name} server`, "", ...humanLines(result, "  "));
+    out.push("", `## ${name}`, "", ...humanLines(result, "  "));
   }
   out.push(
     "",
@@ -231,6 +247,14 @@ async function main(args: string[]): Promise<number> {
     "",
     `Measured ${results.date} on ${machineLine(machine)}.`,
   );
+  if (isRecord(results.http)) {
+    out.push(
+      "",
+      "### HTTP throughput",
+      "",
+      "error" in results.http ? genericTable(results.http) : httpTables(results.http),
+    );
+  }
   if (isRecord(results.session)) {
     out.push("", "### Session server", "", genericTable(results.session));
   }

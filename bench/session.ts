@@ -1,14 +1,11 @@
 /**
- * Session-server benchmark, on one machine in one run:
- * - `GET /session` requests per second against the real server process, and against a bare
- *   `Deno.serve` returning a constant string (also in its own process), with the same load
- *   generator (a Deno process running concurrent keep-alive fetch loops); their ratio.
+ * Session-server benchmark of the availability feed (`GET /session` throughput is bench/http.ts):
  * - Time for 10,000 availability subscribers to receive a change, from the moment the fake
  *   simulation server served the `/load` answer that causes it (p50/p99).
  * - The server's resident memory with 10,000 subscribers.
  *
- * Run alone: `deno run -A bench/session.ts`. The same file plays the helper processes when given
- * a role as first argument (`bare`, `load`, `subscribers`).
+ * Run alone: `deno run -A bench/session.ts`. The same file plays the subscriber processes when
+ * given `subscribers` as first argument.
  *
  * @module
  */
@@ -19,39 +16,9 @@ import { summarize } from "./stats.ts";
 const SELF = new URL(import.meta.url).pathname;
 const SUBSCRIBERS = 10_000;
 const SUBSCRIBER_PROCESSES = 4;
-const CONCURRENCY = 32;
-const LOAD_SECONDS = 5;
 
 // ---------------------------------------------------------------------------------------------
 // Helper process roles
-
-function bareServer(): void {
-  const body = "ws://127.0.0.1:2000";
-  Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: ({ port }) => console.log(`bare ${port}`),
-  }, () => new Response(body, { headers: { "content-type": "text/html; charset=utf-8" } }));
-}
-
-async function loadGenerator(url: string, concurrency: number, seconds: number): Promise<void> {
-  const deadline = performance.now() + seconds * 1000;
-  let count = 0;
-  let errors = 0;
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      try {
-        const response = await fetch(url);
-        await response.text();
-        count++;
-      } catch {
-        errors++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, loop));
-  console.log(JSON.stringify({ count, errors, seconds }));
-}
 
 /** Opens `n` sockets, reports `ready` once each got its first value, then the receipt times. */
 async function subscribers(url: string, n: number): Promise<void> {
@@ -134,14 +101,6 @@ function spawnRole(args: string[]): Child {
   };
 }
 
-async function measureRps(url: string): Promise<number> {
-  const generator = spawnRole(["load", url, String(CONCURRENCY), String(LOAD_SECONDS)]);
-  const result = JSON.parse(await generator.line(/^\{/)) as { count: number; errors: number };
-  await generator.process.status;
-  if (result.errors > 0) throw new Error(`${result.errors} failed requests against ${url}`);
-  return Math.round(result.count / LOAD_SECONDS);
-}
-
 /** The pid of the child of `parentPid` (the launcher runs the server as its child). */
 function childPid(parentPid: number): number {
   for (const entry of Deno.readDirSync("/proc")) {
@@ -174,23 +133,13 @@ export async function runSessionBench(): Promise<Record<string, unknown>> {
     loadRefresh: 0.2,
     loadTimeout: 1,
   }, { dir });
-  const bare = spawnRole(["bare"]);
-  const children: Child[] = [bare];
+  const children: Child[] = [];
   try {
     const serverPid = childPid(session.pid);
-    const barePort = Number((await bare.line(/^bare \d+$/)).split(" ")[1]);
     const sessionUrl = `http://127.0.0.1:${session.port}/session`;
     while ((await (await fetch(sessionUrl)).text()) !== `ws://${sim.entry}`) {
       await sim.nextServed();
     }
-
-    console.log(`GET /session, ${CONCURRENCY} keep-alive connections, ${LOAD_SECONDS} s each:`);
-    const bareRps = await measureRps(`http://127.0.0.1:${barePort}/session`);
-    const sessionRps = await measureRps(sessionUrl);
-    const ratio = Math.round(sessionRps / bareRps * 100) / 100;
-    console.log(
-      `  session server ${sessionRps} req/s, bare Deno.serve ${bareRps} req/s, ratio ${ratio}`,
-    );
 
     const rssIdle = rssMiB(serverPid);
     const wsUrl = `ws://127.0.0.1:${session.port}/`;
@@ -221,13 +170,6 @@ export async function runSessionBench(): Promise<Record<string, unknown>> {
     );
     await Promise.all(clients.map((c) => c.process.status));
     return {
-      sessionRps: {
-        session: sessionRps,
-        bare: bareRps,
-        ratio,
-        concurrency: CONCURRENCY,
-        seconds: LOAD_SECONDS,
-      },
       subscribers: {
         count: SUBSCRIBERS,
         processes: SUBSCRIBER_PROCESSES,
@@ -251,8 +193,6 @@ export async function runSessionBench(): Promise<Record<string, unknown>> {
 
 if (import.meta.main) {
   const [role, ...args] = Deno.args;
-  if (role === "bare") bareServer();
-  else if (role === "load") await loadGenerator(args[0]!, Number(args[1]), Number(args[2]));
-  else if (role === "subscribers") await subscribers(args[0]!, Number(args[1]));
+  if (role === "subscribers") await subscribers(args[0]!, Number(args[1]));
   else console.log(JSON.stringify(await runSessionBench(), null, 2));
 }

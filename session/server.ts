@@ -9,12 +9,14 @@ import {
   CORS_HEADERS,
   getOnly,
   guard,
+  type Handler,
   html,
   isGetOrHead,
   isWebSocketUpgrade,
   json,
   methodNotAllowed,
   notFound,
+  requestPath,
   text,
 } from "../shared/http.ts";
 import type { Assets } from "../shared/assets.ts";
@@ -46,12 +48,18 @@ export interface SessionDeps {
 
 /** A session server: a request handler plus its lifecycle. */
 export interface SessionServer {
-  readonly handler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
+  readonly handler: Handler;
   /** Starts polling; `port` is the port actually listened on (for e-mail links). */
   start(port: number): void;
   /** Closes subscribers with 1001, stops polling, waits for e-mails in flight. */
   shutdown(): Promise<void>;
 }
+
+/** `GET /session`'s headers: HTML, as the reference, and its CORS headers. Built once. */
+const SESSION_INIT: ResponseInit = Object.freeze({
+  headers: Object.freeze({ "content-type": "text/html; charset=utf-8", ...CORS_HEADERS }),
+});
+const OPTIONS_INIT: ResponseInit = Object.freeze({ status: 204, headers: CORS_HEADERS });
 
 /** Creates the session server; nothing runs until `start`. */
 export function createSessionServer(deps: SessionDeps): SessionServer {
@@ -64,6 +72,8 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   let port = config.port;
   const hub = createAvailabilityHub(logger, deps.clock);
   const history = createLoadHistory();
+  /** `GET /session`'s body for the fleet's current state; no server is known before a poll. */
+  let sessionAnswer = NO_SERVER_AVAILABLE;
   const notifier = createNotifier({
     logger,
     mail: deps.mail,
@@ -79,6 +89,11 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     timeoutMs: config.loadTimeout * 1000,
     onUpdate: () => {
       const servers = fleet.servers();
+      // Kept here rather than chosen per request: `/session` is the hot path, polls are rare.
+      const entry = chooseServer(servers);
+      sessionAnswer = entry === undefined
+        ? NO_SERVER_AVAILABLE
+        : simulationServerWsUrl(entry, mode);
       history.record(servers, deps.clock.now());
       hub.set(servers.some((s) => isAvailable(s.state)));
     },
@@ -87,14 +102,9 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   let shuttingDown = false;
 
   const session = (request: Request): Response => {
-    if (request.method === "OPTIONS") {
-      return new Response(null, { status: 204, headers: CORS_HEADERS });
-    }
-    if (!isGetOrHead(request)) return methodNotAllowed("GET, HEAD, OPTIONS");
-    const entry = chooseServer(fleet.servers());
-    return html(entry === undefined ? NO_SERVER_AVAILABLE : simulationServerWsUrl(entry, mode), {
-      headers: CORS_HEADERS,
-    });
+    if (isGetOrHead(request)) return new Response(sessionAnswer, SESSION_INIT);
+    if (request.method === "OPTIONS") return new Response(null, OPTIONS_INIT);
+    return methodNotAllowed("GET, HEAD, OPTIONS");
   };
 
   const root = getOnly((request: Request): Response => {
@@ -113,18 +123,22 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   const monitor = getOnly(() => html(monitorPage(fleet.servers(), startedAt, mode)));
   const data = getOnly(() => json(monitorData(fleet.servers(), history.columns(), mode)));
 
-  const routes: Record<string, (request: Request) => Response> = {
-    "/session": session,
-    "/": root,
-    "/load": load,
-    "/monitor": monitor,
-    "/monitor/data": data,
-  };
-
   return {
     handler: guard(logger, (request) => {
-      const route = routes[new URL(request.url).pathname];
-      return route ? route(request) : deps.assets.respond(request) ?? notFound();
+      switch (requestPath(request.url)) {
+        case "/session":
+          return session(request);
+        case "/":
+          return root(request);
+        case "/load":
+          return load(request);
+        case "/monitor":
+          return monitor(request);
+        case "/monitor/data":
+          return data(request);
+        default:
+          return deps.assets.respond(request) ?? notFound();
+      }
     }),
     start(listenPort) {
       port = listenPort;

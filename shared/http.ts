@@ -68,22 +68,65 @@ export function isWebSocketUpgrade(request: Request): boolean {
   return request.headers.get("upgrade")?.toLowerCase() === "websocket";
 }
 
-/** Wraps a handler so that a thrown error becomes a logged 500 and never reaches Deno.serve. */
-export function guard(
-  logger: Logger,
-  handler: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>,
-): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
-  return async (request, info) => {
-    try {
-      return await handler(request, info);
-    } catch (error) {
-      logger.error(
-        { method: request.method, url: request.url, err: error },
-        "request failed",
-      );
-      return text("Internal server error\n", { status: 500 });
-    }
+/** A request handler as Deno.serve takes it: synchronous routes answer without a promise. */
+export type Handler = (
+  request: Request,
+  info: Deno.ServeHandlerInfo,
+) => Response | Promise<Response>;
+
+/**
+ * Wraps a handler so that a thrown error (or a rejected promise) becomes a logged 500 and never
+ * reaches Deno.serve. A synchronous answer is passed on as it is: wrapping every answer in an async
+ * function would cost each request a promise and a microtask.
+ */
+export function guard(logger: Logger, handler: Handler): Handler {
+  const fail = (request: Request, error: unknown): Response => {
+    logger.error({ method: request.method, url: request.url, err: error }, "request failed");
+    return text("Internal server error\n", { status: 500 });
   };
+  return (request, info) => {
+    let answer: Response | Promise<Response>;
+    try {
+      answer = handler(request, info);
+    } catch (error) {
+      return fail(request, error);
+    }
+    return answer instanceof Response ? answer : answer.catch((error) => fail(request, error));
+  };
+}
+
+/** True for the characters a URL path keeps as they are: `A-Z a-z 0-9 - _ ~ /`. */
+function isPlainPathChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x2f && c <= 0x39) ||
+    c === 0x2d || c === 0x5f || c === 0x7e;
+}
+
+/** True for the characters of a plain `host[:port]` (name, IPv4 or IPv6 in brackets). */
+function isPlainHostChar(c: number): boolean {
+  return (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x3a) ||
+    c === 0x2d || c === 0x2e || c === 0x5b || c === 0x5d;
+}
+
+/**
+ * The path of a request URL, as `new URL(url).pathname` gives it. Routing needs only this, and a
+ * request line such as `GET /session?url=… HTTP/1.1` is already in normal form: the path is then
+ * cut out of the string. Anything the URL parser could rewrite (dot segments, `%`, `\`, other
+ * characters, an unusual host) goes through `new URL`.
+ */
+export function requestPath(url: string): string {
+  const authority = url.indexOf("://") + 3;
+  const start = url.indexOf("/", authority);
+  if (authority === 2 || start <= authority) return new URL(url).pathname;
+  for (let i = authority; i < start; i++) {
+    if (!isPlainHostChar(url.charCodeAt(i))) return new URL(url).pathname;
+  }
+  let end = start + 1;
+  for (; end < url.length; end++) {
+    const c = url.charCodeAt(end);
+    if (c === 0x3f /* ? */) break;
+    if (!isPlainPathChar(c)) return new URL(url).pathname;
+  }
+  return url.slice(start, end);
 }
 
 /** An `application/json` response that no cache keeps (live monitor data). */

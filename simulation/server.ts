@@ -7,7 +7,17 @@
  */
 import type { Assets } from "../shared/assets.ts";
 import type { Logger } from "../shared/log.ts";
-import { getOnly, guard, html, isWebSocketUpgrade, json, notFound, text } from "../shared/http.ts";
+import {
+  getOnly,
+  guard,
+  type Handler,
+  html,
+  isWebSocketUpgrade,
+  json,
+  notFound,
+  requestPath,
+  text,
+} from "../shared/http.ts";
 import { parseClientMessage, ProtocolError } from "../shared/protocol.ts";
 import { hostWithoutPort } from "../shared/urls.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
@@ -33,7 +43,7 @@ export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "co
 
 /** A running simulation server: its request handler and its sessions. */
 export interface SimulationServer {
-  readonly handler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
+  readonly handler: Handler;
   /** Sessions with a live `/client` socket or still cleaning up. */
   readonly sessions: ReadonlySet<ClientSession>;
   /** Running and idle Webots counts for `/load` and snapshots. */
@@ -41,6 +51,11 @@ export interface SimulationServer {
   /** Ends every session (Webots stopped, folders removed) and closes their sockets with 1001. */
   shutdown(): Promise<void>;
 }
+
+/** `/load`'s headers, built once: it is polled by every session server. */
+const LOAD_INIT: ResponseInit = Object.freeze({
+  headers: Object.freeze({ "content-type": "text/plain; charset=utf-8" }),
+});
 
 /** Builds the simulation server. */
 export function createSimulationServer(deps: SimulationServerDeps): SimulationServer {
@@ -98,13 +113,12 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     return response;
   };
 
-  const load = getOnly(() => text(String(deps.load())));
+  const load = getOnly(() => new Response(String(deps.load()), LOAD_INIT));
   const monitor = getOnly(() => html(deps.monitorPage([...sessions])));
   const monitorData = getOnly(() => json(deps.monitorData([...sessions])));
 
   const handler = guard(logger, (request, info) => {
-    const { pathname } = new URL(request.url);
-    switch (pathname) {
+    switch (requestPath(request.url)) {
       case "/client":
         if (!isWebSocketUpgrade(request)) {
           return text("This is a WebSocket endpoint\n", {

@@ -26,6 +26,15 @@ serverTest("the real server answers every route over loopback from its first pol
       assert.equal(response.headers.get("access-control-allow-origin"), "*");
       assert.equal(response.headers.get("access-control-allow-headers"), "x-requested-with");
       assert.equal(response.headers.get("access-control-allow-methods"), "POST, GET, OPTIONS");
+      assert.deepEqual(
+        [...response.headers.keys()].filter((name) => name !== "date" && name !== "content-length"),
+        [
+          "access-control-allow-headers",
+          "access-control-allow-methods",
+          "access-control-allow-origin",
+          "content-type",
+        ],
+      );
     });
     await t.step("OPTIONS /session", async () => {
       const response = await fetch(`${base}/session`, {

@@ -1,0 +1,68 @@
+/**
+ * The baseline servers of the throughput benchmark, each run as its own small Deno process on
+ * 127.0.0.1 and a free port (it prints `listening <port>`):
+ *
+ * - `bare`: `Deno.serve(() => new Response("ok"))`, the fastest a Deno server answers anything;
+ * - `answer <json>`: the least a Deno server can do to give one exact answer: the status, body and
+ *   headers in `<json>` (`{status, headers: [[name, value], …], body}`, taken from a real response
+ *   of the project's server in the same run), built once, and nothing else per request. Its
+ *   handler takes no argument, so Deno.serve does not even build a `Request` object;
+ * - `routed <json> <path>`: the same answer for `GET <path>` and a 404 otherwise: the least a
+ *   server that looks at the request's method and path at all can do (Deno then builds the
+ *   `Request`, and reading its method and URL is one call into the runtime each).
+ *
+ * Usage: `deno run --allow-net=127.0.0.1 bench/baseline.ts bare | answer <json> | routed <json> <path>`.
+ *
+ * @module
+ */
+
+/** One HTTP answer, as the baseline replays it. */
+export interface Answer {
+  readonly status: number;
+  readonly headers: readonly (readonly [string, string])[];
+  readonly body: string;
+}
+
+/** Headers that Deno.serve writes itself: a baseline must not set them again. */
+export const SERVER_HEADERS: readonly string[] = ["content-length", "date"];
+
+/** The answer of `response`, without the headers the HTTP layer adds on its own. */
+export async function answerOf(response: Response): Promise<Answer> {
+  return {
+    status: response.status,
+    headers: [...response.headers].filter(([name]) => !SERVER_HEADERS.includes(name)),
+    body: await response.text(),
+  };
+}
+
+function serve(handler: (request: Request) => Response): void {
+  Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: ({ port }) => console.log(`listening ${port}`),
+  }, handler);
+}
+
+if (import.meta.main) {
+  const [role, json, path] = Deno.args;
+  const answer = json === undefined ? undefined : JSON.parse(json) as Answer;
+  const body = answer?.body;
+  const init: ResponseInit = Object.freeze({
+    status: answer?.status ?? 200,
+    headers: Object.freeze(Object.fromEntries(answer?.headers ?? [])),
+  });
+  if (role === "bare") {
+    serve(() => new Response("ok"));
+  } else if (role === "answer" && answer !== undefined) {
+    serve(() => new Response(body, init));
+  } else if (role === "routed" && answer !== undefined && path !== undefined) {
+    serve((request: Request) =>
+      request.method === "GET" && request.url.endsWith(path)
+        ? new Response(body, init)
+        : new Response("Not found", { status: 404 })
+    );
+  } else {
+    console.error("usage: baseline.ts bare | answer <json> | routed <json> <path>");
+    Deno.exit(2);
+  }
+}
