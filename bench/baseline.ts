@@ -7,11 +7,15 @@
  *   headers in `<json>` (`{status, headers: [[name, value], …], body}`, taken from a real response
  *   of the project's server in the same run), built once, and nothing else per request. Its
  *   handler takes no argument, so Deno.serve does not even build a `Request` object;
- * - `routed <json> <path>`: the same answer for `GET <path>` and a 404 otherwise: the least a
+ * - `cloned <json>`: the same answer, but built once and cloned per request (a clone copies the
+ *   already validated headers): the cheapest way known here to give that answer, and what the
+ *   project's servers do for `/session` and `/load` (`cachedResponses` in shared/http.ts);
+ * - `routed <json> <path>`: the cloned answer for `GET <path>` and a 404 otherwise: the least a
  *   server that looks at the request's method and path at all can do (Deno then builds the
  *   `Request`, and reading its method and URL is one call into the runtime each).
  *
- * Usage: `deno run --allow-net=127.0.0.1 bench/baseline.ts bare | answer <json> | routed <json> <path>`.
+ * Usage: `deno run --allow-net=127.0.0.1 bench/baseline.ts bare | answer <json> | cloned <json> |
+ * routed <json> <path>`.
  *
  * @module
  */
@@ -55,14 +59,18 @@ if (import.meta.main) {
     serve(() => new Response("ok"));
   } else if (role === "answer" && answer !== undefined) {
     serve(() => new Response(body, init));
+  } else if (role === "cloned" && answer !== undefined) {
+    const prototype = new Response(body, init);
+    serve(() => prototype.clone());
   } else if (role === "routed" && answer !== undefined && path !== undefined) {
+    const prototype = new Response(body, init);
     serve((request: Request) =>
       request.method === "GET" && request.url.endsWith(path)
-        ? new Response(body, init)
+        ? prototype.clone()
         : new Response("Not found", { status: 404 })
     );
   } else {
-    console.error("usage: baseline.ts bare | answer <json> | routed <json> <path>");
+    console.error("usage: baseline.ts bare | answer <json> | cloned <json> | routed <json> <path>");
     Deno.exit(2);
   }
 }

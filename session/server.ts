@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  cachedResponses,
   CORS_HEADERS,
   getOnly,
   guard,
@@ -100,9 +101,10 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     onTransition: (transition) => notifier.notify(transition),
   });
   let shuttingDown = false;
+  const sessionResponse = cachedResponses(SESSION_INIT);
 
   const session = (request: Request): Response => {
-    if (isGetOrHead(request)) return new Response(sessionAnswer, SESSION_INIT);
+    if (isGetOrHead(request)) return sessionResponse(sessionAnswer);
     if (request.method === "OPTIONS") return new Response(null, OPTIONS_INIT);
     return methodNotAllowed("GET, HEAD, OPTIONS");
   };

@@ -8,6 +8,7 @@
 import type { Assets } from "../shared/assets.ts";
 import type { Logger } from "../shared/log.ts";
 import {
+  cachedResponses,
   getOnly,
   guard,
   type Handler,
@@ -113,7 +114,8 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     return response;
   };
 
-  const load = getOnly(() => new Response(String(deps.load()), LOAD_INIT));
+  const loadResponse = cachedResponses(LOAD_INIT);
+  const load = getOnly(() => loadResponse(String(deps.load())));
   const monitor = getOnly(() => html(deps.monitorPage([...sessions])));
   const monitorData = getOnly(() => json(deps.monitorData([...sessions])));
 

@@ -1,5 +1,5 @@
-import { deepEqual, ok } from "node:assert/strict";
-import { guard, requestPath } from "../../shared/http.ts";
+import assert, { deepEqual, ok } from "node:assert/strict";
+import { cachedResponses, guard, requestPath } from "../../shared/http.ts";
 import type { Logger } from "../../shared/log.ts";
 
 /** A logger that keeps its error lines. */
@@ -93,4 +93,19 @@ Deno.test("guard turns a rejected promise into a logged 500 and passes an async 
   const working = guard(logger, () => Promise.resolve(answer));
   ok((await working(new Request("http://x/"), INFO)) === answer);
   deepEqual(logger.errors.length, 1);
+});
+
+Deno.test("cachedResponses gives each request its own response, rebuilt only when the body changes", async () => {
+  const respond = cachedResponses({ headers: { "content-type": "text/plain; charset=utf-8" } });
+  const first = respond("ws://a:2000");
+  const second = respond("ws://a:2000");
+  assert.notEqual(first, second);
+  // Each can be read on its own: a clone, not a shared body.
+  assert.equal(await first.text(), "ws://a:2000");
+  assert.equal(await second.text(), "ws://a:2000");
+  assert.equal(second.headers.get("content-type"), "text/plain; charset=utf-8");
+  const changed = respond("ws://b:2000");
+  assert.equal(await changed.text(), "ws://b:2000");
+  assert.equal(await respond("ws://b:2000").text(), "ws://b:2000");
+  assert.equal(await respond("ws://a:2000").text(), "ws://a:2000");
 });
