@@ -135,6 +135,12 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
   const history: Snapshot[] = [];
   let counts: () => SessionCounts = () => ({ running: 0, idle: 0 });
+  let lastLoad: { snapshot: Snapshot | undefined; running: number; idle: number; value: number } = {
+    snapshot: undefined,
+    running: -1,
+    idle: -1,
+    value: 0,
+  };
   let csv: MonitorCsv | undefined;
   let timer: unknown;
   let started = false;
@@ -242,8 +248,22 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       return history;
     },
     load() {
-      const latest = history.at(-1) ?? emptySnapshot(Math.floor(now() / 1000));
-      return computeLoad(latest, counts(), config.maxConnections);
+      const latest = history.at(-1);
+      const { running, idle } = counts();
+      // `/load` is polled hard and its inputs change about once a second: compute on change.
+      if (
+        latest === undefined || latest !== lastLoad.snapshot || running !== lastLoad.running ||
+        idle !== lastLoad.idle
+      ) {
+        const snapshot = latest ?? emptySnapshot(Math.floor(now() / 1000));
+        lastLoad = {
+          snapshot: latest,
+          running,
+          idle,
+          value: computeLoad(snapshot, { running, idle }, config.maxConnections),
+        };
+      }
+      return lastLoad.value;
     },
     hostInfo() {
       const cpus = system.cpus();

@@ -486,6 +486,11 @@ Deno.test("load() combines the latest figures with the current session counts", 
       assert.equal(metrics.load(), Math.max(50, s.cpu, s.memory, s.swap, 50, 6.3));
       counts = { running: 3, idle: 1 };
       assert.equal(metrics.load(), 100);
+      // Computed once per change of its inputs: a new snapshot or new counts show at once.
+      counts = { running: 0, idle: 0 };
+      assert.equal(metrics.load(), computeLoad(s, counts, 4));
+      const next = await metrics.takeSnapshot();
+      assert.equal(metrics.load(), computeLoad(next, counts, 4));
     } finally {
       await metrics.stop();
     }
