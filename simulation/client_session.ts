@@ -168,7 +168,7 @@ export class ClientSession {
       return;
     }
     this.#setState("preparing");
-    const opening = this.deps.webotsRuns.open();
+    const opening = this.deps.webotsRuns.open(this.#log);
     this.#inFlight = opening;
     const run = await opening;
     this.#run = run;

@@ -62,9 +62,10 @@ export interface WebotsRun {
 export interface WebotsRuns {
   /**
    * Acquires a port, writes the record and creates the folder. Throws a ClientError when Webots
-   * is not installed or no slot is left; nothing is then held.
+   * is not installed or no slot is left; nothing is then held. The run logs through `logger`
+   * (the browser session's, so that its lines carry the client's id), else the factory's.
    */
-  open(): Promise<WebotsRun>;
+  open(logger?: Logger): Promise<WebotsRun>;
 }
 
 /** What runs need. */
@@ -119,7 +120,7 @@ export function noWebotsNotice(webotsHome: string): string {
 export function createWebotsRuns(deps: WebotsRunsDeps): WebotsRuns {
   const { config } = deps;
   return {
-    async open() {
+    async open(logger = deps.logger) {
       if (!await webotsInstalled(config.webotsHome)) {
         throw new ClientError(
           `Webots is not installed on this server (no ${webotsBinary(config.webotsHome)})`,
@@ -133,7 +134,7 @@ export function createWebotsRuns(deps: WebotsRunsDeps): WebotsRuns {
       }
       const id = crypto.randomUUID();
       const dir = join(config.instancesDir, id);
-      const log = deps.logger.child({ run: id, port });
+      const log = logger.child({ run: id, port });
       try {
         await deps.records.write(id, { owner: deps.owner, instanceDir: dir });
         await Deno.mkdir(dir, { recursive: true });

@@ -4,7 +4,7 @@
  * The run module (`webots_run.ts`) is the real one, on a temp instances folder. Nothing here waits
  * on the wall clock: timeouts fire when the test advances the clock.
  */
-import { silentLogger } from "../fakes/logger.ts";
+import { recordingLogger, silentLogger } from "../fakes/logger.ts";
 import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { validateConfig } from "../../shared/config.ts";
@@ -115,9 +115,10 @@ async function harness(raw: Record<string, unknown> = {}) {
   const ports: PortPool = createPortPool(PORT, 2000 + config.maxConnections, () => true);
   const socket = new FakeSocket();
   let changes = 0;
+  const logger = recordingLogger();
   const session = new ClientSession("c1", socket, "example.com", "127.0.0.1", {
     config,
-    logger: silentLogger,
+    logger,
     ssl: false,
     projects,
     webotsRuns: createWebotsRuns({
@@ -152,6 +153,7 @@ async function harness(raw: Record<string, unknown> = {}) {
     socket,
     session,
     folders,
+    logger,
     changes: () => changes,
     /** The first Webots the session started. */
     get webots() {
@@ -233,6 +235,21 @@ Deno.test("init: the run is prepared, Webots started with the run's port, and we
   await h.session.close("browser left");
   await handled;
   await h.assertReleased();
+});
+
+Deno.test("every log line of a browser's run carries its client id, from the run's opening to its folder's removal", async () => {
+  await using h = await harness();
+  const { handled } = await running(h);
+  await h.session.close("browser left");
+  await handled;
+  const messages = h.logger.lines.map((line) => line.message);
+  for (const message of ["New client", "Webots started", "Webots ready", "Webots stopped"]) {
+    assert.ok(messages.includes(message), `logged: ${message} (${messages.join(" | ")})`);
+  }
+  for (const line of h.logger.lines) assert.equal(line.fields.client, "c1", line.message);
+  const stopped = h.logger.lines.find((line) => line.message === "Webots stopped")!;
+  assert.equal(stopped.fields.pid, h.webots.pid);
+  assert.equal(stopped.fields.port, PORT);
 });
 
 Deno.test("newer Webots that print '.' first are ready too", async () => {
