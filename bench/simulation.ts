@@ -368,7 +368,7 @@ function breakdown(
   const phases: Record<string, number[]> = {
     "sent → server handles start": [],
     "instance folder made, project copied": [],
-    "Webots spawned, `cat` spawned for its registry record": [],
+    "Webots spawned, its pid recorded (`cat` of /proc/<pid>/stat, record rewritten)": [],
     "→ Webots ready line (stand-in start-up, minus the above)": [],
     "ready line → client has webots:": [],
     "closed → Webots stopped (TERM, exit, group KILL)": [],
@@ -390,7 +390,10 @@ function breakdown(
     push("sent → server handles start", at("Starting simulation") - m.sendEpoch);
     const copied = ready.get(m.folder) ?? NaN;
     push("instance folder made, project copied", copied - at("Starting simulation"));
-    push("Webots spawned, `cat` spawned for its registry record", at("Webots started") - copied);
+    push(
+      "Webots spawned, its pid recorded (`cat` of /proc/<pid>/stat, record rewritten)",
+      at("Webots started") - copied,
+    );
     push(
       "→ Webots ready line (stand-in start-up, minus the above)",
       at("Webots ready") - at("Webots started"),
