@@ -5,7 +5,13 @@
  * @module
  */
 import { resolve } from "node:path";
-import { type ConfigEnv, type ConfigOf, processConfigEnv, type Schema } from "../shared/config.ts";
+import {
+  type ConfigEnv,
+  type ConfigOf,
+  hostCheck,
+  processConfigEnv,
+  type Schema,
+} from "../shared/config.ts";
 
 /** The project root: relative config paths resolve against it. */
 export const PROJECT_ROOT: string = resolve(import.meta.dirname ?? ".", "..");
@@ -21,11 +27,13 @@ export const sessionSchema = {
   server: {
     type: "string",
     default: "localhost",
+    check: hostCheck,
     doc: "This server's host name, used in the link of notification e-mails.",
   },
   simulationServers: {
     type: "string[]",
     required: true,
+    check: hostCheck,
     doc:
       "Simulation servers as `host:port`, or `host/port` behind a port-rewriting proxy, in order of preference.",
   },
@@ -51,7 +59,7 @@ export const sessionSchema = {
     type: "boolean",
     ignored: true,
     doc:
-      "Found in old shipped configs; SSL is on exactly when `sslCertificate` and `sslKey` are set.",
+      'In shipped configs of every release (R2019b–R2021b recomputed it from the certificate keys, R2022a+ read it as "use wss/https URLs"); here URLs are secure exactly when `sslCertificate` and `sslKey` are set or `portRewrite` is on.',
   },
   administrator: {
     type: "string",

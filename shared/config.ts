@@ -23,7 +23,7 @@ export interface KeySpec {
   /** Computes the default from the environment and the keys listed before this one. */
   readonly computeDefault?: (env: ConfigEnv, earlier: Readonly<Record<string, unknown>>) => unknown;
   readonly required?: boolean;
-  /** A path: relative values resolve against the project root. */
+  /** A path (or, for `string[]`, a list of paths): relative values resolve against the project root. */
   readonly path?: boolean;
   /** Smallest allowed value for numbers. */
   readonly min?: number;
@@ -33,8 +33,24 @@ export interface KeySpec {
   readonly oneOf?: readonly string[];
   /** Another key that must be set exactly when this one is. */
   readonly together?: string;
-  /** Kept only so that reference configs still load; has no effect. */
+  /**
+   * A key of the reference servers that this server does not use: accepted whatever its value,
+   * dropped, and reported once through the validation's `warn` callback.
+   */
   readonly ignored?: boolean;
+  /**
+   * Another name of the key given here (e.g. the reference's later name): when the file does not
+   * set that key, this key's value fills it; when it sets both, they must agree.
+   */
+  readonly aliasOf?: string;
+  /**
+   * A check the config alone decides, run on the final value (default included) with the keys
+   * listed before this one; returns the problem (e.g. `must not contain ";"`) or undefined.
+   */
+  readonly check?: (
+    value: unknown,
+    earlier: Readonly<Record<string, unknown>>,
+  ) => string | undefined;
   /** The README shows this instead of the computed default. */
   readonly defaultDoc?: string;
 }
@@ -58,14 +74,21 @@ type ValueOf<T extends KeyType> = T extends "string" ? string
   : string[];
 
 type HasValue = { required: true } | { default: unknown } | { computeDefault: unknown };
+/** Keys that never reach the validated config: ignored ones and other names of a key. */
+type Dropped = { ignored: true } | { aliasOf: string };
 
-/** The typed config a schema describes; keys without default nor `required` may be undefined. */
+/**
+ * The typed config a schema describes; keys without default nor `required` may be undefined;
+ * ignored keys and aliases are not part of it.
+ */
 export type ConfigOf<S extends Schema> =
   & {
-    -readonly [K in keyof S as S[K] extends HasValue ? K : never]: ValueOf<S[K]["type"]>;
+    -readonly [K in keyof S as S[K] extends Dropped ? never : S[K] extends HasValue ? K : never]:
+      ValueOf<S[K]["type"]>;
   }
   & {
-    -readonly [K in keyof S as S[K] extends HasValue ? never : K]?: ValueOf<S[K]["type"]>;
+    -readonly [K in keyof S as S[K] extends Dropped ? never : S[K] extends HasValue ? never : K]?:
+      ValueOf<S[K]["type"]>;
   };
 
 /** A config file could not be used; the message is one line naming the file and the key. */
@@ -96,6 +119,25 @@ const TYPE_NAMES: Record<KeyType, string> = {
   "string[]": "an array of strings",
 };
 
+/**
+ * Check for a host name put into URLs (`ws://<host>…`, `https://<host>…`): not empty, no scheme,
+ * no whitespace. A path or a port may follow the host (a proxy may need them), so no more is said.
+ */
+export function hostCheck(value: unknown): string | undefined {
+  const values = Array.isArray(value) ? value : [value];
+  for (const v of values) {
+    if (typeof v !== "string") continue;
+    if (v === "") return "must not be empty";
+    if (/[\s\x00-\x1f\x7f]/.test(v)) {
+      return `must not contain spaces or control characters: ${JSON.stringify(v)}`;
+    }
+    if (v.includes("://")) {
+      return `must name a host without a scheme such as https://: ${JSON.stringify(v)}`;
+    }
+  }
+  return undefined;
+}
+
 /** Parses JSON-with-comments text into a plain object, or throws a ConfigError naming `file`. */
 export function parseJsonc(text: string, file: string): Record<string, unknown> {
   const errors: ParseError[] = [];
@@ -111,24 +153,52 @@ export function parseJsonc(text: string, file: string): Record<string, unknown> 
   return value as Record<string, unknown>;
 }
 
+/** Receives each warning line of a validation (an ignored key), e.g. to print it. */
+export type ConfigWarn = (line: string) => void;
+
+/** The warning line for a key of the reference that this server does not use. */
+export function ignoredKeyWarning(file: string, key: string): string {
+  return `${file}: key "${key}" is not used by this server (ignored)`;
+}
+
+const isSet = (value: unknown) => value !== undefined && value !== null;
+
 /**
- * Validates `raw` against `schema`, fills defaults and resolves paths.
- * Throws a ConfigError on the first unknown key, wrong type or missing required key.
+ * Validates `raw` against `schema`, fills defaults, resolves paths and runs the keys' checks.
+ * Throws a ConfigError on the first unknown key, wrong type, missing required key or failed
+ * check; each ignored key present calls `warn` once with its warning line.
  */
 export function validateConfig<S extends Schema>(
   schema: S,
   raw: Record<string, unknown>,
   file: string,
   env: ConfigEnv,
+  warn: ConfigWarn = () => {},
 ): ConfigOf<S> {
   for (const key of Object.keys(raw)) {
     if (!Object.hasOwn(schema, key)) {
       throw new ConfigError(`${file}: unknown key "${key}"`);
     }
   }
+  const given: Record<string, unknown> = { ...raw };
+  for (const [key, spec] of Object.entries(schema)) {
+    if (spec.aliasOf === undefined || !isSet(raw[key])) continue;
+    if (!typeMatches(spec.type, raw[key])) {
+      throw new ConfigError(`${file}: key "${key}" must be ${TYPE_NAMES[spec.type]}`);
+    }
+    const target = spec.aliasOf;
+    if (!isSet(raw[target])) given[target] = raw[key];
+    else if (raw[target] !== raw[key]) {
+      throw new ConfigError(`${file}: keys "${key}" and "${target}" disagree; keep one of them`);
+    }
+  }
   const out: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(schema)) {
-    let value = raw[key];
+    if (spec.ignored) {
+      if (isSet(raw[key])) warn(ignoredKeyWarning(file, key));
+      continue;
+    }
+    let value = spec.aliasOf === undefined ? given[key] : raw[key];
     if (value === undefined || value === null) {
       if (spec.required) throw new ConfigError(`${file}: missing required key "${key}"`);
       value = spec.computeDefault ? spec.computeDefault(env, out) : spec.default;
@@ -151,12 +221,14 @@ export function validateConfig<S extends Schema>(
         );
       }
     }
-    if (spec.together && (raw[spec.together] === undefined || raw[spec.together] === null)) {
+    if (spec.together && !isSet(raw[spec.together])) {
       throw new ConfigError(`${file}: key "${key}" needs key "${spec.together}" as well`);
     }
-    if (spec.ignored) continue;
     if (spec.path && typeof value === "string") value = resolvePath(value, env);
-    out[key] = value;
+    if (spec.path && Array.isArray(value)) value = value.map((v) => resolvePath(String(v), env));
+    const problem = spec.check?.(value, out);
+    if (problem !== undefined) throw new ConfigError(`${file}: key "${key}" ${problem}`);
+    if (spec.aliasOf === undefined) out[key] = value;
   }
   return out as ConfigOf<S>;
 }
@@ -183,6 +255,7 @@ export async function loadConfig<S extends Schema>(
   schema: S,
   file: string,
   env: ConfigEnv,
+  warn?: ConfigWarn,
 ): Promise<ConfigOf<S>> {
   let text: string;
   try {
@@ -191,7 +264,7 @@ export async function loadConfig<S extends Schema>(
     const reason = error instanceof Deno.errors.NotFound ? "no such file" : String(error);
     throw new ConfigError(`${file}: cannot read the config file: ${reason}`, { cause: error });
   }
-  return validateConfig(schema, parseJsonc(text, file), file, env);
+  return validateConfig(schema, parseJsonc(text, file), file, env, warn);
 }
 
 /** Renders a schema as a Markdown table for the README. */
@@ -204,7 +277,11 @@ export function schemaTable(schema: Schema): string {
         : spec.default === undefined
         ? "—"
         : `\`${JSON.stringify(spec.default)}\``);
-    const meaning = spec.ignored ? `${spec.doc} (accepted and ignored)` : spec.doc;
+    const meaning = spec.ignored
+      ? `${spec.doc} (accepted and ignored, with a warning)`
+      : spec.aliasOf
+      ? `${spec.doc} (read as \`${spec.aliasOf}\`)`
+      : spec.doc;
     rows.push(`| \`${key}\` | ${spec.type} | ${def} | ${meaning.replaceAll("|", "\\|")} |`);
   }
   return rows.join("\n");

@@ -80,7 +80,8 @@ export async function launch<S extends Schema>(
   const configFile = resolveConfigPath(spec.root, spec.name, parsed.positionals[0]);
   let config;
   try {
-    config = await loadConfig(spec.schema, configFile, spec.env());
+    // The one place the warnings are printed: the server validates the same file again, silently.
+    config = await loadConfig(spec.schema, configFile, spec.env(), (line) => console.error(line));
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);

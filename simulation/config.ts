@@ -4,8 +4,14 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
-import { type ConfigEnv, type ConfigOf, processConfigEnv, type Schema } from "../shared/config.ts";
+import { join, relative, resolve } from "node:path";
+import {
+  type ConfigEnv,
+  type ConfigOf,
+  hostCheck,
+  processConfigEnv,
+  type Schema,
+} from "../shared/config.ts";
 
 /** The project root: relative config paths resolve against it. */
 export const PROJECT_ROOT: string = resolve(import.meta.dirname ?? ".", "..");
@@ -13,6 +19,30 @@ export const PROJECT_ROOT: string = resolve(import.meta.dirname ?? ".", "..");
 /** The environment this server's config defaults are computed from. */
 export function simulationConfigEnv(): ConfigEnv {
   return processConfigEnv(PROJECT_ROOT, ["WEBOTS_HOME"]);
+}
+
+/**
+ * Webots takes `--stream="k=v;k=v"` and splits it on `;` (the quotes are stripped once), so a
+ * value passed inside it must not hold either; spaces and control characters have no place in a
+ * host or a stream name either.
+ */
+function streamOptionCheck(value: unknown): string | undefined {
+  if (typeof value !== "string") return undefined;
+  if (value === "") return "must not be empty";
+  if (/[;"\s\x00-\x1f\x7f]/.test(value)) {
+    return `must not contain ';', '"', spaces or control characters: ${JSON.stringify(value)}`;
+  }
+  return undefined;
+}
+
+function inside(path: string, folder: string): boolean {
+  const rel = relative(folder, path);
+  return rel === "" || (!rel.startsWith("..") && !rel.startsWith("/"));
+}
+
+/** An ignored key of the reference servers. */
+function ignored(type: "string" | "boolean" | "integer" | "number" | "string[]", doc: string) {
+  return { type, ignored: true, doc } as const;
 }
 
 /** Keys, types, defaults and meanings of a simulation-server config file. */
@@ -44,10 +74,15 @@ export const simulationSchema = {
     default: 100,
     min: 1,
     max: 10000,
+    check: (value, earlier) =>
+      Number(earlier.port) + Number(value) > 65535
+        ? `reaches past port 65535 with port ${earlier.port} (Webots streams on port+1 … port+maxConnections)`
+        : undefined,
     doc: "Most simulations at once; Webots streams on ports `port+1` … `port+maxConnections`.",
   },
   fullyQualifiedDomainName: {
     type: "string",
+    check: hostCheck,
     doc: "Host name put in `webots:` URLs; default: the request's Host header without its port.",
   },
   portRewrite: {
@@ -72,7 +107,7 @@ export const simulationSchema = {
     type: "boolean",
     ignored: true,
     doc:
-      "Found in old shipped configs; SSL is on exactly when `sslCertificate` and `sslKey` are set.",
+      'In shipped configs of every release (R2019b–R2021b recomputed it from the certificate keys, R2022a+ read it as "use wss URLs"); here `webots:` URLs are secure exactly when `sslCertificate` and `sslKey` are set or `portRewrite` is on.',
   },
   logDir: {
     type: "string",
@@ -88,10 +123,12 @@ export const simulationSchema = {
   debug: { type: "boolean", default: false, doc: "Log to standard output instead of the file." },
   multimediaServer: {
     type: "string",
+    check: streamOptionCheck,
     doc: "Passed to Webots as `multimediaServer=` in `--stream` (MJPEG/WebRTC relay).",
   },
   multimediaStream: {
     type: "string",
+    check: streamOptionCheck,
     doc: "Passed to Webots as `multimediaStream=` in `--stream`.",
   },
   instancesDir: {
@@ -105,17 +142,25 @@ export const simulationSchema = {
   allowedRepositories: {
     type: "string[]",
     default: [],
+    check: (value) =>
+      (value as string[]).includes("") ? "must not hold an empty prefix" : undefined,
     doc:
       "URL prefixes a `start` world must match (e.g. `https://github.com/cyberbotics/`); empty: all.",
   },
   blockedRepositories: {
     type: "string[]",
     default: [],
+    check: (value) =>
+      (value as string[]).includes("") ? "must not hold an empty prefix" : undefined,
     doc: "URL prefixes a `start` world must not match; checked after `allowedRepositories`.",
   },
   githubArchiveBase: {
     type: "string",
     default: "https://codeload.github.com",
+    check: (value) =>
+      /^https?:\/\/[^\s/]+/.test(String(value)) && URL.canParse(String(value))
+        ? undefined
+        : `must be an http:// or https:// URL: ${JSON.stringify(value)}`,
     doc:
       "Where GitHub projects are downloaded: `<base>/<user>/<repo>/zip/<ref>` (tests point it at loopback).",
   },
@@ -165,6 +210,67 @@ export const simulationSchema = {
     min: 64,
     doc: "Largest `/client` message accepted, in bytes; larger ones get an `error:` reply.",
   },
+  // cfg (issue 8): file roots, then the keys of the reference servers' configs (R2019b–R2023)
+  // that this server reads under another name or does not use.
+  fileRoots: {
+    type: "string[]",
+    path: true,
+    computeDefault: (_env, earlier) => [earlier.projectsDir],
+    defaultDoc: "`[projectsDir]`",
+    check: (value, earlier) => {
+      const roots = value as string[];
+      if (roots.includes("/")) return "must not name the root folder /";
+      const secrets = [["keyDir", earlier.keyDir], ["sslKey", earlier.sslKey]] as const;
+      for (const [name, secret] of secrets) {
+        const root = roots.find((r) => typeof secret === "string" && inside(secret, r));
+        if (root !== undefined) return `must not hold ${name} (${secret} is inside ${root})`;
+      }
+      return undefined;
+    },
+    doc:
+      "Folders `file://` worlds may come from (e.g. `$WEBOTS_HOME/projects` for Webots' own samples); the world and its project folder must lie in one of them, symlinks resolved. `[]` refuses every `file://` world.",
+  },
+  server: {
+    type: "string",
+    aliasOf: "fullyQualifiedDomainName",
+    check: hostCheck,
+    doc: "R2022a+ name of `fullyQualifiedDomainName`.",
+  },
+  publicPort: ignored(
+    "integer",
+    "In the shipped `video.json` (R2019b–R2021b); no release ever read it.",
+  ),
+  docker: ignored(
+    "boolean",
+    "R2022a+: run Webots in Docker; this server runs the installed Webots (optionally in firejail).",
+  ),
+  shareIdleTime: ignored(
+    "number",
+    "R2022a+: load below which repositories outside `allowedRepositories` may run (Docker only); here `allowedRepositories` always applies.",
+  ),
+  notify: ignored(
+    "string[]",
+    "R2022a+: web services (a URL or a list) told at start that this server exists, such as webots.cloud; nothing is posted here.",
+  ),
+  bannedRepositories: ignored(
+    "string[]",
+    "R2022a read this name in place of `blockedRepositories` (a bug); use `blockedRepositories`.",
+  ),
+  title: ignored("string", "R2022b+: heading of the `/monitor` page."),
+  description: ignored("string", "R2022b+: paragraph under the `/monitor` heading."),
+  webots: ignored(
+    "string",
+    "Set by the reference itself (the Webots binary); a value in the file had no effect there either.",
+  ),
+  instancesPath: ignored(
+    "string",
+    "Set by the reference itself (the instances folder); see `instancesDir`.",
+  ),
+  WEBOTS_HOME: ignored(
+    "string",
+    "Set by R2019b–R2021a from the environment; see `webotsHome`.",
+  ),
+  dockerConfDir: ignored("string", "Set by the R2022a+ reference itself in Docker mode."),
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */

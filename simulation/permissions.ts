@@ -40,6 +40,7 @@ export function simulationPermissions(
     config.instancesDir,
     config.webotsHome,
     "/etc/os-release",
+    ...config.fileRoots,
   ];
   if (config.sslCertificate) read.push(config.sslCertificate);
   if (config.sslKey) read.push(config.sslKey);

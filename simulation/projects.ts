@@ -1,7 +1,7 @@
 /**
  * Project preparation for one simulation: fills a given, empty instance folder with a copy of the
  * project (`init`: a folder of `projectsDir`, optionally overlaid with the user's saved project
- * from the website; `start`: a GitHub archive or a `file://` folder inside `projectsDir`) and
+ * from the website; `start`: a GitHub archive or a `file://` folder inside one of `fileRoots`) and
  * checks the world; `reset controller`. Every client-supplied name is validated (`names.ts`,
  * `world_url.ts`). The folder belongs to its Webots run (`webots_run.ts`), which removes it,
  * also after a failed preparation.
@@ -127,7 +127,7 @@ export async function prepareStart(
   const world = parseStartUrl(url);
   checkRepositoryLists(url, world, config);
   if (world.kind === "file") {
-    const source = await fileProjectSource(config.projectsDir, world);
+    const source = await fileProjectSource(config.fileRoots, world);
     return await fill(dir, deps, async () => {
       const projectDir = join(dir, basename(world.projectPath));
       await copyTree(source, projectDir, { logger: deps.logger, signal });
@@ -189,7 +189,7 @@ export async function resetController(
   deps.logger.info({ dir: project.dir, path }, "controller reset");
 }
 
-/** The real path of a project folder when it is a folder inside `projectsDir`. */
+/** The real path of `folder` when it is a folder inside `projectsDir` (or another root). */
 async function projectSource(projectsDir: string, folder: string): Promise<string | undefined> {
   try {
     const root = await Deno.realPath(projectsDir);
@@ -207,13 +207,29 @@ async function projectSource(projectsDir: string, folder: string): Promise<strin
   }
 }
 
-async function fileProjectSource(projectsDir: string, world: FileWorld): Promise<string> {
+/**
+ * The real path of a `file://` world's project folder, when the world and its project folder lie
+ * in one of `roots` (`fileRoots`): symlinks resolved, and both inside the root the URL names.
+ */
+async function fileProjectSource(roots: readonly string[], world: FileWorld): Promise<string> {
   const outside = new ClientError("The world file must lie in the projects folder of this server");
-  const root = await Deno.realPath(projectsDir).catch(() => undefined);
-  // Checked before touching the file system: outside projectsDir the server may not even be
+  for (const root of roots) {
+    const source = await sourceInRoot(root, world, outside);
+    if (source !== undefined) return source;
+  }
+  throw outside;
+}
+
+async function sourceInRoot(
+  root: string,
+  world: FileWorld,
+  outside: ClientError,
+): Promise<string | undefined> {
+  const realRoot = await Deno.realPath(root).catch(() => undefined);
+  // Checked before touching the file system: outside the roots the server may not even be
   // allowed to read (`.` and `..` segments were refused by the parser).
-  if (root === undefined || !(isInside(projectsDir, world.path) || isInside(root, world.path))) {
-    throw outside;
+  if (realRoot === undefined || !(isInside(root, world.path) || isInside(realRoot, world.path))) {
+    return undefined;
   }
   let realWorld: string;
   try {
@@ -225,10 +241,8 @@ async function fileProjectSource(projectsDir: string, world: FileWorld): Promise
     if (error instanceof Deno.errors.NotCapable) throw outside;
     throw error;
   }
-  if (!isInside(root, realWorld)) throw outside;
-  const source = await projectSource(projectsDir, world.projectPath);
-  if (source === undefined) throw outside;
-  return source;
+  if (!isInside(realRoot, realWorld)) return undefined;
+  return await projectSource(root, world.projectPath);
 }
 
 interface Built {

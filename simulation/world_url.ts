@@ -7,7 +7,7 @@
  * - `https://github.com/<user>/<repo>/blob/<ref>/<folder…>/worlds/<world>.wbt` (R2022a+); `<ref>`
  *   is taken as one segment, since a ref containing `/` cannot be told apart from the folder.
  * - `file:///<path>/worlds/<world>.wbt`, taken literally (no %-decoding); `.`, `..` and empty
- *   segments are refused outright; the caller checks the location against `projectsDir`.
+ *   segments are refused outright; the caller checks the location against `fileRoots`.
  *
  * @module
  */
