@@ -9,11 +9,13 @@ import { join } from "node:path";
 import { schemaTable } from "../shared/config.ts";
 import { sessionSchema } from "../session/config.ts";
 import { simulationSchema } from "../simulation/config.ts";
+import { referenceKeysTable } from "./reference_keys.ts";
 
 /** The generated blocks, by marker name. */
 export const TABLES: Readonly<Record<string, string>> = {
   "session-config": schemaTable(sessionSchema),
   "simulation-config": schemaTable(simulationSchema),
+  "reference-keys": referenceKeysTable(),
 };
 
 /** Replaces every marked block of `readme` with its generated table. */

@@ -128,7 +128,7 @@ export function hostCheck(value: unknown): string | undefined {
   for (const v of values) {
     if (typeof v !== "string") continue;
     if (v === "") return "must not be empty";
-    if (/[\s\x00-\x1f\x7f]/.test(v)) {
+    if (/[\s\p{Cc}]/u.test(v)) {
       return `must not contain spaces or control characters: ${JSON.stringify(v)}`;
     }
     if (v.includes("://")) {
@@ -183,9 +183,12 @@ export function validateConfig<S extends Schema>(
   const given: Record<string, unknown> = { ...raw };
   for (const [key, spec] of Object.entries(schema)) {
     if (spec.aliasOf === undefined || !isSet(raw[key])) continue;
+    // Checked under the name the file uses.
     if (!typeMatches(spec.type, raw[key])) {
       throw new ConfigError(`${file}: key "${key}" must be ${TYPE_NAMES[spec.type]}`);
     }
+    const problem = spec.check?.(raw[key], {});
+    if (problem !== undefined) throw new ConfigError(`${file}: key "${key}" ${problem}`);
     const target = spec.aliasOf;
     if (!isSet(raw[target])) given[target] = raw[key];
     else if (raw[target] !== raw[key]) {
@@ -198,7 +201,8 @@ export function validateConfig<S extends Schema>(
       if (isSet(raw[key])) warn(ignoredKeyWarning(file, key));
       continue;
     }
-    let value = spec.aliasOf === undefined ? given[key] : raw[key];
+    if (spec.aliasOf !== undefined) continue;
+    let value = given[key];
     if (value === undefined || value === null) {
       if (spec.required) throw new ConfigError(`${file}: missing required key "${key}"`);
       value = spec.computeDefault ? spec.computeDefault(env, out) : spec.default;
@@ -228,7 +232,7 @@ export function validateConfig<S extends Schema>(
     if (spec.path && Array.isArray(value)) value = value.map((v) => resolvePath(String(v), env));
     const problem = spec.check?.(value, out);
     if (problem !== undefined) throw new ConfigError(`${file}: key "${key}" ${problem}`);
-    if (spec.aliasOf === undefined) out[key] = value;
+    out[key] = value;
   }
   return out as ConfigOf<S>;
 }

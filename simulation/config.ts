@@ -29,7 +29,7 @@ export function simulationConfigEnv(): ConfigEnv {
 function streamOptionCheck(value: unknown): string | undefined {
   if (typeof value !== "string") return undefined;
   if (value === "") return "must not be empty";
-  if (/[;"\s\x00-\x1f\x7f]/.test(value)) {
+  if (/[;"\s\p{Cc}]/u.test(value)) {
     return `must not contain ';', '"', spaces or control characters: ${JSON.stringify(value)}`;
   }
   return undefined;

@@ -101,3 +101,104 @@ Deno.test("schema tables list every key with its default", () => {
   match(table, /\| `loadRefresh` \| number \| `5` \|/);
   match(table, /\| `simulationServers` \| string\[\] \| required \|/);
 });
+
+Deno.test("what the config alone decides is checked at start, one line naming file and key", () => {
+  const simulation: [Record<string, unknown>, string][] = [
+    [
+      { multimediaServer: "http://relay:9088;ssl" },
+      `f.json: key "multimediaServer" must not contain ';', '"', spaces or control characters: "http://relay:9088;ssl"`,
+    ],
+    [
+      { multimediaStream: 'a"b' },
+      `f.json: key "multimediaStream" must not contain ';', '"', spaces or control characters: "a\\"b"`,
+    ],
+    [
+      { multimediaStream: "localhost:5004 x" },
+      `f.json: key "multimediaStream" must not contain ';', '"', spaces or control characters: "localhost:5004 x"`,
+    ],
+    [{ multimediaServer: "" }, 'f.json: key "multimediaServer" must not be empty'],
+    [
+      { port: 65500, maxConnections: 100 },
+      'f.json: key "maxConnections" reaches past port 65535 with port 65500 (Webots streams on port+1 … port+maxConnections)',
+    ],
+    [
+      { fullyQualifiedDomainName: "https://sim.example.org" },
+      'f.json: key "fullyQualifiedDomainName" must name a host without a scheme such as https://: "https://sim.example.org"',
+    ],
+    [
+      { server: "sim example" },
+      'f.json: key "server" must not contain spaces or control characters: "sim example"',
+    ],
+    [
+      { githubArchiveBase: "codeload.github.com" },
+      'f.json: key "githubArchiveBase" must be an http:// or https:// URL: "codeload.github.com"',
+    ],
+    [
+      { allowedRepositories: ["https://github.com/a/", ""] },
+      'f.json: key "allowedRepositories" must not hold an empty prefix',
+    ],
+    [
+      { blockedRepositories: [""] },
+      'f.json: key "blockedRepositories" must not hold an empty prefix',
+    ],
+    [{ fileRoots: ["/srv/p", "/"] }, 'f.json: key "fileRoots" must not name the root folder /'],
+    [
+      { fileRoots: ["/srv/p"], keyDir: "/srv/p/keys" },
+      'f.json: key "fileRoots" must not hold keyDir (/srv/p/keys is inside /srv/p)',
+    ],
+    [
+      { fileRoots: ["/srv/p"], sslKey: "/srv/p/tls/key.pem", sslCertificate: "/etc/c.pem" },
+      'f.json: key "fileRoots" must not hold sslKey (/srv/p/tls/key.pem is inside /srv/p)',
+    ],
+  ];
+  for (const [raw, message] of simulation) {
+    throws(() => validateConfig(simulationSchema, raw, "f.json", env), (e: unknown) => {
+      equal((e as Error).message, message);
+      return e instanceof ConfigError;
+    });
+  }
+  const session: [Record<string, unknown>, string][] = [
+    [
+      { simulationServers: ["localhost:2000", "ws://sim:2000"] },
+      'f.json: key "simulationServers" must name a host without a scheme such as https://: "ws://sim:2000"',
+    ],
+    [{ simulationServers: [""] }, 'f.json: key "simulationServers" must not be empty'],
+    [
+      { simulationServers: [], server: "a\tb" },
+      'f.json: key "server" must not contain spaces or control characters: "a\\tb"',
+    ],
+  ];
+  for (const [raw, message] of session) {
+    throws(() => validateConfig(sessionSchema, raw, "f.json", env), (e: unknown) => {
+      equal((e as Error).message, message);
+      return e instanceof ConfigError;
+    });
+  }
+  // What the checks let through.
+  const ok = validateConfig(
+    simulationSchema,
+    {
+      port: 65400,
+      maxConnections: 135,
+      multimediaServer: "http://cyberbotics2.cyberbotics.com:9088",
+      fullyQualifiedDomainName: "example.org/sim",
+      githubArchiveBase: "http://127.0.0.1:8080",
+    },
+    "f.json",
+    env,
+  );
+  equal(ok.maxConnections, 135);
+  equal(ok.fullyQualifiedDomainName, "example.org/sim");
+});
+
+Deno.test("fileRoots resolve like paths and default to projectsDir", () => {
+  deepEqual(validateConfig(simulationSchema, {}, "f", env).fileRoots, [
+    "/opt/webots/projects/samples/robotbenchmark",
+  ]);
+  deepEqual(
+    validateConfig(simulationSchema, { fileRoots: ["projects", "$WEBOTS_HOME/projects"] }, "f", env)
+      .fileRoots,
+    ["/srv/webots/projects", "/opt/webots/projects"],
+  );
+  deepEqual(validateConfig(simulationSchema, { fileRoots: [] }, "f", env).fileRoots, []);
+});
