@@ -637,3 +637,75 @@ Deno.test("reset controller restores the original file of init and file:// proje
     await ws.remove(fromFile);
   }
 });
+
+Deno.test("fileRoots: a world under a second root is copied; symlinks out of a root and paths outside every root are refused", async () => {
+  await using ws = await workspace();
+  const samples = join(ws.root, "webots", "projects");
+  await ws.write(ws.projectsDir, PROJECT);
+  await ws.write(samples, {
+    "robots/nao/worlds/nao_room.wbt": "#VRML_SIM R2021b utf8\n",
+    "robots/nao/controllers/nao/nao.py": "print('nao')",
+  });
+  await ws.write(ws.root, { "outside/worlds/w.wbt": "x", "outside/controllers/c/c.py": "x" });
+  // A symlinked project and a symlinked world, both in the second root, both pointing outside.
+  await Deno.symlink(join(ws.root, "outside"), join(samples, "escape"));
+  await Deno.symlink(
+    join(ws.root, "outside/worlds/w.wbt"),
+    join(samples, "robots/nao/worlds/w.wbt"),
+  );
+  // A link from the second root into the first one: still not inside the root the URL names.
+  await Deno.symlink(join(ws.projectsDir, "robots"), join(samples, "first"));
+  const deps = ws.deps({ fileRoots: [ws.projectsDir, samples] });
+
+  const nao = `file://${samples}/robots/nao/worlds/nao_room.wbt`;
+  const instance = await prepareStart(nao, await ws.folder(), deps);
+  try {
+    assert.equal(instance.projectDir, join(instance.dir, "nao"));
+    assert.equal(await Deno.readTextFile(instance.worldFile), "#VRML_SIM R2021b utf8\n");
+    assert.equal(
+      await Deno.readTextFile(join(instance.projectDir, "controllers/nao/nao.py")),
+      "print('nao')",
+    );
+    assert.equal(instance.source, join(samples, "robots/nao"));
+  } finally {
+    await ws.remove(instance);
+  }
+  // The first root still serves its worlds.
+  const ure = await prepareStart(
+    `file://${ws.projectsDir}/robots/ure/worlds/ure.wbt`,
+    await ws.folder(),
+    deps,
+  );
+  await ws.remove(ure);
+
+  const outsideMessage = "The world file must lie in the projects folder of this server";
+  const refused = [
+    `file://${samples}/escape/worlds/w.wbt`,
+    `file://${samples}/robots/nao/worlds/w.wbt`,
+    `file://${samples}/first/ure/worlds/ure.wbt`,
+    `file://${ws.root}/outside/worlds/w.wbt`,
+    `file://${ws.root}/webots/worlds/w.wbt`,
+    "file:///etc/worlds/passwd.wbt",
+  ];
+  for (const bad of refused) {
+    await assert.rejects(
+      prepareStart(bad, await ws.folder(), deps),
+      (e: unknown) => e instanceof ClientError && e.message === outsideMessage,
+      bad,
+    );
+  }
+  // Without the second root, its worlds are outside; with no root at all, every world is.
+  await assert.rejects(
+    prepareStart(nao, await ws.folder(), ws.deps()),
+    (e: unknown) => e instanceof ClientError && e.message === outsideMessage,
+  );
+  await assert.rejects(
+    prepareStart(
+      `file://${ws.projectsDir}/robots/ure/worlds/ure.wbt`,
+      await ws.folder(),
+      ws.deps({ fileRoots: [] }),
+    ),
+    (e: unknown) => e instanceof ClientError && e.message === outsideMessage,
+  );
+  assert.deepEqual(await ws.filled(), []);
+});
