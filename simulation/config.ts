@@ -220,10 +220,16 @@ export const simulationSchema = {
     check: (value, earlier) => {
       const roots = value as string[];
       if (roots.includes("/")) return "must not name the root folder /";
-      const secrets = [["keyDir", earlier.keyDir], ["sslKey", earlier.sslKey]] as const;
-      for (const [name, secret] of secrets) {
-        const root = roots.find((r) => typeof secret === "string" && inside(secret, r));
-        if (root !== undefined) return `must not hold ${name} (${secret} is inside ${root})`;
+      // A project copied from a root must not carry secrets, nor other clients' instances.
+      const kept = [
+        ["keyDir", earlier.keyDir],
+        ["sslKey", earlier.sslKey],
+        ["instancesDir", earlier.instancesDir],
+      ] as const;
+      for (const [name, path] of kept) {
+        if (typeof path !== "string") continue;
+        const root = roots.find((r) => inside(path, r) || inside(r, path));
+        if (root !== undefined) return `must not overlap ${name} (${path} and root ${root})`;
       }
       return undefined;
     },

@@ -144,11 +144,19 @@ Deno.test("what the config alone decides is checked at start, one line naming fi
     [{ fileRoots: ["/srv/p", "/"] }, 'f.json: key "fileRoots" must not name the root folder /'],
     [
       { fileRoots: ["/srv/p"], keyDir: "/srv/p/keys" },
-      'f.json: key "fileRoots" must not hold keyDir (/srv/p/keys is inside /srv/p)',
+      'f.json: key "fileRoots" must not overlap keyDir (/srv/p/keys and root /srv/p)',
     ],
     [
       { fileRoots: ["/srv/p"], sslKey: "/srv/p/tls/key.pem", sslCertificate: "/etc/c.pem" },
-      'f.json: key "fileRoots" must not hold sslKey (/srv/p/tls/key.pem is inside /srv/p)',
+      'f.json: key "fileRoots" must not overlap sslKey (/srv/p/tls/key.pem and root /srv/p)',
+    ],
+    [
+      { fileRoots: ["/tmp"] },
+      'f.json: key "fileRoots" must not overlap instancesDir (/tmp/webots/instances and root /tmp)',
+    ],
+    [
+      { fileRoots: ["/srv/i/p"], instancesDir: "/srv/i" },
+      'f.json: key "fileRoots" must not overlap instancesDir (/srv/i and root /srv/i/p)',
     ],
   ];
   for (const [raw, message] of simulation) {
