@@ -166,7 +166,8 @@ const isSet = (value: unknown) => value !== undefined && value !== null;
 /**
  * Validates `raw` against `schema`, fills defaults, resolves paths and runs the keys' checks.
  * Throws a ConfigError on the first unknown key, wrong type, missing required key or failed
- * check; each ignored key present calls `warn` once with its warning line.
+ * check; once the file is valid, each ignored key present calls `warn` once with its warning
+ * line (a file that fails gives its one error line alone).
  */
 export function validateConfig<S extends Schema>(
   schema: S,
@@ -196,9 +197,10 @@ export function validateConfig<S extends Schema>(
     }
   }
   const out: Record<string, unknown> = {};
+  const warnings: string[] = [];
   for (const [key, spec] of Object.entries(schema)) {
     if (spec.ignored) {
-      if (isSet(raw[key])) warn(ignoredKeyWarning(file, key));
+      if (isSet(raw[key])) warnings.push(ignoredKeyWarning(file, key));
       continue;
     }
     if (spec.aliasOf !== undefined) continue;
@@ -234,6 +236,7 @@ export function validateConfig<S extends Schema>(
     if (problem !== undefined) throw new ConfigError(`${file}: key "${key}" ${problem}`);
     out[key] = value;
   }
+  for (const line of warnings) warn(line);
   return out as ConfigOf<S>;
 }
 

@@ -73,6 +73,11 @@ Deno.test("a key no reference had, or a bad multimediaServer, stops the launcher
         `${file}: unknown key "publicHost"`,
       ],
       [
+        { publicPort: 80, port: 65535 },
+        `${file}: key "maxConnections" reaches past port 65535 with port 65535 (Webots streams on port+1 … port+maxConnections)`,
+      ],
+      [
+        // publicPort's warning is not printed either: a file that fails gives its error alone.
         { publicPort: 80, multimediaServer: "http://relay:9088;controllerEdit" },
         `${file}: key "multimediaServer" must not contain ';', '"', spaces or control characters: "http://relay:9088;controllerEdit"`,
       ],
