@@ -91,7 +91,7 @@ export function createAvailabilityHub(logger: Logger, clock: Clock): Availabilit
       const subscriber: Subscriber = { socket, last: undefined };
       socket.addEventListener("open", () => {
         subscribers.set(socket, subscriber);
-        logger.debug({ host, subscribers: subscribers.size }, `[${host}] New client`);
+        logger.info({ host, subscribers: subscribers.size }, `[${host}] New client`);
         sendCurrent(subscriber);
       });
       socket.addEventListener("message", (event) => {
@@ -100,7 +100,7 @@ export function createAvailabilityHub(logger: Logger, clock: Clock): Availabilit
       });
       socket.addEventListener("close", () => {
         if (subscribers.delete(socket)) {
-          logger.debug({ host, subscribers: subscribers.size }, `[${host}] Client disconnected`);
+          logger.info({ host, subscribers: subscribers.size }, `[${host}] Client disconnected`);
         }
       });
       socket.addEventListener("error", () => {

@@ -102,6 +102,13 @@ export const sessionSchema = {
     min: 0.05,
     doc: "Seconds a simulation server has to answer `/load` before it counts as unavailable.",
   },
+  logFormat: {
+    type: "string",
+    default: "text",
+    oneOf: ["text", "json"],
+    doc:
+      "`text` (default): lines in the reference's shape, `<time> [INFO   ]  <message>` then the fields as `key=value`; `json`: one JSON object a line (pino), for log tools.",
+  },
 } as const satisfies Schema;
 
 /** A validated session-server config. */

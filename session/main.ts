@@ -19,7 +19,12 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
   let logger, assets;
   try {
     assets = await loadAssets(sessionAssets());
-    logger = createLogger({ server: "session", logDir: config.logDir, debug: config.debug });
+    logger = createLogger({
+      server: "session",
+      logDir: config.logDir,
+      debug: config.debug,
+      format: config.logFormat,
+    });
   } catch (error) {
     console.error(error instanceof Error ? error.message : String(error));
     return 1;

@@ -77,6 +77,10 @@ type HasValue = { required: true } | { default: unknown } | { computeDefault: un
 /** Keys that never reach the validated config: ignored ones and other names of a key. */
 type Dropped = { ignored: true } | { aliasOf: string };
 
+/** A key's value type: the `oneOf` strings when it lists them. */
+type KeyValue<K extends KeySpec> = K extends { oneOf: readonly (infer U)[] } ? U
+  : ValueOf<K["type"]>;
+
 /**
  * The typed config a schema describes; keys without default nor `required` may be undefined;
  * ignored keys and aliases are not part of it.
@@ -84,11 +88,11 @@ type Dropped = { ignored: true } | { aliasOf: string };
 export type ConfigOf<S extends Schema> =
   & {
     -readonly [K in keyof S as S[K] extends Dropped ? never : S[K] extends HasValue ? K : never]:
-      ValueOf<S[K]["type"]>;
+      KeyValue<S[K]>;
   }
   & {
     -readonly [K in keyof S as S[K] extends Dropped ? never : S[K] extends HasValue ? never : K]?:
-      ValueOf<S[K]["type"]>;
+      KeyValue<S[K]>;
   };
 
 /** A config file could not be used; the message is one line naming the file and the key. */

@@ -1,8 +1,11 @@
 /**
- * Logger factory: structured JSON lines (pino), to a rotated file or, in debug mode, to stdout.
+ * Logger factory: to a rotated file or, in debug mode, to stdout; as text lines in the
+ * reference's shape (`2026-11-29 18:55:31,123 [INFO   ]  <message> client=c12 port=2001`), or
+ * with `logFormat: "json"` as structured JSON lines (pino).
  *
- * Every line carries `server` and whatever fields the caller binds (client id, pid, port, world),
- * so an operator can follow one browser's session with `grep '"client":"c12"'`.
+ * Every line carries whatever fields the caller binds (client id, pid, port, world), so an
+ * operator can follow one browser's session with `grep 'client=c12'` (text) or
+ * `grep '"client":"c12"'` (JSON, whose lines also carry `server`).
  *
  * @module
  */
@@ -27,9 +30,72 @@ export interface LogOptions {
   readonly logDir: string;
   /** Log to stdout instead of the file. */
   readonly debug: boolean;
+  /** `text` (default): the reference's lines plus fields; `json`: one JSON object a line. */
+  readonly format?: LogFormat;
   /** Rotation size in bytes (default 500 kB) and number of rotated files kept (default 10). */
   readonly maxBytes?: number;
   readonly maxFiles?: number;
+}
+
+/** The two line formats. */
+export type LogFormat = "text" | "json";
+
+type Level = "debug" | "info" | "warn" | "error";
+const LEVELS: Record<Level, { rank: number; label: string }> = {
+  debug: { rank: 20, label: "DEBUG" },
+  info: { rank: 30, label: "INFO" },
+  warn: { rank: 40, label: "WARNING" },
+  error: { rank: 50, label: "ERROR" },
+};
+
+/** Python's `%(asctime)s`: local time, `YYYY-MM-DD HH:MM:SS,mmm`. */
+function asctime(date: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  return `${date.getFullYear()}-${p(date.getMonth() + 1)}-${p(date.getDate())} ` +
+    `${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())},` +
+    p(date.getMilliseconds(), 3);
+}
+
+function fieldText(value: unknown): string {
+  if (value instanceof Error) return JSON.stringify(value.stack ?? String(value));
+  if (typeof value === "string") return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  return JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * One text line: the reference's `%(asctime)-15s [%(levelname)-7s]  %(message)s`, then the
+ * fields as `key=value` (strings with spaces, quotes or `=` JSON-quoted).
+ */
+export function textLine(
+  date: Date,
+  level: Level,
+  message: string,
+  fields: Readonly<Record<string, unknown>>,
+): string {
+  const extra = Object.entries(fields)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => ` ${k}=${fieldText(v)}`).join("");
+  return `${asctime(date)} [${LEVELS[level].label.padEnd(7)}]  ${message}${extra}\n`;
+}
+
+function textLogger(
+  write: (line: string) => void,
+  minLevel: Level,
+  bound: Record<string, unknown>,
+  close: () => Promise<void>,
+): Logger {
+  const at = (level: Level) => (fields: Record<string, unknown>, message: string) => {
+    if (LEVELS[level].rank < LEVELS[minLevel].rank) return;
+    write(textLine(new Date(), level, message, { ...bound, ...fields }));
+  };
+  return {
+    debug: at("debug"),
+    info: at("info"),
+    warn: at("warn"),
+    error: at("error"),
+    child: (fields) => textLogger(write, minLevel, { ...bound, ...fields }, close),
+    close,
+  };
 }
 
 /** The path of a server's log file. */
@@ -43,13 +109,15 @@ export function logFile(logDir: string, server: string): string {
  */
 export function createLogger(options: LogOptions): Logger {
   const base = { server: options.server };
+  const json = options.format === "json";
   if (options.debug) {
     const stdoutSink = {
       write(line: string) {
         Deno.stdout.writeSync(new TextEncoder().encode(line));
       },
     };
-    // Debug mode also shows debug lines (Webots' own output, subscribers coming and going).
+    // Debug mode also shows debug lines (Webots' own output, ignored subscriber messages).
+    if (!json) return textLogger((line) => stdoutSink.write(line), "debug", {}, async () => {});
     const logger = pino(
       { base, level: "debug", timestamp: pino.stdTimeFunctions.isoTime },
       stdoutSink,
@@ -82,6 +150,7 @@ export function createLogger(options: LogOptions): Logger {
     new Promise<void>((resolve) => {
       stream.end(() => resolve());
     });
+  if (!json) return textLogger((line) => stream.write(line), "info", {}, close);
   return wrap(pino({ base, timestamp: pino.stdTimeFunctions.isoTime }, stream), close);
 }
 

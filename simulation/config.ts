@@ -277,6 +277,13 @@ export const simulationSchema = {
     "Set by R2019b–R2021a from the environment; see `webotsHome`.",
   ),
   dockerConfDir: ignored("string", "Set by the R2022a+ reference itself in Docker mode."),
+  logFormat: {
+    type: "string",
+    default: "text",
+    oneOf: ["text", "json"],
+    doc:
+      "`text` (default): lines in the reference's shape, `<time> [INFO   ]  <message>` then the fields as `key=value`; `json`: one JSON object a line (pino), for log tools.",
+  },
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */

@@ -36,7 +36,12 @@ async function main(args: string[]): Promise<number> {
   }
   const config = await loadConfig(simulationSchema, configFile, simulationConfigEnv());
   const assets = await loadAssets(simulationAssets());
-  const logger = createLogger({ server: "simulation", logDir: config.logDir, debug: config.debug });
+  const logger = createLogger({
+    server: "simulation",
+    logDir: config.logDir,
+    debug: config.debug,
+    format: config.logFormat,
+  });
   const ssl = config.sslCertificate !== undefined && config.sslKey !== undefined;
   const cert = config.sslCertificate ? await Deno.readTextFile(config.sslCertificate) : undefined;
   const key = config.sslKey ? await Deno.readTextFile(config.sslKey) : undefined;

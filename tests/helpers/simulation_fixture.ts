@@ -130,6 +130,8 @@ export async function startSimulationServer(
       keyDir,
       logDir,
       nvidiaSmiPath: join(ROOT, "tests", "fakes", "nvidia-smi"),
+      // Tests and the benchmark read the log as JSON lines.
+      logFormat: "json",
       ...options.config,
     }, { dir, env: { FAKE_WEBOTS_RECORD_DIR: recordDir } });
   } catch (error) {

@@ -35,6 +35,8 @@ export async function startSession(
       logDir,
       loadRefresh: 60,
       loadTimeout: 5,
+      // The tests read the log as JSON lines.
+      logFormat: "json",
       ...config,
     }, { dir, env });
   } catch (error) {
