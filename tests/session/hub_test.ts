@@ -134,3 +134,13 @@ Deno.test("closeAll stops waiting for a peer that never confirms after waitMs on
   await closing;
   assert.equal(done, true);
 });
+
+Deno.test("a subscriber's arrival and departure are logged at INFO, as the reference does", () => {
+  const { logger, sockets } = hubWith(1);
+  sockets[0]!.peerClosed(1001); // the page went away
+  const lines = logger.lines.filter((l) => l.message.startsWith("[client.test] "));
+  assert.deepEqual(
+    lines.map((l) => [l.level, l.message]),
+    [["info", "[client.test] New client"], ["info", "[client.test] Client disconnected"]],
+  );
+});

@@ -3,7 +3,7 @@
  * give one warning line each (printed by the launcher, not again by the server), keys no
  * reference had and values the config alone shows wrong stop the start with one line, exit 1.
  */
-import { equal } from "node:assert/strict";
+import { equal, match } from "node:assert/strict";
 import { join } from "node:path";
 import { runLauncher, serverTest, startServer } from "../helpers/server_process.ts";
 
@@ -56,6 +56,11 @@ serverTest(
       equal(
         warningLines(server.output()).join("\n"),
         `${join(dir, "session.json")}: key "ssl" is not used by this server (ignored)`,
+      );
+      // debug: the log is on stdout, in text lines of the reference's shape.
+      match(
+        server.output(),
+        /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[INFO   \]  Session server running on port \d+ \(no SSL\) port=\d+ ssl=false$/m,
       );
     } finally {
       await Deno.remove(dir, { recursive: true });
