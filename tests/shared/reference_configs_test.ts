@@ -60,7 +60,7 @@ serverTest(
       // debug: the log is on stdout, in text lines of the reference's shape.
       match(
         server.output(),
-        /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[INFO   \]  Session server running on port \d+ \(no SSL\) port=\d+ ssl=false$/m,
+        /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} \[INFO {3}\] {2}Session server running on port \d+ \(no SSL\) port=\d+ ssl=false$/m,
       );
     } finally {
       await Deno.remove(dir, { recursive: true });
