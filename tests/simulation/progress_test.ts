@@ -2,6 +2,9 @@
  * The wording of set-up steps and the pacing of download progress, on a fake clock.
  */
 import { deepEqual, equal } from "node:assert/strict";
+import { join } from "node:path";
+import { strToU8, zipSync } from "fflate";
+import { prepareStart } from "../../simulation/projects.ts";
 import {
   describeProgress,
   type ProjectProgress,
@@ -9,6 +12,7 @@ import {
   throttleProgress,
 } from "../../simulation/progress.ts";
 import { FakeClock } from "../fakes/fake_clock.ts";
+import { workspace } from "./project_fixtures.ts";
 
 const SOURCE = "cyberbotics/webots@master";
 /** A download update of a 1000-byte archive, or of one of unknown size with `sized` false. */
@@ -70,4 +74,59 @@ Deno.test("a download of unknown size is announced once; other steps always pass
     "unpacking",
     "unpacking",
   ]);
+});
+
+/** A fetch answering every request with `body` in `parts` chunks, declaring its size or not. */
+function chunkedFetch(body: Uint8Array, parts: number, declared: boolean): typeof fetch {
+  return () => {
+    const size = Math.ceil(body.length / parts);
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let at = 0; at < body.length; at += size) {
+          controller.enqueue(body.slice(at, at + size));
+        }
+        controller.close();
+      },
+    });
+    const headers: Record<string, string> = declared
+      ? { "content-length": String(body.length) }
+      : {};
+    return Promise.resolve(new Response(stream, { headers }));
+  };
+}
+
+Deno.test("a GitHub project's preparation reports its download chunk by chunk, then unpacking", async (t) => {
+  const archive = zipSync({
+    "robots-v1.0": { "worlds": { "w.wbt": strToU8("#VRML_SIM R2023b utf8\n") } },
+  }, { level: 0 });
+  const url = "webots://github.com/cyberbotics/robots/tag/v1.0/worlds/w.wbt";
+  for (const declared of [true, false]) {
+    await t.step(declared ? "size declared" : "size unknown", async () => {
+      await using ws = await workspace();
+      const steps: ProjectProgress[] = [];
+      const project = await prepareStart(
+        url,
+        await ws.folder(),
+        { ...ws.deps(), fetch: chunkedFetch(archive, 4, declared) },
+        undefined,
+        (step) => steps.push(step),
+      );
+      equal(project.worldFile, join(project.projectDir, "worlds", "w.wbt"));
+      const total = declared ? archive.length : undefined;
+      const received = steps.flatMap((s) => s.step === "downloading" ? [s.received] : []);
+      equal(received.length, 5); // before the first chunk, then after each of the 4
+      equal(received[0], 0);
+      equal(received.at(-1), archive.length);
+      deepEqual(received, [...received].sort((a, b) => a - b));
+      for (const step of steps.slice(0, -1)) {
+        deepEqual(step, {
+          step: "downloading",
+          source: "cyberbotics/robots@v1.0",
+          received: (step as { received: number }).received,
+          total,
+        });
+      }
+      deepEqual(steps.at(-1), { step: "unpacking" });
+    });
+  }
 });
