@@ -16,7 +16,7 @@ export interface DownloadLimits {
   readonly timeoutSeconds: number;
   readonly maxBytes: number;
   readonly signal?: AbortSignal | undefined;
-  /** Told the bytes received so far (and the declared total, if any) after each chunk. */
+  /** Told the bytes received so far (and the declared total, if any) after each chunk of a 2xx. */
   readonly onProgress?: ((received: number, total: number | undefined) => void) | undefined;
 }
 
@@ -50,15 +50,17 @@ export async function download(
     const declared = Number(response.headers.get("content-length") ?? "NaN");
     if (declared > limits.maxBytes) throw tooLarge(limits.maxBytes);
     const expected = Number.isSafeInteger(declared) && declared > 0 ? declared : undefined;
+    // An error page is no progress.
+    const onProgress = response.ok ? limits.onProgress : undefined;
     const chunks: Uint8Array[] = [];
     let total = 0;
-    limits.onProgress?.(0, expected);
+    onProgress?.(0, expected);
     if (response.body) {
       for await (const chunk of response.body) {
         total += chunk.length;
         if (total > limits.maxBytes) throw tooLarge(limits.maxBytes);
         chunks.push(chunk);
-        limits.onProgress?.(total, expected);
+        onProgress?.(total, expected);
       }
     }
     const body = new Uint8Array(total);

@@ -1,7 +1,7 @@
 /**
  * The wording of set-up steps and the pacing of download progress, on a fake clock.
  */
-import { deepEqual, equal } from "node:assert/strict";
+import assert, { deepEqual, equal } from "node:assert/strict";
 import { join } from "node:path";
 import { strToU8, zipSync } from "fflate";
 import { prepareStart } from "../../simulation/projects.ts";
@@ -129,4 +129,21 @@ Deno.test("a GitHub project's preparation reports its download chunk by chunk, t
       deepEqual(steps.at(-1), { step: "unpacking" });
     });
   }
+});
+
+Deno.test("a failed GitHub download reports no progress", async () => {
+  await using ws = await workspace();
+  const steps: ProjectProgress[] = [];
+  const notFound: typeof fetch = () => Promise.resolve(new Response("Not Found", { status: 404 }));
+  await assert.rejects(
+    prepareStart(
+      "webots://github.com/cyberbotics/robots/tag/v1.0/worlds/w.wbt",
+      await ws.folder(),
+      { ...ws.deps(), fetch: notFound },
+      undefined,
+      (step) => steps.push(step),
+    ),
+    /HTTP 404/,
+  );
+  deepEqual(steps, []);
 });
