@@ -77,9 +77,12 @@ class FakeProjects implements Projects {
     const worldFile = join(projectDir, "worlds", "w.wbt");
     await Deno.writeTextFile(worldFile, "#VRML_SIM R2023b utf8\n");
     if (this.holdUntilAborted) {
-      await new Promise<void>((resolve) => {
-        signal.addEventListener("abort", () => resolve(), { once: true });
-      });
+      // The session may be closed while the world file is written, before anyone listens.
+      if (!signal.aborted) {
+        await new Promise<void>((resolve) => {
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      }
       // Like a copy that notices the abort only after its next file.
       await Deno.mkdir(join(projectDir, "controllers"), { recursive: true });
       await Deno.writeTextFile(join(projectDir, "controllers", "late.txt"), "late");
