@@ -202,6 +202,16 @@ export const REFERENCE_KEYS: readonly ReferenceKey[] = [
   },
   {
     server: "simulation",
+    key: "timeout",
+    releases: "R2023 (webots-server)",
+    meaning:
+      "seconds a simulation may run: Webots started under `timeout <s>`, `shutdownTimeout: <s>` sent to the client",
+    treatment: "used",
+    note: "ended by the server's own clock, with the same clean-up as a departure",
+    sample: 3600,
+  },
+  {
+    server: "simulation",
     key: "multimediaServer",
     releases: "R2019b–R2022b",
     meaning: "`multimediaServer=` in `--stream` (and the reference started Janus)",

@@ -128,9 +128,56 @@ export function formatError(reason: string): string {
   return `error: ${reason}`;
 }
 
+/**
+ * A step of the simulation's set-up, for current clients only. The R2023b client shows the text
+ * under its progress bar (`message.substring(9)`, so exactly one space after the colon); its
+ * percentage guess only knows Docker's output, so any progress figure belongs in the text.
+ */
+export function formatLoading(text: string): string {
+  return `loading: ${text}`;
+}
+
+/**
+ * The simulation's time limit, for current clients only: the R2023b client parses the number
+ * after `shutdownTimeout: ` and warns the user 300 s before the end.
+ */
+export function formatShutdownTimeout(seconds: number): string {
+  return `shutdownTimeout: ${seconds}`;
+}
+
 /** Acknowledges a `reset controller` request. */
 export function formatResetController(path: string): string {
   return `reset controller: ${path}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client generations
+
+/**
+ * The two contracts of the stock browser client. `r2021b`: the R2019b–R2021b client, which knows
+ * `webots:`, `.`, `reset controller:`, `controller:`, `queue:` and logs anything else to its
+ * console as unknown. `r2023`: the client of R2022a and later, which also knows `error:`; the
+ * R2023 clients add `loading:` and `shutdownTimeout:` (R2022a/b log those two as unknown).
+ */
+export type ClientGeneration = "r2021b" | "r2023";
+
+/** `clientProtocol` in the config: a fixed generation, or `auto` (`clientGeneration`). */
+export type ClientProtocol = "auto" | ClientGeneration;
+
+const CURRENT_START_URL = /^https:\/\/github\.com\/[^/]+\/[^/]+\/blob\//;
+
+/**
+ * The generation of the client that sent a simulation's first message. The R2022a+ client only
+ * ever sends `start` with the `?url=https://github.com/…` value of its page (it looks for exactly
+ * that prefix and sends nothing else), and `blob` URLs came with it (Webots PR #3977); the
+ * R2021b client sends `init`, or `start` with its `?url=` value, documented as `webots://…` or
+ * `file://…`. Anything that is not a GitHub blob URL is therefore taken as the older client:
+ * when in doubt, silence.
+ */
+export function clientGeneration(
+  message: Extract<ClientMessage, { kind: "init" | "start" }>,
+): ClientGeneration {
+  return message.kind === "start" && CURRENT_START_URL.test(message.url) ? "r2023" : "r2021b";
 }
 
 // ---------------------------------------------------------------------------------------------

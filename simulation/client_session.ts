@@ -12,15 +12,21 @@ import { type Clock, sleep } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import {
   ACTIVITY,
+  type ClientGeneration,
+  clientGeneration,
   type ClientMessage,
+  type ClientProtocol,
   formatError,
+  formatLoading,
   formatResetController,
+  formatShutdownTimeout,
   formatWebotsUrl,
   parseWebotsLine,
 } from "../shared/protocol.ts";
 import { webotsStreamUrl } from "../shared/urls.ts";
 import { ClientError } from "./client_error.ts";
 import type { SimulationConfig } from "./config.ts";
+import { describeProgress, type OnProgress, startingWebots, throttleProgress } from "./progress.ts";
 import type { Project, Projects } from "./projects.ts";
 import type { WebotsProcess, WebotsRun, WebotsRuns } from "./webots_run.ts";
 
@@ -37,7 +43,7 @@ export interface ClientSocket {
 export interface SessionDeps {
   readonly config: Pick<
     SimulationConfig,
-    "startTimeout" | "fullyQualifiedDomainName" | "portRewrite"
+    "startTimeout" | "fullyQualifiedDomainName" | "portRewrite" | "clientProtocol" | "timeout"
   >;
   readonly logger: Logger;
   readonly ssl: boolean;
@@ -45,7 +51,7 @@ export interface SessionDeps {
   readonly projects: Projects;
   /** Opens Webots runs. */
   readonly webotsRuns: WebotsRuns;
-  /** The start timeout and the session's start time. */
+  /** The start timeout, the time limit, download progress pacing and the session's start time. */
   readonly clock: Clock;
   /** Called whenever the state or idle flag changes (the monitor and `/load` count sessions). */
   readonly onChange: () => void;
@@ -74,6 +80,8 @@ export class ClientSession {
   /** The step in flight: opening the run, preparing the project, or starting Webots. */
   #inFlight: Promise<unknown> | undefined;
   #closing: Promise<void> | undefined;
+  /** Decided by the first `init`/`start`; until then nothing generation-specific is sent. */
+  #generation: ClientGeneration = "r2021b";
   readonly #abort = new AbortController();
   readonly #log: Logger;
   readonly #startedAt: number;
@@ -167,6 +175,7 @@ export class ClientSession {
       this.#send(formatError("only one simulation can run per connection"));
       return;
     }
+    this.#generation = this.#generationOf(message);
     this.#setState("preparing");
     const opening = this.deps.webotsRuns.open(this.#log);
     this.#inFlight = opening;
@@ -187,7 +196,12 @@ export class ClientSession {
         { app: message.init.app, world: message.init.world, port },
         "Setup client",
       );
-      const preparing = this.deps.projects.prepareInit(message.init, run.dir, signal);
+      const preparing = this.deps.projects.prepareInit(
+        message.init,
+        run.dir,
+        signal,
+        this.#progressReporter(),
+      );
       this.#inFlight = preparing;
       const prepared = await preparing;
       this.#project = prepared.project;
@@ -196,12 +210,19 @@ export class ClientSession {
       this.#world = message.url;
       mode = message.mode;
       this.#log.info({ url: message.url, mode, port }, "Starting simulation");
-      const preparing = this.deps.projects.prepareStart(message.url, run.dir, signal);
+      const preparing = this.deps.projects.prepareStart(
+        message.url,
+        run.dir,
+        signal,
+        this.#progressReporter(),
+      );
       this.#inFlight = preparing;
       this.#project = await preparing;
     }
     if (this.#isClosed()) return;
     this.#setState("starting");
+    // The release joins the text once the run knows which Webots it starts.
+    this.#loading(startingWebots());
     const starting = run.start({ worldFile: this.#project.worldFile, mode, controllerEdit });
     this.#inFlight = starting;
     const webots = await starting;
@@ -210,6 +231,7 @@ export class ClientSession {
     if (this.#isClosed()) return;
     this.#log.info({ pid: webots.pid, port }, "Webots started");
     this.deps.onChange();
+    this.#startTimeLimit();
     void webots.status.then((status) => this.#onWebotsExit(status));
     await this.#followWebots(webots, port);
   }
@@ -266,6 +288,33 @@ export class ClientSession {
     this.#send(formatWebotsUrl(url));
   }
 
+  /**
+   * With `timeout`, the limit runs from the spawn, as the 2023 Cyberbotics server's `timeout <s>`
+   * prefix does; like that server, `shutdownTimeout:` goes out right after the spawn, before
+   * Webots is ready and `webots:` is sent.
+   */
+  #startTimeLimit() {
+    const seconds = this.deps.config.timeout;
+    if (seconds === undefined) return;
+    if (this.#isCurrent()) this.#send(formatShutdownTimeout(seconds));
+    sleep(this.deps.clock, seconds * 1000, this.#abort.signal).then(
+      () => this.#timeUp(seconds),
+      () => {},
+    );
+  }
+
+  /**
+   * The time limit is reached: ended like a departure. The R2021b client has no `error:` branch
+   * (it would only log the line as unknown), so it just sees the socket close.
+   */
+  #timeUp(seconds: number) {
+    if (this.#isClosed()) return;
+    this.#log.info({ pid: this.#webots?.pid, timeout: seconds }, "time limit reached");
+    if (this.#isCurrent()) this.#send(formatError(`time limit of ${seconds} s reached`));
+    this.socket.close(1000, "time limit reached");
+    void this.close("time limit reached");
+  }
+
   #onWebotsExit(status: Deno.CommandStatus) {
     if (this.#isClosed()) return;
     const how = status.signal ? `signal ${status.signal}` : `code ${status.code}`;
@@ -308,6 +357,31 @@ export class ClientSession {
     await this.#run?.stop();
     this.#log.info({ reason }, "Client disconnected");
     this.deps.onChange();
+  }
+
+  #generationOf(message: Extract<ClientMessage, { kind: "init" | "start" }>): ClientGeneration {
+    const configured = this.deps.config.clientProtocol as ClientProtocol;
+    const generation = configured === "auto" ? clientGeneration(message) : configured;
+    this.#log.debug({ generation, clientProtocol: configured }, "client generation");
+    return generation;
+  }
+
+  /** True when the client understands `loading:` and `shutdownTimeout:`. */
+  #isCurrent(): boolean {
+    return this.#generation === "r2023";
+  }
+
+  /** `loading: <text>` for current clients; older ones get nothing. */
+  #loading(text: string) {
+    if (this.#isCurrent()) this.#send(formatLoading(text));
+  }
+
+  /** The preparation's progress callback: paced `loading:` lines, or none for older clients. */
+  #progressReporter(): OnProgress | undefined {
+    if (!this.#isCurrent()) return undefined;
+    return throttleProgress(this.deps.clock, (progress) => {
+      if (!this.#isClosed()) this.#loading(describeProgress(progress));
+    });
   }
 
   #isClosed(): boolean {

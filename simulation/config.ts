@@ -284,6 +284,20 @@ export const simulationSchema = {
     doc:
       "`text` (default): lines in the reference's shape, `<time> [INFO   ]  <message>` then the fields as `key=value`; `json`: one JSON object a line (pino), for log tools.",
   },
+  // Messages for current clients (issue 8).
+  clientProtocol: {
+    type: "string",
+    default: "auto",
+    oneOf: ["auto", "r2021b", "r2023"],
+    doc:
+      "Browser client generation: `auto` tells it from the first message (see the `/client` protocol), `r2021b` sends only what the R2021b client knows, `r2023` adds `loading:` and `shutdownTimeout:`.",
+  },
+  timeout: {
+    type: "integer",
+    min: 1,
+    doc:
+      "Seconds a simulation may run after Webots starts; then it is ended like a departure (current clients get `shutdownTimeout:` at the start and `error:` at the end). Unset: no limit.",
+  },
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */

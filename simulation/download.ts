@@ -16,6 +16,8 @@ export interface DownloadLimits {
   readonly timeoutSeconds: number;
   readonly maxBytes: number;
   readonly signal?: AbortSignal | undefined;
+  /** Told the bytes received so far (and the declared total, if any) after each chunk of a 2xx. */
+  readonly onProgress?: ((received: number, total: number | undefined) => void) | undefined;
 }
 
 /** A completed response: its status and its whole body. */
@@ -47,13 +49,18 @@ export async function download(
     response = await limits.fetch(url, { ...init, signal: controller.signal });
     const declared = Number(response.headers.get("content-length") ?? "NaN");
     if (declared > limits.maxBytes) throw tooLarge(limits.maxBytes);
+    const expected = Number.isSafeInteger(declared) && declared > 0 ? declared : undefined;
+    // An error page is no progress.
+    const onProgress = response.ok ? limits.onProgress : undefined;
     const chunks: Uint8Array[] = [];
     let total = 0;
+    onProgress?.(0, expected);
     if (response.body) {
       for await (const chunk of response.body) {
         total += chunk.length;
         if (total > limits.maxBytes) throw tooLarge(limits.maxBytes);
         chunks.push(chunk);
+        onProgress?.(total, expected);
       }
     }
     const body = new Uint8Array(total);

@@ -7,6 +7,7 @@
  */
 import type { Logger } from "../shared/log.ts";
 import { ClientError } from "./client_error.ts";
+import type { OnProgress } from "./progress.ts";
 import { download, DownloadError } from "./download.ts";
 import type { GithubWorld } from "./world_url.ts";
 import { extractZip, listZipEntries, ZipError } from "./zip.ts";
@@ -18,6 +19,13 @@ export interface GithubDeps {
   readonly githubArchiveBase: string;
   readonly downloadTimeout: number;
   readonly maxDownloadSize: number;
+  /** Told the download's progress and the start of unpacking. */
+  readonly onProgress?: OnProgress | undefined;
+}
+
+/** `<user>/<repo>@<ref>` as people write it (`refs/heads/` and `refs/tags/` left out). */
+export function archiveLabel(world: GithubWorld): string {
+  return `${world.user}/${world.repo}@${world.ref.replace(/^refs\/(heads|tags)\//, "")}`;
 }
 
 /** The archive URL of a GitHub world. */
@@ -47,6 +55,9 @@ export async function fetchGithubProject(
       timeoutSeconds: deps.downloadTimeout,
       maxBytes: deps.maxDownloadSize,
       signal,
+      onProgress: deps.onProgress &&
+        ((received, total) =>
+          deps.onProgress?.({ step: "downloading", source: archiveLabel(world), received, total })),
     }));
   } catch (error) {
     if (error instanceof DownloadError) {
@@ -55,6 +66,7 @@ export async function fetchGithubProject(
     throw error;
   }
   if (status !== 200) throw new ClientError(`Cannot download ${what}: HTTP ${status}`);
+  deps.onProgress?.({ step: "unpacking" });
   try {
     const entries = listZipEntries(body);
     const top = entries[0]?.name.split("/")[0] ?? "";

@@ -25,6 +25,7 @@ import {
   parseSiteHost,
   quote,
 } from "./names.ts";
+import type { OnProgress } from "./progress.ts";
 import { checkKeyTransport, downloadSiteProject, readSiteKey } from "./site_project.ts";
 import { checkRepositoryLists, type FileWorld, parseStartUrl } from "./world_url.ts";
 
@@ -51,14 +52,20 @@ export interface ProjectDeps {
 
 /** Project preparation as a session uses it. */
 export interface Projects {
-  /** `prepareInit` into `dir`. */
+  /** `prepareInit` into `dir`, telling `onProgress` its steps. */
   prepareInit(
     init: InitFields,
     dir: string,
     signal: AbortSignal,
+    onProgress?: OnProgress,
   ): Promise<{ project: Project; controllerEdit: boolean }>;
-  /** `prepareStart` into `dir`. */
-  prepareStart(url: string, dir: string, signal: AbortSignal): Promise<Project>;
+  /** `prepareStart` into `dir`, telling `onProgress` its steps. */
+  prepareStart(
+    url: string,
+    dir: string,
+    signal: AbortSignal,
+    onProgress?: OnProgress,
+  ): Promise<Project>;
   /** `resetController`. */
   resetController(project: Project, path: string): Promise<void>;
 }
@@ -66,8 +73,10 @@ export interface Projects {
 /** Project preparation bound to the server's config, `fetch` and logger. */
 export function createProjects(deps: ProjectDeps): Projects {
   return {
-    prepareInit: (init, dir, signal) => prepareInit(init, dir, deps, signal),
-    prepareStart: (url, dir, signal) => prepareStart(url, dir, deps, signal),
+    prepareInit: (init, dir, signal, onProgress) =>
+      prepareInit(init, dir, deps, signal, onProgress),
+    prepareStart: (url, dir, signal, onProgress) =>
+      prepareStart(url, dir, deps, signal, onProgress),
     resetController: (project, path) => resetController(project, path, deps),
   };
 }
@@ -82,6 +91,7 @@ export async function prepareInit(
   dir: string,
   deps: ProjectDeps,
   signal?: AbortSignal,
+  onProgress?: OnProgress,
 ): Promise<{ project: Project; controllerEdit: boolean }> {
   const { config } = deps;
   const appSegments = checkRelativePath(init.app, "project");
@@ -97,6 +107,7 @@ export async function prepareInit(
   if (source === undefined) throw new ClientError(`Project ${quote(init.app)} does not exist.`);
   const project = await fill(dir, deps, async () => {
     const projectDir = join(dir, appSegments[appSegments.length - 1]!);
+    onProgress?.({ step: "copying" });
     await copyTree(source, projectDir, { logger: deps.logger, signal });
     await Deno.writeTextFile(join(projectDir, "host.txt"), init.host);
     if (key !== undefined) {
@@ -122,6 +133,7 @@ export async function prepareStart(
   dir: string,
   deps: ProjectDeps,
   signal?: AbortSignal,
+  onProgress?: OnProgress,
 ): Promise<Project> {
   const { config } = deps;
   const world = parseStartUrl(url);
@@ -130,6 +142,7 @@ export async function prepareStart(
     const source = await fileProjectSource(config.fileRoots, world);
     return await fill(dir, deps, async () => {
       const projectDir = join(dir, basename(world.projectPath));
+      onProgress?.({ step: "copying" });
       await copyTree(source, projectDir, { logger: deps.logger, signal });
       return { projectDir, world: world.world, source };
     });
@@ -142,6 +155,7 @@ export async function prepareStart(
       githubArchiveBase: config.githubArchiveBase,
       downloadTimeout: config.downloadTimeout,
       maxDownloadSize: config.maxDownloadSize,
+      onProgress,
     }, signal);
     return { projectDir, world: world.world, source: undefined };
   });

@@ -1,8 +1,12 @@
 import { deepEqual, equal, throws } from "node:assert/strict";
 import {
+  clientGeneration,
+  type ClientMessage,
   formatAvailability,
   formatError,
+  formatLoading,
   formatResetController,
+  formatShutdownTimeout,
   formatWebotsUrl,
   NO_SERVER_AVAILABLE,
   parseClientMessage,
@@ -72,6 +76,48 @@ Deno.test("replies use the exact strings the Webots client expects", () => {
   equal(formatAvailability(true), "1");
   equal(formatAvailability(false), "0");
   equal(NO_SERVER_AVAILABLE, "Error: no simulation server available at the moment.");
+});
+
+Deno.test("loading: and shutdownTimeout: are the exact strings the R2023b client parses", () => {
+  // The client reads message.substring(9) and parseFloat(message.substring(17)).
+  const loading = formatLoading("downloading cyberbotics/webots@master (35%)");
+  equal(loading, "loading: downloading cyberbotics/webots@master (35%)");
+  equal(loading.substring(9), "downloading cyberbotics/webots@master (35%)");
+  equal(formatLoading("starting Webots"), "loading: starting Webots");
+  const shutdown = formatShutdownTimeout(3600);
+  equal(shutdown, "shutdownTimeout: 3600");
+  equal(parseFloat(shutdown.substring(17)), 3600);
+});
+
+Deno.test("the client generation follows what the client sent", async (t) => {
+  const start = (url: string) =>
+    parseClientMessage(JSON.stringify({ start: { url } })) as Extract<
+      ClientMessage,
+      { kind: "start" }
+    >;
+  await t.step("a GitHub blob URL is the R2022a+ client's", () => {
+    equal(
+      clientGeneration(start("https://github.com/cyberbotics/webots/blob/master/p/worlds/w.wbt")),
+      "r2023",
+    );
+    equal(clientGeneration(start("https://github.com/u/r/blob/v1/worlds/w.wbt")), "r2023");
+  });
+  await t.step("webots://, file://, init and anything else are the R2021b client's", () => {
+    equal(
+      clientGeneration(
+        start("webots://github.com/cyberbotics/webots/branch/master/p/worlds/w.wbt"),
+      ),
+      "r2021b",
+    );
+    equal(clientGeneration(start("file:///projects/p/worlds/w.wbt")), "r2021b");
+    equal(clientGeneration(start("https://github.com/u/r/tree/main/worlds/w.wbt")), "r2021b");
+    equal(clientGeneration(start("https://example.com/u/r/blob/main/worlds/w.wbt")), "r2021b");
+    equal(clientGeneration(start("http://github.com/u/r/blob/main/worlds/w.wbt")), "r2021b");
+    const init = parseClientMessage(
+      JSON.stringify({ init: ["h", "p", "w.wbt", "", "", "", "", "", ""] }),
+    ) as Extract<ClientMessage, { kind: "init" }>;
+    equal(clientGeneration(init), "r2021b");
+  });
 });
 
 Deno.test("Webots stdout lines are classified", () => {

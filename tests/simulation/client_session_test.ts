@@ -13,6 +13,7 @@ import { ClientError } from "../../simulation/client_error.ts";
 import { ClientSession, type ClientSocket } from "../../simulation/client_session.ts";
 import { type SimulationConfig, simulationSchema } from "../../simulation/config.ts";
 import { createPortPool, type PortPool } from "../../simulation/ports.ts";
+import type { OnProgress, ProjectProgress } from "../../simulation/progress.ts";
 import type { Project, Projects } from "../../simulation/projects.ts";
 import type { RunRecord, RunRecords } from "../../simulation/run_records.ts";
 import { createWebotsRuns } from "../../simulation/webots_run.ts";
@@ -63,16 +64,25 @@ class FakeProjects implements Projects {
   failure: Error | undefined;
   resetFailure: Error | undefined;
   readonly resets: string[] = [];
+  /** Steps each preparation reports, as a real download would. */
+  progress: ProjectProgress[] = [];
+  /** Whether each preparation was given a progress callback. */
+  readonly progressGiven: boolean[] = [];
 
-  async #prepare(dir: string, signal: AbortSignal): Promise<Project> {
+  async #prepare(dir: string, signal: AbortSignal, onProgress?: OnProgress): Promise<Project> {
+    this.progressGiven.push(onProgress !== undefined);
+    for (const step of this.progress) onProgress?.(step);
     const projectDir = join(dir, "p");
     await Deno.mkdir(join(projectDir, "worlds"), { recursive: true });
     const worldFile = join(projectDir, "worlds", "w.wbt");
     await Deno.writeTextFile(worldFile, "#VRML_SIM R2023b utf8\n");
     if (this.holdUntilAborted) {
-      await new Promise<void>((resolve) => {
-        signal.addEventListener("abort", () => resolve(), { once: true });
-      });
+      // The session may be closed while the world file is written, before anyone listens.
+      if (!signal.aborted) {
+        await new Promise<void>((resolve) => {
+          signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+      }
       // Like a copy that notices the abort only after its next file.
       await Deno.mkdir(join(projectDir, "controllers"), { recursive: true });
       await Deno.writeTextFile(join(projectDir, "controllers", "late.txt"), "late");
@@ -82,12 +92,12 @@ class FakeProjects implements Projects {
     return { dir, projectDir, worldFile, source: undefined };
   }
 
-  async prepareInit(_init: unknown, dir: string, signal: AbortSignal) {
-    return { project: await this.#prepare(dir, signal), controllerEdit: true };
+  async prepareInit(_init: unknown, dir: string, signal: AbortSignal, onProgress?: OnProgress) {
+    return { project: await this.#prepare(dir, signal, onProgress), controllerEdit: true };
   }
 
-  prepareStart(_url: string, dir: string, signal: AbortSignal) {
-    return this.#prepare(dir, signal);
+  prepareStart(_url: string, dir: string, signal: AbortSignal, onProgress?: OnProgress) {
+    return this.#prepare(dir, signal, onProgress);
   }
 
   resetController(_project: Project, path: string) {
@@ -422,4 +432,160 @@ Deno.test("when every slot is taken a client gets an error: and holds nothing", 
   ]);
   h.ports.release(PORT);
   await h.assertReleased();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Client generations: what each stock client gets (issue 8)
+
+const GITHUB_START = parseClientMessage(JSON.stringify({
+  start: { url: "https://github.com/cyberbotics/robots/blob/main/projects/demo/worlds/w.wbt" },
+}));
+const SOURCE = "cyberbotics/robots@main";
+/** A 1000-byte archive arriving in chunks; the fake clock stands still, so pacing drops most. */
+const DOWNLOAD: ProjectProgress[] = [
+  { step: "downloading", source: SOURCE, received: 0, total: 1000 },
+  { step: "downloading", source: SOURCE, received: 350, total: 1000 },
+  { step: "downloading", source: SOURCE, received: 1000, total: 1000 },
+  { step: "unpacking" },
+];
+
+/**
+ * Starts a simulation, lets Webots print its first `.` (ready), a mode and an activity dot, and
+ * waits for `count` messages; `handled` resolves when the session ends.
+ */
+async function startAndRun(
+  h: Harness,
+  message: typeof START,
+  count: number,
+): Promise<{ handled: Promise<void> }> {
+  const handled = send(h, message);
+  await h.settle(() => h.spawner.spawned.length === 1, "Webots to be spawned");
+  h.webots.print(".", "real-time", ".");
+  await h.settle(() => h.socket.sent.length >= count, `${count} messages`);
+  return { handled };
+}
+
+Deno.test("an R2023b-style client (GitHub blob URL) sees loading: steps, shutdownTimeout:, then webots:", async () => {
+  await using h = await harness({ timeout: 3600 });
+  h.projects.progress = DOWNLOAD;
+  const { handled } = await startAndRun(h, GITHUB_START, 7);
+  // The order of the 2023 Cyberbotics server: shutdownTimeout: right after the spawn, webots:
+  // once Webots is ready.
+  assert.deepEqual(h.socket.sent, [
+    `loading: downloading ${SOURCE} (0%)`,
+    `loading: downloading ${SOURCE} (100%)`,
+    "loading: unpacking",
+    "loading: starting Webots",
+    "shutdownTimeout: 3600",
+    `webots:ws://example.com:${PORT}`,
+    ".",
+  ]);
+  assert.deepEqual(h.projects.progressGiven, [true]);
+  await h.session.close("browser left");
+  await handled;
+  await h.assertReleased();
+});
+
+Deno.test("an R2021b-style client sees exactly webots: and . whatever the config, for init and file://", async (t) => {
+  for (const [name, message] of [["init", INIT], ["file://", START]] as const) {
+    await t.step(name, async () => {
+      await using h = await harness({ timeout: 3600 });
+      h.projects.progress = [{ step: "copying" }];
+      const { handled } = await startAndRun(h, message, 2);
+      await h.clock.advance(1000);
+      assert.deepEqual(h.socket.sent, [`webots:ws://example.com:${PORT}`, "."]);
+      assert.deepEqual(h.projects.progressGiven, [false]);
+      await h.session.close("browser left");
+      await handled;
+      await h.assertReleased();
+    });
+  }
+});
+
+Deno.test("clientProtocol overrides the rule both ways", async (t) => {
+  await t.step("r2021b: a GitHub blob client gets only webots: and .", async () => {
+    await using h = await harness({ clientProtocol: "r2021b", timeout: 60 });
+    h.projects.progress = DOWNLOAD;
+    const { handled } = await startAndRun(h, GITHUB_START, 2);
+    assert.deepEqual(h.socket.sent, [`webots:ws://example.com:${PORT}`, "."]);
+    await h.session.close("browser left");
+    await handled;
+    await h.assertReleased();
+  });
+  await t.step("r2023: a file:// client gets loading: and shutdownTimeout:", async () => {
+    await using h = await harness({ clientProtocol: "r2023", timeout: 60 });
+    h.projects.progress = [{ step: "copying" }];
+    const { handled } = await startAndRun(h, START, 5);
+    assert.deepEqual(h.socket.sent, [
+      "loading: copying project",
+      "loading: starting Webots",
+      "shutdownTimeout: 60",
+      `webots:ws://example.com:${PORT}`,
+      ".",
+    ]);
+    await h.session.close("browser left");
+    await handled;
+    await h.assertReleased();
+  });
+});
+
+Deno.test("timeout ends the simulation at the limit on the clock and releases everything", async (t) => {
+  await t.step("a current client gets error: time limit of N s reached", async () => {
+    await using h = await harness({ timeout: 5 });
+    const { handled } = await startAndRun(h, GITHUB_START, 4);
+    await h.clock.advance(4_999);
+    assert.equal(h.session.state, "running");
+    assert.deepEqual(h.webots.signals, []);
+    assert.equal(h.socket.closed, undefined);
+    await h.clock.advance(1);
+    await h.settle(() => h.session.state === "closed" && h.webots.exited, "the run to end");
+    assert.deepEqual(h.socket.sent.slice(-3), [
+      `webots:ws://example.com:${PORT}`,
+      ".",
+      "error: time limit of 5 s reached",
+    ]);
+    assert.deepEqual(h.socket.closed, { code: 1000, reason: "time limit reached" });
+    assert.deepEqual(h.webots.signals, ["TERM"]);
+    await handled;
+    await h.session.close("browser left");
+    await h.assertReleased();
+  });
+  await t.step(
+    "an R2021b client sees the socket close, without a line it does not know",
+    async () => {
+      await using h = await harness({ timeout: 5 });
+      const { handled } = await startAndRun(h, START, 2);
+      await h.clock.advance(5_000);
+      await h.settle(() => h.session.state === "closed" && h.webots.exited, "the run to end");
+      assert.deepEqual(h.socket.sent, [`webots:ws://example.com:${PORT}`, "."]);
+      assert.deepEqual(h.socket.closed, { code: 1000, reason: "time limit reached" });
+      await handled;
+      await h.assertReleased();
+    },
+  );
+  await t.step("the limit runs from the spawn, also while Webots is not ready yet", async () => {
+    await using h = await harness({ timeout: 5, startTimeout: 60 });
+    const handled = send(h, GITHUB_START);
+    await h.settle(() => h.spawner.spawned.length === 1, "Webots to be spawned");
+    await h.clock.advance(5_000);
+    await h.settle(() => h.session.state === "closed" && h.webots.exited, "the run to end");
+    assert.deepEqual(h.socket.sent, [
+      "loading: starting Webots",
+      "shutdownTimeout: 5",
+      "error: time limit of 5 s reached",
+    ]);
+    await handled;
+    await h.assertReleased();
+  });
+  await t.step("a browser leaving first cancels the limit's timer", async () => {
+    await using h = await harness({ timeout: 5 });
+    const { handled } = await startAndRun(h, GITHUB_START, 4);
+    // The start timeout's timer (cleared when Webots' output ends) and the limit's.
+    assert.equal(h.clock.pendingCount, 2);
+    await h.session.close("browser left");
+    await handled;
+    // assertReleased also checks that no timer is left on the clock.
+    await h.assertReleased();
+    assert.ok(!h.socket.sent.some((m) => m.startsWith("error:")));
+  });
 });
