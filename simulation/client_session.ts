@@ -59,6 +59,8 @@ export interface SessionInfo {
   readonly world: string;
   readonly port: number | undefined;
   readonly pid: number | undefined;
+  /** The Webots release the simulation runs on, once started. */
+  readonly release: string | undefined;
   readonly remote: string;
   readonly startedAt: number;
 }
@@ -115,6 +117,7 @@ export class ClientSession {
       world: this.#world,
       port: this.#run?.port,
       pid: this.#webots?.pid,
+      release: this.#webots?.release,
       remote: this.remote,
       startedAt: this.#startedAt,
     };
@@ -208,7 +211,7 @@ export class ClientSession {
     this.#webots = webots;
     // close() has stopped the run while it was being started.
     if (this.#isClosed()) return;
-    this.#log.info({ pid: webots.pid, port }, "Webots started");
+    this.#log.info({ pid: webots.pid, port, release: webots.release }, "Webots started");
     this.deps.onChange();
     void webots.status.then((status) => this.#onWebotsExit(status));
     await this.#followWebots(webots, port);
@@ -228,10 +231,13 @@ export class ClientSession {
         const event = parseWebotsLine(line);
         switch (event.kind) {
           case "open":
-            this.#ready(port);
+            // R2022b on: Webots is ready on its first heartbeat, whatever it printed before.
+            if (webots.readiness === "open") this.#ready(port);
+            else this.#log.debug({ pid: webots.pid, line }, "webots output");
             break;
           case "activity":
-            // Newer Webots print "." as their first line instead of "open".
+            // R2022b on, the first "." is the ready signal; older Webots may print "." before
+            // (or instead of) "open", which is taken as ready too, as before.
             if (this.#state === "starting") this.#ready(port);
             else this.#send(ACTIVITY);
             break;

@@ -16,6 +16,7 @@ import { createPortPool, type PortPool } from "../../simulation/ports.ts";
 import type { Project, Projects } from "../../simulation/projects.ts";
 import type { RunRecord, RunRecords } from "../../simulation/run_records.ts";
 import { createWebotsRuns } from "../../simulation/webots_run.ts";
+import { createInstallations, installation } from "../../simulation/webots_installations.ts";
 import { FakeClock, flush } from "../fakes/fake_clock.ts";
 import { FakeSpawner } from "../fakes/fake_spawner.ts";
 
@@ -98,7 +99,7 @@ class FakeProjects implements Projects {
 }
 
 /** One session and everything around it. */
-async function harness(raw: Record<string, unknown> = {}) {
+async function harness(raw: Record<string, unknown> = {}, release = "R2021b") {
   const dir = await Deno.makeTempDir({ prefix: "client-session-test-" });
   const instancesDir = join(dir, "instances");
   const config: SimulationConfig = validateConfig(
@@ -123,6 +124,10 @@ async function harness(raw: Record<string, unknown> = {}) {
     projects,
     webotsRuns: createWebotsRuns({
       config,
+      installations: createInstallations([installation(release, FAKE_HOME)], {
+        byHeader: false,
+        fallback: "newest",
+      }),
       owner: { port: 2000, config: join(dir, "simulation.json") },
       ssl: false,
       display: ":9",
