@@ -124,7 +124,7 @@ async function harness(raw: Record<string, unknown> = {}, release = "R2021b") {
     projects,
     webotsRuns: createWebotsRuns({
       config,
-      installations: createInstallations([installation(release, FAKE_HOME)], {
+      installations: createInstallations([installation(release, config.webotsHome)], {
         byHeader: false,
         fallback: "newest",
       }),
@@ -427,4 +427,46 @@ Deno.test("when every slot is taken a client gets an error: and holds nothing", 
   ]);
   h.ports.release(PORT);
   await h.assertReleased();
+});
+
+Deno.test("R2022b–R2025a: Webots started with --port/--heartbeat/--stream, ready on the first '.', not on 'open'", async () => {
+  await using h = await harness({}, "R2025a");
+  const handled = send(h, START);
+  await h.settle(() => h.spawner.spawned.length === 1, "Webots to be spawned");
+  const webots = h.webots;
+  assert.deepEqual(webots.args.slice(2), [
+    "--minimize",
+    "--no-rendering",
+    `--port=${PORT}`,
+    "--heartbeat=5000",
+    "--stream",
+    webots.args.at(-1),
+  ]);
+  webots.print("open");
+  // An "open" line means nothing to this dialect: the session keeps waiting for the heartbeat.
+  await flush(5);
+  assert.equal(h.session.state, "starting");
+  assert.deepEqual(h.socket.sent, []);
+  webots.print(".", ".");
+  await h.settle(() => h.socket.sent.length === 2, "webots: then one dot");
+  assert.deepEqual(h.socket.sent, [`webots:ws://example.com:${PORT}`, "."]);
+  assert.equal(h.session.info().release, "R2025a");
+  await h.session.close("browser left");
+  await handled;
+  await h.assertReleased();
+});
+
+Deno.test("R2019b–R2022a: ready on 'open' (the stream-options dialect)", async (t) => {
+  for (const release of ["R2019b", "R2022a"]) {
+    await t.step(release, async () => {
+      await using h = await harness({}, release);
+      const { handled } = await running(h);
+      assert.ok(h.webots.args.includes(`--stream="port=${PORT};monitorActivity"`));
+      assert.deepEqual(h.socket.sent, [`webots:ws://example.com:${PORT}`]);
+      assert.equal(h.session.info().release, release);
+      await h.session.close("browser left");
+      await handled;
+      await h.assertReleased();
+    });
+  }
 });
