@@ -210,3 +210,23 @@ serverTest(
     });
   },
 );
+
+serverTest("R2025a is not ready on 'open': only its first '.' counts", async () => {
+  await using inst = await installations();
+  await using fixture = await startSimulationServer({
+    worlds: {
+      p: {
+        "open.wbt": "#VRML_SIM R2025a utf8\n#fake ready-line open\n#fake activity-every 3600000\n",
+      },
+    },
+    config: { webotsHomes: inst.homes, startTimeout: 1 },
+  });
+  const client = await connect(fixture.clientUrl);
+  client.send(startFile(fixture, "p", "open.wbt"));
+  equal(
+    await client.waitFor((m) => m.startsWith("webots:") || m.startsWith("error:")),
+    "error: Webots did not get ready within 1 s",
+  );
+  await client.close();
+  await allGone(fixture);
+});
