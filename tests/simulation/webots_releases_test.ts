@@ -196,8 +196,8 @@ serverTest(
       const path = join(home, "resources", "version.txt");
       const lines = result.stderr.trim().split("\n").filter((l) => !l.startsWith("Warning"));
       equal(lines.length, 1, result.stderr);
-      ok(lines[0]?.startsWith(`cannot read the Webots version from ${path}: `), lines[0]);
-      ok(lines[0]?.endsWith("(set webotsVersion to name the release)"), lines[0]);
+      ok(lines[0]?.startsWith(`cannot read the Webots version from ${path}: `), result.stderr);
+      ok(lines[0]?.endsWith("(set webotsVersion to name the release)"), result.stderr);
     });
     await t.step("webotsVersion names it: the server runs R2022a's dialect", async () => {
       await using fixture = await startSimulationServer({
