@@ -211,7 +211,7 @@ export class ClientSession {
     this.#webots = webots;
     // close() has stopped the run while it was being started.
     if (this.#isClosed()) return;
-    this.#log.info({ pid: webots.pid, port, release: webots.release }, "Webots started");
+    this.#log.info({ pid: webots.pid, port }, "Webots started");
     this.deps.onChange();
     void webots.status.then((status) => this.#onWebotsExit(status));
     await this.#followWebots(webots, port);
