@@ -181,3 +181,54 @@ Deno.test("resolveInstallations: version.txt, webotsVersion, webotsHomes, and no
     );
   });
 });
+
+Deno.test("config: webotsHomes is an object of folders (relative ones resolved), webotsVersionFallback newest or refuse", async () => {
+  const { validateConfig, ConfigError } = await import("../../shared/config.ts");
+  const { simulationSchema } = await import("../../simulation/config.ts");
+  const env = { root: "/srv/app", vars: {}, tmpDir: "/tmp" };
+  const config = validateConfig(
+    simulationSchema,
+    { webotsHomes: { R2021b: "webots-21", R2025a: "/usr/local/webots" } },
+    "c.json",
+    env,
+  );
+  assert.deepEqual(config.webotsHomes, {
+    R2021b: "/srv/app/webots-21",
+    R2025a: "/usr/local/webots",
+  });
+  assert.equal(config.webotsVersionFallback, "newest");
+  assert.throws(
+    () => validateConfig(simulationSchema, { webotsHomes: ["/opt/w"] }, "c.json", env),
+    new ConfigError('c.json: key "webotsHomes" must be an object of strings'),
+  );
+  assert.throws(
+    () => validateConfig(simulationSchema, { webotsVersionFallback: "oldest" }, "c.json", env),
+    new ConfigError('c.json: key "webotsVersionFallback" must be one of "newest", "refuse"'),
+  );
+});
+
+Deno.test("permissions: run each installation's webots, read each version.txt", async () => {
+  const { validateConfig } = await import("../../shared/config.ts");
+  const { simulationSchema } = await import("../../simulation/config.ts");
+  const { allowedPrograms, simulationPermissions } = await import(
+    "../../simulation/permissions.ts"
+  );
+  const config = validateConfig(
+    simulationSchema,
+    { webotsHomes: { R2021b: "/opt/w21", R2025a: "/opt/w25" }, nvidiaSmiPath: "/x/nvidia-smi" },
+    "c.json",
+    { root: "/srv/app", vars: {}, tmpDir: "/tmp" },
+  );
+  assert.deepEqual(allowedPrograms(config), [
+    "/opt/w21/webots",
+    "/opt/w25/webots",
+    "/x/nvidia-smi",
+    "/usr/bin/kill",
+    "/usr/bin/cat",
+  ]);
+  const read = simulationPermissions(config, { root: "/srv/app", configFile: "/srv/c.json" })
+    .find((flag) => flag.startsWith("--allow-read="))!.slice("--allow-read=".length).split(",");
+  for (const path of ["/opt/w21/resources/version.txt", "/opt/w25/resources/version.txt"]) {
+    assert.ok(read.includes(path), path);
+  }
+});
