@@ -232,3 +232,39 @@ Deno.test("permissions: run each installation's webots, read each version.txt", 
     assert.ok(read.includes(path), path);
   }
 });
+
+Deno.test("monitor: a started session's row shows its Webots release with the world", async () => {
+  const { createMonitorView } = await import("../../simulation/monitor_view.ts");
+  const view = createMonitorView({
+    fqdn: "sim1",
+    metrics: {
+      hostInfo: () => ({
+        hostname: "sim1",
+        os: "Linux",
+        kernel: "6.1.0",
+        cpuModel: "cpu",
+        cpuCores: 2,
+        gpu: undefined,
+        ramTotalGB: 1,
+        swapTotalGB: 0,
+      }),
+      history: [],
+    },
+  });
+  const info = {
+    id: "c1",
+    state: "running" as const,
+    idle: false,
+    world: "file:///p/worlds/w.wbt",
+    port: 2001,
+    pid: 42,
+    remote: "127.0.0.1",
+    startedAt: 0,
+  };
+  const page = view.page([
+    { info: () => ({ ...info, release: "R2025a" }) },
+    { info: () => ({ ...info, id: "c2", release: undefined }) },
+  ]);
+  assert.ok(page.includes("file:///p/worlds/w.wbt (Webots R2025a)"), page);
+  assert.equal(page.split("(Webots ").length, 2, "no release before Webots starts");
+});
