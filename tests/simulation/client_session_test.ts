@@ -72,6 +72,8 @@ class FakeProjects implements Projects {
     await Deno.writeTextFile(worldFile, "#VRML_SIM R2023b utf8\n");
     if (this.holdUntilAborted) {
       await new Promise<void>((resolve) => {
+        // The session may close before the copy gets here (a loaded machine): no event then.
+        if (signal.aborted) return resolve();
         signal.addEventListener("abort", () => resolve(), { once: true });
       });
       // Like a copy that notices the abort only after its next file.
