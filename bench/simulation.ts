@@ -421,7 +421,9 @@ function cleanupFigures(measured: readonly Measured[]) {
  */
 async function buildFastStandIn(dir: string): Promise<string | undefined> {
   const home = join(dir, "fast-webots");
-  await Deno.mkdir(home, { recursive: true });
+  await Deno.mkdir(join(home, "resources"), { recursive: true });
+  // The server reads the release at start; this stand-in speaks R2021b's command line.
+  await Deno.writeTextFile(join(home, "resources", "version.txt"), "R2021b\n");
   const source = join(import.meta.dirname ?? ".", "fast_webots.c");
   try {
     const out = await new Deno.Command("cc", {

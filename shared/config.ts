@@ -11,7 +11,7 @@ import { parse, type ParseError, printParseErrorCode } from "jsonc-parser";
 import { isAbsolute, resolve } from "node:path";
 
 /** The value types a config key may hold. */
-export type KeyType = "string" | "boolean" | "integer" | "number" | "string[]";
+export type KeyType = "string" | "boolean" | "integer" | "number" | "string[]" | "string{}";
 
 /** One key of a schema. */
 export interface KeySpec {
@@ -71,6 +71,7 @@ export interface ConfigEnv {
 type ValueOf<T extends KeyType> = T extends "string" ? string
   : T extends "boolean" ? boolean
   : T extends "integer" | "number" ? number
+  : T extends "string{}" ? Record<string, string>
   : string[];
 
 type HasValue = { required: true } | { default: unknown } | { computeDefault: unknown };
@@ -112,6 +113,9 @@ function typeMatches(type: KeyType, value: unknown): boolean {
       return typeof value === "number" && Number.isFinite(value);
     case "string[]":
       return Array.isArray(value) && value.every((v) => typeof v === "string");
+    case "string{}":
+      return typeof value === "object" && value !== null && !Array.isArray(value) &&
+        Object.values(value).every((v) => typeof v === "string");
   }
 }
 
@@ -121,6 +125,7 @@ const TYPE_NAMES: Record<KeyType, string> = {
   integer: "an integer",
   number: "a number",
   "string[]": "an array of strings",
+  "string{}": "an object of strings",
 };
 
 /**
@@ -236,6 +241,10 @@ export function validateConfig<S extends Schema>(
     }
     if (spec.path && typeof value === "string") value = resolvePath(value, env);
     if (spec.path && Array.isArray(value)) value = value.map((v) => resolvePath(String(v), env));
+    if (spec.path && spec.type === "string{}") {
+      const entries = Object.entries(value as Record<string, string>);
+      value = Object.fromEntries(entries.map(([k, v]) => [k, resolvePath(v, env)]));
+    }
     const problem = spec.check?.(value, out);
     if (problem !== undefined) throw new ConfigError(`${file}: key "${key}" ${problem}`);
     out[key] = value;

@@ -65,6 +65,8 @@ export interface SessionInfo {
   readonly world: string;
   readonly port: number | undefined;
   readonly pid: number | undefined;
+  /** The Webots release the simulation runs on, once started. */
+  readonly release: string | undefined;
   readonly remote: string;
   readonly startedAt: number;
 }
@@ -123,6 +125,7 @@ export class ClientSession {
       world: this.#world,
       port: this.#run?.port,
       pid: this.#webots?.pid,
+      release: this.#webots?.release,
       remote: this.remote,
       startedAt: this.#startedAt,
     };
@@ -221,9 +224,10 @@ export class ClientSession {
     }
     if (this.#isClosed()) return;
     this.#setState("starting");
-    // The release joins the text once the run knows which Webots it starts.
-    this.#loading(startingWebots());
-    const starting = run.start({ worldFile: this.#project.worldFile, mode, controllerEdit });
+    const starting = run.start(
+      { worldFile: this.#project.worldFile, mode, controllerEdit },
+      (release) => this.#loading(startingWebots(release)),
+    );
     this.#inFlight = starting;
     const webots = await starting;
     this.#webots = webots;
@@ -250,10 +254,13 @@ export class ClientSession {
         const event = parseWebotsLine(line);
         switch (event.kind) {
           case "open":
-            this.#ready(port);
+            // R2022b on: Webots is ready on its first heartbeat, whatever it printed before.
+            if (webots.readiness === "open") this.#ready(port);
+            else this.#log.debug({ pid: webots.pid, line }, "webots output");
             break;
           case "activity":
-            // Newer Webots print "." as their first line instead of "open".
+            // R2022b on, the first "." is the ready signal; older Webots may print "." before
+            // (or instead of) "open", which is taken as ready too, as before.
             if (this.#state === "starting") this.#ready(port);
             else this.#send(ACTIVITY);
             break;

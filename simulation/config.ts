@@ -298,6 +298,24 @@ export const simulationSchema = {
     doc:
       "Seconds a simulation may run after Webots starts; then it is ended like a departure (current clients get `shutdownTimeout:` at the start and `error:` at the end). Unset: no limit.",
   },
+  webotsVersion: {
+    type: "string",
+    doc:
+      "The release at `webotsHome` (`R2019b`…`R2025a`), used when `resources/version.txt` there is unreadable or unknown.",
+  },
+  webotsHomes: {
+    type: "string{}",
+    path: true,
+    doc:
+      'Installations by release, e.g. `{"R2021b": "/opt/webots-R2021b", "R2025a": "/usr/local/webots"}`: each world runs on the one its `#VRML_SIM` header names; replaces `webotsHome`.',
+  },
+  webotsVersionFallback: {
+    type: "string",
+    default: "newest",
+    oneOf: ["newest", "refuse"],
+    doc:
+      "With `webotsHomes`, a world of a release not installed runs on the newest installation (`newest`) or gets an `error:` (`refuse`).",
+  },
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */

@@ -23,6 +23,7 @@ import { createSpawner } from "./process.ts";
 import { createProjects } from "./projects.ts";
 import { createRunRecords } from "./run_records.ts";
 import { createSimulationServer } from "./server.ts";
+import { resolveInstallations, WebotsVersionError } from "./webots_installations.ts";
 import { createWebotsRuns, noWebotsNotice, webotsInstalled } from "./webots_run.ts";
 
 const KILL = "/usr/bin/kill";
@@ -65,11 +66,19 @@ async function main(args: string[]): Promise<number> {
     { killed: reaped.killed, gone: reaped.gone, removedFolders: reaped.removedFolders.length },
     "Cleaned up leftovers of a previous run",
   );
-  if (!await webotsInstalled(config.webotsHome)) {
+  const installations = await resolveInstallations(
+    config,
+    webotsInstalled,
+    (message) => logger.warn({}, message),
+  );
+  if (installations.list.length === 0) {
     const notice = noWebotsNotice(config.webotsHome);
     logger.warn({ webotsHome: config.webotsHome }, notice);
     // In debug mode the log already goes to stdout.
     if (!config.debug) console.log(notice);
+  }
+  for (const { release, home, dialect } of installations.list) {
+    logger.info({ release, webotsHome: home, family: dialect.family }, "Webots installation");
   }
 
   const metrics = createMetrics({ config, logger, now: clock.now, timers: clock, runCommand });
@@ -87,6 +96,7 @@ async function main(args: string[]): Promise<number> {
     projects: createProjects({ config, fetch, logger }),
     webotsRuns: createWebotsRuns({
       config,
+      installations,
       owner,
       ssl,
       display: Deno.env.get("DISPLAY"),
@@ -125,7 +135,8 @@ if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (error) {
-    const known = error instanceof ConfigError || error instanceof AssetError;
+    const known = error instanceof ConfigError || error instanceof AssetError ||
+      error instanceof WebotsVersionError;
     console.error(known ? error.message : error);
     Deno.exit(1);
   }

@@ -18,11 +18,15 @@ export interface DescribesSession {
   info(): SessionInfo;
 }
 
-/** The monitor's row for a session: running simulations show whether they are idle. */
+/**
+ * The monitor's row for a session: running simulations show whether they are idle, and started
+ * ones the Webots release they run on.
+ */
 function sessionRow(info: SessionInfo): SessionRow {
   return {
     id: info.id,
-    world: info.world,
+    // The release the world runs on goes with it (one column less to keep in step with the page).
+    world: info.release === undefined ? info.world : `${info.world} (Webots ${info.release})`,
     port: info.port ?? 0,
     state: info.state === "running" ? (info.idle ? "idle" : "running") : info.state,
     startedAt: info.startedAt,

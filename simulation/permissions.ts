@@ -1,7 +1,8 @@
 /**
  * The simulation server's permission flags, derived from its config.
  *
- * Run access is granted to exactly: the Webots binary, firejail (only with `sandbox: "firejail"`),
+ * Run access is granted to exactly: the Webots binary of each installation (`webotsHomes`, else
+ * `webotsHome`), firejail (only with `sandbox: "firejail"`),
  * `nvidia-smi`, `/usr/bin/kill` (Deno refuses `Deno.kill(-pgid)` without unscoped `--allow-run`,
  * and Webots' controllers must die with it, so the process group is signalled through `kill`) and
  * `/usr/bin/cat` (Deno refuses to read `/proc` without `--allow-all`; `cat` reads `/proc/net/dev`
@@ -13,17 +14,23 @@
  */
 import { join } from "node:path";
 import type { SimulationConfig } from "./config.ts";
+import { versionFile } from "./webots_release.ts";
 
 /** The programs the simulation server may start. */
 export function allowedPrograms(config: SimulationConfig): string[] {
   const programs = [
-    join(config.webotsHome, "webots"),
+    ...webotsHomes(config).map((home) => join(home, "webots")),
     config.nvidiaSmiPath,
     "/usr/bin/kill",
     "/usr/bin/cat",
   ];
   if (config.sandbox === "firejail") programs.push(config.firejailPath);
   return programs;
+}
+
+/** The installation folders: every `webotsHomes` folder, else `webotsHome`. */
+function webotsHomes(config: SimulationConfig): string[] {
+  return config.webotsHomes === undefined ? [config.webotsHome] : Object.values(config.webotsHomes);
 }
 
 /** `deno run` flags that add to the `simulation` permission set of deno.json. */
@@ -41,6 +48,8 @@ export function simulationPermissions(
     config.webotsHome,
     "/etc/os-release",
     ...config.fileRoots,
+    // Each installation's binary (is it installed?) and release (which command line?).
+    ...webotsHomes(config).flatMap((home) => [join(home, "webots"), versionFile(home)]),
   ];
   if (config.sslCertificate) read.push(config.sslCertificate);
   if (config.sslKey) read.push(config.sslKey);

@@ -1,11 +1,12 @@
 /**
- * The Webots command line (reference §3.6, as an argv array: no shell, no whitespace splitting),
- * optionally wrapped in firejail, and its environment. `webots_run.ts` starts it.
+ * The Webots command line (as an argv array: no shell, no whitespace splitting) of the chosen
+ * installation, in its release's dialect, optionally wrapped in firejail, and its environment. `webots_run.ts` starts it.
  *
  * @module
  */
 import { join, relative, resolve } from "node:path";
 import type { SimulationConfig } from "./config.ts";
+import type { WebotsInstallation } from "./webots_installations.ts";
 
 /** The config keys the command line depends on. */
 export type WebotsCommandConfig = Pick<
@@ -31,35 +32,28 @@ export interface WebotsLaunch {
   readonly mode: "x3d" | "mjpeg" | undefined;
   /** Own or anonymous `init` simulation: the editor may save controllers. */
   readonly controllerEdit: boolean;
+  /** The installation the world runs on: its binary and its release's dialect. */
+  readonly installation: WebotsInstallation;
 }
 
-/** Webots' arguments, exactly as the reference builds them (the binary not included). */
+/**
+ * Webots' arguments (the binary not included), in the dialect of the installation's release
+ * (`webots_dialect.ts`).
+ */
 export function webotsArgs(
   config: WebotsCommandConfig,
   launch: WebotsLaunch,
   ssl: boolean,
 ): string[] {
-  const stream = [`port=${launch.port}`, "monitorActivity"];
-  if (launch.mode !== undefined) stream.push(`mode=${launch.mode}`);
-  if (launch.controllerEdit) stream.push("controllerEdit");
-  if (config.multimediaServer !== undefined) {
-    stream.push(`multimediaServer=${streamValue("multimediaServer", config.multimediaServer)}`);
-  }
-  if (config.multimediaStream !== undefined) {
-    stream.push(`multimediaStream=${streamValue("multimediaStream", config.multimediaStream)}`);
-  }
-  if (ssl) stream.push("ssl");
-  const args = ["--batch", "--mode=pause"];
-  // MJPEG streams what the window renders, so only then must Webots render visibly.
-  if (launch.mode !== "mjpeg") args.push("--minimize", "--no-rendering");
-  // The quotes stay in the argument: Webots strips them itself (reference §3.6).
-  args.push(`--stream="${stream.join(";")}"`, launch.worldFile);
-  return args;
-}
-
-function streamValue(key: string, value: string): string {
-  if (/[;"]/.test(value)) throw new Error(`${key} must not contain ';' or '"': ${value}`);
-  return value;
+  return launch.installation.dialect.args({
+    worldFile: launch.worldFile,
+    port: launch.port,
+    mode: launch.mode,
+    controllerEdit: launch.controllerEdit,
+    multimediaServer: config.multimediaServer,
+    multimediaStream: config.multimediaStream,
+    ssl,
+  });
 }
 
 /**
@@ -69,13 +63,17 @@ function streamValue(key: string, value: string): string {
  * do not), no capabilities
  * and no new privileges (so a root Webots cannot remount), and the site keys and TLS key hidden.
  */
-export function firejailArgs(config: WebotsCommandConfig, instanceDir: string): string[] {
+export function firejailArgs(
+  config: WebotsCommandConfig,
+  instanceDir: string,
+  webotsHome: string = config.webotsHome,
+): string[] {
   const dir = resolve(instanceDir);
   const args = ["--quiet", "--noprofile", "--nonewprivs", "--caps.drop=all", "--private-tmp"];
   if (isInside(dir, "/tmp")) args.push(`--whitelist=${dir}`);
   // Webots itself must stay visible when it is installed under /tmp; a whitelisted folder escapes
   // --read-only=/, so it is made read-only by name.
-  const home = resolve(config.webotsHome);
+  const home = resolve(webotsHome);
   const homeInTmp = isInside(home, "/tmp");
   if (homeInTmp) args.push(`--whitelist=${home}`);
   args.push("--read-only=/");
@@ -97,12 +95,16 @@ export function webotsCommand(
   launch: WebotsLaunch,
   ssl: boolean,
 ): { command: string; args: string[] } {
-  const webots = join(config.webotsHome, "webots");
+  const webots = join(launch.installation.home, "webots");
   const args = webotsArgs(config, launch, ssl);
   if (config.sandbox === "firejail") {
     return {
       command: config.firejailPath,
-      args: [...firejailArgs(config, launch.instanceDir), webots, ...args],
+      args: [
+        ...firejailArgs(config, launch.instanceDir, launch.installation.home),
+        webots,
+        ...args,
+      ],
     };
   }
   return { command: webots, args };

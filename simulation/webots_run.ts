@@ -20,6 +20,8 @@ import type { PortPool } from "./ports.ts";
 import { type ChildProcessHandle, type Spawner, stopProcessGroup } from "./process.ts";
 import type { RunRecords, ServerIdentity } from "./run_records.ts";
 import { webotsCommand, webotsEnv } from "./webots.ts";
+import type { Readiness } from "./webots_dialect.ts";
+import type { WebotsInstallations } from "./webots_installations.ts";
 
 /** How to start Webots on a prepared project. */
 export interface WebotsStart {
@@ -38,6 +40,10 @@ export interface WebotsProcess {
   readonly lines: AsyncIterable<string>;
   /** Resolves when Webots and its process group are gone. */
   readonly status: Promise<Deno.CommandStatus>;
+  /** The release of the installation it runs on. */
+  readonly release: string;
+  /** Which stdout line means ready, in that release's dialect. */
+  readonly readiness: Readiness;
 }
 
 /** One run: a port and an instance folder from `open`, then a Webots from `start`. */
@@ -49,8 +55,12 @@ export interface WebotsRun {
   readonly port: number;
   /** Webots' pid once started. */
   readonly pid: number | undefined;
-  /** Starts Webots in the folder and records its pid. Throws after `stop()` or a second call. */
-  start(launch: WebotsStart): Promise<WebotsProcess>;
+  /**
+   * Picks the installation for the world (a ClientError when its header is missing or malformed,
+   * or its release is refused), starts Webots in the folder and records its pid. Throws after
+   * `stop()` or a second call. `onChosen` hears the release before Webots is spawned.
+   */
+  start(launch: WebotsStart, onChosen?: (release: string) => void): Promise<WebotsProcess>;
   /**
    * Stops Webots and its process group (SIGTERM, SIGKILL after `killTimeout`), removes the folder
    * and the record, releases the port. Idempotent; resolves with Webots' exit status, if started.
@@ -83,6 +93,8 @@ export interface WebotsRunsDeps {
     | "multimediaServer"
     | "multimediaStream"
   >;
+  /** The installations found at start; each world's header picks one. */
+  readonly installations: WebotsInstallations;
   /** The server the records name as owner. */
   readonly owner: ServerIdentity;
   readonly ssl: boolean;
@@ -110,6 +122,12 @@ export async function webotsInstalled(webotsHome: string): Promise<boolean> {
   }
 }
 
+/** Whether any of these folders holds an executable `webots`. */
+async function someInstalled(homes: readonly string[]): Promise<boolean> {
+  for (const home of homes) if (await webotsInstalled(home)) return true;
+  return false;
+}
+
 /** The line the server prints at start when Webots is missing. */
 export function noWebotsNotice(webotsHome: string): string {
   return `No Webots found at ${webotsBinary(webotsHome)}: simulations cannot start; ` +
@@ -121,9 +139,12 @@ export function createWebotsRuns(deps: WebotsRunsDeps): WebotsRuns {
   const { config } = deps;
   return {
     async open(logger = deps.logger) {
-      if (!await webotsInstalled(config.webotsHome)) {
+      const homes = deps.installations.list.map((i) => i.home);
+      if (!await someInstalled(homes)) {
         throw new ClientError(
-          `Webots is not installed on this server (no ${webotsBinary(config.webotsHome)})`,
+          `Webots is not installed on this server (no ${
+            webotsBinary(homes[0] ?? config.webotsHome)
+          })`,
         );
       }
       const port = deps.ports.acquire();
@@ -167,13 +188,24 @@ class Run implements WebotsRun {
     return this.#handle?.pid;
   }
 
-  async start(launch: WebotsStart): Promise<WebotsProcess> {
+  async start(
+    launch: WebotsStart,
+    onChosen?: (release: string) => void,
+  ): Promise<WebotsProcess> {
     if (this.#stopping !== undefined) throw new Error("the run is stopped");
     if (this.#handle !== undefined) throw new Error("Webots is already started");
+    const installation = await this.deps.installations.forWorld(launch.worldFile);
+    if (this.#stopping !== undefined) throw new Error("the run is stopped");
+    this.log.info(
+      { release: installation.release, webotsHome: installation.home },
+      "Webots release chosen",
+    );
+    onChosen?.(installation.release);
     const { command, args } = webotsCommand(this.deps.config, {
       instanceDir: this.dir,
       port: this.port,
       ...launch,
+      installation,
     }, this.deps.ssl);
     const handle = this.deps.spawner.spawn(command, args, {
       env: webotsEnv({ DISPLAY: this.deps.display }),
@@ -182,7 +214,13 @@ class Run implements WebotsRun {
     this.#handle = handle;
     this.#recording = this.#record(handle.pid);
     await this.#recording;
-    return { pid: handle.pid, lines: handle.lines, status: handle.status };
+    return {
+      pid: handle.pid,
+      lines: handle.lines,
+      status: handle.status,
+      release: installation.release,
+      readiness: installation.dialect.readiness,
+    };
   }
 
   stop(): Promise<Deno.CommandStatus | undefined> {

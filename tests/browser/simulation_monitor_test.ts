@@ -56,7 +56,7 @@ serverTest(
         const cells = await page.locator("#sessions tbody tr").first().locator("td")
           .allTextContents();
         assert.equal(cells[0], "c1");
-        assert.match(cells[1]!, /demo\.wbt$/);
+        assert.match(cells[1]!, /demo\.wbt \(Webots R2021b\)$/);
         assert.equal(Number(cells[2]), fixture.server.port + 1);
         assert.equal(cells[5], "127.0.0.1");
         assert.equal(await backgroundColor(badge), "rgb(46, 125, 50)");

@@ -114,7 +114,7 @@ serverTest(
     // As the 2023 Cyberbotics server does, shutdownTimeout: follows the spawn, before webots:.
     deepEqual(before.slice(downloads.length), [
       "loading: unpacking",
-      "loading: starting Webots",
+      "loading: starting Webots R2021b",
       "shutdownTimeout: 3600",
     ]);
     match(client.messages[ready]!, WEBOTS_URL);
@@ -162,7 +162,7 @@ serverTest(
     const ready = client.messages.findIndex((m) => m.startsWith("webots:"));
     deepEqual(client.messages.slice(0, ready), [
       "loading: copying project",
-      "loading: starting Webots",
+      "loading: starting Webots R2021b",
       "shutdownTimeout: 1",
     ]);
     match(client.messages[ready]!, WEBOTS_URL);

@@ -16,6 +16,7 @@ import { createPortPool, type PortPool } from "../../simulation/ports.ts";
 import type { OnProgress, ProjectProgress } from "../../simulation/progress.ts";
 import type { Project, Projects } from "../../simulation/projects.ts";
 import type { RunRecord, RunRecords } from "../../simulation/run_records.ts";
+import { createInstallations, installation } from "../../simulation/webots_installations.ts";
 import { createWebotsRuns } from "../../simulation/webots_run.ts";
 import { FakeClock, flush } from "../fakes/fake_clock.ts";
 import { FakeSpawner } from "../fakes/fake_spawner.ts";
@@ -108,7 +109,7 @@ class FakeProjects implements Projects {
 }
 
 /** One session and everything around it. */
-async function harness(raw: Record<string, unknown> = {}) {
+async function harness(raw: Record<string, unknown> = {}, release = "R2021b") {
   const dir = await Deno.makeTempDir({ prefix: "client-session-test-" });
   const instancesDir = join(dir, "instances");
   const config: SimulationConfig = validateConfig(
@@ -133,6 +134,10 @@ async function harness(raw: Record<string, unknown> = {}) {
     projects,
     webotsRuns: createWebotsRuns({
       config,
+      installations: createInstallations([installation(release, config.webotsHome)], {
+        byHeader: false,
+        fallback: "newest",
+      }),
       owner: { port: 2000, config: join(dir, "simulation.json") },
       ssl: false,
       display: ":9",
@@ -475,7 +480,7 @@ Deno.test("an R2023b-style client (GitHub blob URL) sees loading: steps, shutdow
     `loading: downloading ${SOURCE} (0%)`,
     `loading: downloading ${SOURCE} (100%)`,
     "loading: unpacking",
-    "loading: starting Webots",
+    "loading: starting Webots R2021b",
     "shutdownTimeout: 3600",
     `webots:ws://example.com:${PORT}`,
     ".",
@@ -518,7 +523,7 @@ Deno.test("clientProtocol overrides the rule both ways", async (t) => {
     const { handled } = await startAndRun(h, START, 5);
     assert.deepEqual(h.socket.sent, [
       "loading: copying project",
-      "loading: starting Webots",
+      "loading: starting Webots R2021b",
       "shutdownTimeout: 60",
       `webots:ws://example.com:${PORT}`,
       ".",
@@ -570,7 +575,7 @@ Deno.test("timeout ends the simulation at the limit on the clock and releases ev
     await h.clock.advance(5_000);
     await h.settle(() => h.session.state === "closed" && h.webots.exited, "the run to end");
     assert.deepEqual(h.socket.sent, [
-      "loading: starting Webots",
+      "loading: starting Webots R2021b",
       "shutdownTimeout: 5",
       "error: time limit of 5 s reached",
     ]);
@@ -588,4 +593,46 @@ Deno.test("timeout ends the simulation at the limit on the clock and releases ev
     await h.assertReleased();
     assert.ok(!h.socket.sent.some((m) => m.startsWith("error:")));
   });
+});
+
+Deno.test("R2022b–R2025a: Webots started with --port/--heartbeat/--stream, ready on the first '.', not on 'open'", async () => {
+  await using h = await harness({}, "R2025a");
+  const handled = send(h, START);
+  await h.settle(() => h.spawner.spawned.length === 1, "Webots to be spawned");
+  const webots = h.webots;
+  assert.deepEqual(webots.args.slice(2), [
+    "--minimize",
+    "--no-rendering",
+    `--port=${PORT}`,
+    "--heartbeat=5000",
+    "--stream",
+    webots.args.at(-1),
+  ]);
+  webots.print("open");
+  // An "open" line means nothing to this dialect: the session keeps waiting for the heartbeat.
+  await flush(5);
+  assert.equal(h.session.state, "starting");
+  assert.deepEqual(h.socket.sent, []);
+  webots.print(".", ".");
+  await h.settle(() => h.socket.sent.length === 2, "webots: then one dot");
+  assert.deepEqual(h.socket.sent, [`webots:ws://example.com:${PORT}`, "."]);
+  assert.equal(h.session.info().release, "R2025a");
+  await h.session.close("browser left");
+  await handled;
+  await h.assertReleased();
+});
+
+Deno.test("R2019b–R2022a: ready on 'open' (the stream-options dialect)", async (t) => {
+  for (const release of ["R2019b", "R2022a"]) {
+    await t.step(release, async () => {
+      await using h = await harness({}, release);
+      const { handled } = await running(h);
+      assert.ok(h.webots.args.includes(`--stream="port=${PORT};monitorActivity"`));
+      assert.deepEqual(h.socket.sent, [`webots:ws://example.com:${PORT}`]);
+      assert.equal(h.session.info().release, release);
+      await h.session.close("browser left");
+      await handled;
+      await h.assertReleased();
+    });
+  }
 });

@@ -22,6 +22,7 @@ import {
 } from "../../simulation/run_records.ts";
 import { webotsArgs } from "../../simulation/webots.ts";
 import { createWebotsRuns, type WebotsProcess } from "../../simulation/webots_run.ts";
+import { createInstallations, installation } from "../../simulation/webots_installations.ts";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
 const FAKE_HOME = join(ROOT, "tests", "fakes", "webots");
@@ -131,6 +132,10 @@ function runs(
     ports,
     runs: createWebotsRuns({
       config,
+      installations: createInstallations([installation("R2021b", config.webotsHome)], {
+        byHeader: false,
+        fallback: "newest",
+      }),
       owner,
       ssl: false,
       display: undefined,
@@ -204,6 +209,7 @@ Deno.test("a run holds a port, a folder and a record, runs Webots, and stop() re
         port: run.port,
         mode: "x3d",
         controllerEdit: false,
+        installation: installation("R2021b", ws.config().webotsHome),
       }, false),
     );
     assert.deepEqual(fake.env, { DISPLAY: ":0", WEBOTS_FIREJAIL_CONTROLLERS: "1" });

@@ -9,6 +9,7 @@ import {
   webotsEnv,
   type WebotsLaunch,
 } from "../../simulation/webots.ts";
+import { installation } from "../../simulation/webots_installations.ts";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
 
@@ -26,9 +27,15 @@ const base: WebotsLaunch = {
   port: 2001,
   mode: undefined,
   controllerEdit: false,
+  installation: installation("R2021b", "/opt/webots"),
 };
 
-Deno.test("webotsArgs builds the reference command line", async (t) => {
+/** The same launch on another release (same folder). */
+function on(release: string, launch: Partial<WebotsLaunch> = {}): WebotsLaunch {
+  return { ...base, ...launch, installation: installation(release, "/opt/webots") };
+}
+
+Deno.test("webotsArgs builds the R2021b–R2022a command line (the reference's)", async (t) => {
   await t.step("no mode: minimized, no rendering, no mode option", () => {
     assert.deepEqual(webotsArgs(config(), base, false), [
       "--batch",
@@ -82,6 +89,88 @@ Deno.test("webotsArgs builds the reference command line", async (t) => {
   });
 });
 
+Deno.test("R2019b–R2021a: stream options, and no --no-rendering (not accepted before R2021b)", async (t) => {
+  for (const release of ["R2019b", "R2020a", "R2020b", "R2021a"]) {
+    await t.step(release, () => {
+      assert.deepEqual(webotsArgs(config(), on(release, { mode: "x3d" }), false), [
+        "--batch",
+        "--mode=pause",
+        "--minimize",
+        '--stream="port=2001;monitorActivity;mode=x3d"',
+        "/tmp/webots/instances/c1/worlds/my.wbt",
+      ]);
+      assert.equal(on(release).installation.dialect.readiness, "open");
+    });
+  }
+  await t.step("mjpeg: visible window; every option still in --stream", () => {
+    const c = config({ multimediaServer: "janus.example:8088", multimediaStream: "s1" });
+    assert.deepEqual(webotsArgs(c, on("R2020b", { mode: "mjpeg", controllerEdit: true }), true), [
+      "--batch",
+      "--mode=pause",
+      '--stream="port=2001;monitorActivity;mode=mjpeg;controllerEdit;' +
+      'multimediaServer=janus.example:8088;multimediaStream=s1;ssl"',
+      "/tmp/webots/instances/c1/worlds/my.wbt",
+    ]);
+  });
+});
+
+Deno.test("R2021b and R2022a share the reference dialect", () => {
+  assert.deepEqual(
+    webotsArgs(config(), on("R2022a", { mode: "x3d" }), true),
+    webotsArgs(config(), on("R2021b", { mode: "x3d" }), true),
+  );
+  assert.equal(on("R2022a").installation.dialect.readiness, "open");
+  assert.equal(on("R2022a").installation.dialect.activity, "monitorActivity");
+});
+
+Deno.test("R2022b–R2025a: --port, --heartbeat, --stream[=mode]; ready on the first '.'", async (t) => {
+  for (const release of ["R2022b", "R2023a", "R2023b", "R2024a", "R2025a"]) {
+    await t.step(`${release}: no mode`, () => {
+      assert.deepEqual(webotsArgs(config(), on(release), false), [
+        "--batch",
+        "--mode=pause",
+        "--minimize",
+        "--no-rendering",
+        "--port=2001",
+        "--heartbeat=5000",
+        "--stream",
+        "/tmp/webots/instances/c1/worlds/my.wbt",
+      ]);
+      const { dialect } = on(release).installation;
+      assert.equal(dialect.readiness, "dot");
+      assert.equal(dialect.activity, "heartbeat");
+      assert.deepEqual(dialect.options, ["mode"]);
+    });
+  }
+  await t.step("x3d", () => {
+    assert.deepEqual(webotsArgs(config(), on("R2023b", { mode: "x3d" }), false).slice(2), [
+      "--minimize",
+      "--no-rendering",
+      "--port=2001",
+      "--heartbeat=5000",
+      "--stream=x3d",
+      "/tmp/webots/instances/c1/worlds/my.wbt",
+    ]);
+  });
+  await t.step(
+    "mjpeg with controllerEdit, multimedia and ssl: options the release lacks are left out",
+    () => {
+      const c = config({ multimediaServer: "janus.example:8088", multimediaStream: "s1" });
+      assert.deepEqual(
+        webotsArgs(c, on("R2025a", { mode: "mjpeg", controllerEdit: true, port: 2042 }), true),
+        [
+          "--batch",
+          "--mode=pause",
+          "--port=2042",
+          "--heartbeat=5000",
+          "--stream=mjpeg",
+          "/tmp/webots/instances/c1/worlds/my.wbt",
+        ],
+      );
+    },
+  );
+});
+
 Deno.test("webotsEnv sets DISPLAY (default :0) and firejailed controllers", () => {
   assert.deepEqual(webotsEnv({}), { DISPLAY: ":0", WEBOTS_FIREJAIL_CONTROLLERS: "1" });
   assert.deepEqual(webotsEnv({ DISPLAY: "" }), { DISPLAY: ":0", WEBOTS_FIREJAIL_CONTROLLERS: "1" });
@@ -91,7 +180,16 @@ Deno.test("webotsEnv sets DISPLAY (default :0) and firejailed controllers", () =
   });
 });
 
-Deno.test("webotsCommand runs <webotsHome>/webots, or firejail around it", () => {
+Deno.test("webotsCommand runs the installation's webots, or firejail around it", () => {
+  assert.equal(
+    webotsCommand(
+      config(),
+      { ...on("R2025a"), installation: installation("R2025a", "/opt/w25") },
+      false,
+    )
+      .command,
+    "/opt/w25/webots",
+  );
   assert.deepEqual(webotsCommand(config(), base, false), {
     command: "/opt/webots/webots",
     args: webotsArgs(config(), base, false),
