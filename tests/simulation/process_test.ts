@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isAlive } from "../helpers/simulation_fixture.ts";
+import { eventually, isAlive } from "../helpers/simulation_fixture.ts";
 import { silentLogger } from "../fakes/logger.ts";
 import { join, resolve } from "node:path";
 import { validateConfig } from "../../shared/config.ts";
@@ -182,9 +182,7 @@ Deno.test("no grandchild survives stop(), even when the leader ignores SIGTERM",
     for (const pid of record.childPids) assert.ok(isAlive(pid));
     await stop(handle, 300);
     await rest;
-    for (const pid of [record.pid, ...record.childPids]) {
-      assert.ok(!isAlive(pid), `${pid} survived`);
-    }
+    await allEnd([record.pid, ...record.childPids]);
   }
 });
 
@@ -198,7 +196,8 @@ Deno.test("grandchildren are killed when the leader exits by itself", async () =
   assert.equal(status.code, 1);
   const [record] = await w.records();
   assert.ok(record);
-  for (const pid of record.childPids) assert.ok(!isAlive(pid), `${pid} survived`);
+  assert.equal(record.childPids.length, 2);
+  await allEnd(record.childPids);
 });
 
 Deno.test("output nobody reads does not stall the process", async () => {
@@ -293,7 +292,7 @@ console.log(JSON.stringify(results));
   });
   const [record] = await w.records();
   assert.ok(record);
-  for (const pid of [record.pid, ...record.childPids]) assert.ok(!isAlive(pid), `${pid} survived`);
+  await allEnd([record.pid, ...record.childPids]);
 });
 
 /** Waits until the stand-in has written its record (it does so before listening). */
@@ -305,4 +304,13 @@ async function waitForRecord(w: Awaited<ReturnType<typeof world>>): Promise<Reco
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error("the stand-in wrote no record");
+}
+
+/**
+ * Every pid ends promptly. SIGKILL has been sent to the group when `status` or `stop()` resolves;
+ * the kernel ends its members a moment later (asynchronously, maybe on the other core), so they
+ * must be gone within a short bound, not necessarily at the instant the promise resolves.
+ */
+async function allEnd(pids: readonly number[]): Promise<void> {
+  for (const pid of pids) await eventually(() => !isAlive(pid), 2_000, `${pid} to end`);
 }
