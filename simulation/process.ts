@@ -13,7 +13,10 @@
  */
 import { type Clock, sleep } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
+import { parseWebotsLine } from "../shared/protocol.ts";
 import type { RunCommand } from "./command_runner.ts";
+import { type LineKind, LineQueue } from "./line_queue.ts";
+import { LineSplitter, MAX_LINE_BYTES } from "./line_splitter.ts";
 
 /** Environment and working folder of a spawned program. */
 export interface SpawnOptions {
@@ -28,7 +31,9 @@ export interface ChildProcessHandle {
   /**
    * stdout and stderr merged, split into lines (no trailing `\n` / `\r`), ends at EOF. One
    * consumer. The pipes are drained whether or not anyone iterates, so Webots never stalls on a
-   * full pipe; unread lines are buffered (the oldest are dropped beyond `MAX_BUFFERED_LINES`).
+   * full pipe. A line longer than `MAX_LINE_BYTES` is cut (its head is kept, one warning is
+   * logged); unread lines are buffered, and beyond `MAX_BUFFERED_LINES` other lines are dropped
+   * and runs of `.` coalesced while `open` and mode lines are kept (see `LineQueue`).
    */
   readonly lines: AsyncIterable<string>;
   /**
@@ -62,9 +67,6 @@ export interface SpawnerDeps {
   readonly clock: Clock;
   readonly logger: Logger;
 }
-
-/** Unread lines kept per process before the oldest are dropped. */
-export const MAX_BUFFERED_LINES = 10_000;
 
 /** How long output may go on after the group was killed before the pipes are closed anyway. */
 const OUTPUT_DRAIN_MS = 2_000;
@@ -103,11 +105,16 @@ function supervise(child: Deno.ChildProcess, command: string, deps: SpawnerDeps)
   const pid = child.pid;
   const logger = deps.logger.child({ pid });
   logger.debug({ command }, "process started");
-  const output = new LineQueue();
-  const readers = [child.stdout, child.stderr].map((stream) => stream.getReader());
-  const pumping = Promise.all(readers.map((reader) => pump(reader, output))).then(() =>
-    output.end()
-  );
+  const output = new LineQueue({
+    classify: webotsLineKind,
+    onDropped: (dropped) =>
+      logger.warn({ dropped }, "output came faster than it was read: lines dropped"),
+  });
+  const readers = [child.stdout.getReader(), child.stderr.getReader()];
+  const pumping = Promise.all([
+    pump(readers[0]!, "stdout", output, logger),
+    pump(readers[1]!, "stderr", output, logger),
+  ]).then(() => output.end());
 
   let groupGone = false;
   const signalGroup = async (signal: GroupSignal) => {
@@ -184,71 +191,41 @@ export async function stopProcessGroup(
   return await handle.status;
 }
 
-async function pump(reader: ReadableStreamDefaultReader<Uint8Array>, output: LineQueue) {
-  const decoder = new TextDecoder();
-  let partial = "";
+/** How the output queue treats a Webots line once it lags: see `LineQueue`. */
+function webotsLineKind(line: string): LineKind {
+  switch (parseWebotsLine(line).kind) {
+    case "open":
+    case "mode":
+      return "keep";
+    case "activity":
+      return "activity";
+    case "other":
+      return "other";
+  }
+}
+
+/** Reads one pipe into `output`: bytes scanned once, lines capped at `MAX_LINE_BYTES`. */
+async function pump(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  stream: "stdout" | "stderr",
+  output: LineQueue,
+  logger: Logger,
+) {
+  const splitter = new LineSplitter({
+    onCut: ({ keptBytes, droppedBytes }) =>
+      logger.warn(
+        { stream, keptBytes, droppedBytes, maxLineBytes: MAX_LINE_BYTES },
+        "output line too long: cut",
+      ),
+  });
   try {
     while (true) {
       const { value, done } = await reader.read();
       if (done) break;
-      partial += decoder.decode(value, { stream: true });
-      const parts = partial.split("\n");
-      partial = parts.pop() ?? "";
-      for (const line of parts) output.push(stripCr(line));
+      for (const line of splitter.push(value)) output.push(line);
     }
   } catch {
     // Cancelled, or the pipe broke: the output ends here.
   }
-  partial += decoder.decode();
-  if (partial !== "") output.push(stripCr(partial));
-}
-
-function stripCr(line: string): string {
-  return line.endsWith("\r") ? line.slice(0, -1) : line;
-}
-
-/** A single-consumer queue of lines that ends once `end()` is called and the buffer is empty. */
-class LineQueue implements AsyncIterable<string> {
-  #buffer: string[] = [];
-  #ended = false;
-  #abandoned = false;
-  #waiting: ((result: IteratorResult<string>) => void) | undefined;
-
-  push(line: string): void {
-    if (this.#abandoned) return;
-    const waiting = this.#waiting;
-    if (waiting) {
-      this.#waiting = undefined;
-      waiting({ value: line, done: false });
-      return;
-    }
-    if (this.#buffer.length >= MAX_BUFFERED_LINES) this.#buffer.shift();
-    this.#buffer.push(line);
-  }
-
-  end(): void {
-    this.#ended = true;
-    const waiting = this.#waiting;
-    this.#waiting = undefined;
-    waiting?.({ value: undefined, done: true });
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<string> {
-    return {
-      next: () => {
-        const line = this.#buffer.shift();
-        if (line !== undefined) return Promise.resolve({ value: line, done: false });
-        if (this.#ended || this.#abandoned) {
-          return Promise.resolve({ value: undefined, done: true });
-        }
-        return new Promise((resolve) => this.#waiting = resolve);
-      },
-      return: () => {
-        // The consumer stopped listening; keep draining the pipes but drop what comes.
-        this.#abandoned = true;
-        this.#buffer = [];
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
-  }
+  for (const line of splitter.end()) output.push(line);
 }
