@@ -2,7 +2,8 @@
  * A single-consumer queue of output lines with a bounded buffer that drops the lines that do not
  * matter first.
  *
- * Up to `maxLines` unread lines are buffered as they come. Beyond that, while the consumer lags
+ * Up to `maxLines` unread lines (and `maxChars` characters: a line may be 64 KiB) are buffered as
+ * they come. Beyond that, while the consumer lags
  * (a burst of output pushed in one go), lines are sorted by what the caller's `classify` says:
  * - `other` lines are dropped;
  * - `activity` lines are coalesced: one is kept after any line that is not itself activity, the
@@ -10,7 +11,8 @@
  * - `keep` lines (for Webots: `open`, the mode lines, and — always — the first activity line,
  *   which is the readiness line from R2022b on) are kept.
  * Kept and coalesced lines beyond `maxLines` are themselves bounded by `maxExtraLines`, so the
- * buffer never holds more than `maxLines + maxExtraLines` lines: reaching that takes more than
+ * buffer never holds more than `maxLines + maxExtraLines` lines nor much more than `2 × maxChars`
+ * characters: reaching that takes more than
  * `maxExtraLines / 2` mode changes unread at once, which Webots does not print (one per change
  * of simulation mode); past it even `keep` lines are dropped, and counted.
  *
@@ -35,6 +37,8 @@ export interface LineQueueOptions {
   readonly classify: (line: string) => LineKind;
   /** Unread lines buffered as they come (default `MAX_BUFFERED_LINES`). */
   readonly maxLines?: number;
+  /** Characters buffered as they come (default `MAX_BUFFERED_CHARS`). */
+  readonly maxChars?: number;
   /** `keep` and coalesced activity lines buffered beyond `maxLines` (default `MAX_EXTRA_LINES`). */
   readonly maxExtraLines?: number;
   /** Called once per overflow, when the buffer has been read empty or the output ended. */
@@ -44,6 +48,9 @@ export interface LineQueueOptions {
 /** Unread lines kept per process before lines that do not matter are dropped. */
 export const MAX_BUFFERED_LINES = 10_000;
 
+/** Characters of unread lines kept before lines that do not matter are dropped. */
+export const MAX_BUFFERED_CHARS = 4 * 1024 * 1024;
+
 /** Lines that matter (and one activity line after each) kept beyond `MAX_BUFFERED_LINES`. */
 export const MAX_EXTRA_LINES = 10_000;
 
@@ -52,9 +59,11 @@ export class LineQueue implements AsyncIterable<string> {
   readonly #classify: (line: string) => LineKind;
   readonly #maxLines: number;
   readonly #maxExtra: number;
+  readonly #maxChars: number;
   readonly #onDropped: ((dropped: DroppedLines) => void) | undefined;
   #items: (string | undefined)[] = [];
   #head = 0;
+  #chars = 0;
   #lastKind: LineKind | undefined;
   #seenActivity = false;
   #dropped = { other: 0, activity: 0, keep: 0 };
@@ -66,12 +75,18 @@ export class LineQueue implements AsyncIterable<string> {
     this.#classify = options.classify;
     this.#maxLines = options.maxLines ?? MAX_BUFFERED_LINES;
     this.#maxExtra = options.maxExtraLines ?? MAX_EXTRA_LINES;
+    this.#maxChars = options.maxChars ?? MAX_BUFFERED_CHARS;
     this.#onDropped = options.onDropped;
   }
 
   /** Unread lines in the buffer. */
   get size(): number {
     return this.#items.length - this.#head;
+  }
+
+  /** Characters of the unread lines. */
+  get chars(): number {
+    return this.#chars;
   }
 
   /** Adds a line (dropped silently once the consumer has stopped listening). */
@@ -88,13 +103,16 @@ export class LineQueue implements AsyncIterable<string> {
       waiting({ value: line, done: false });
       return;
     }
-    const extra = this.size - this.#maxLines;
-    if (extra < 0) return this.#append(line, kind);
+    if (this.size < this.#maxLines && this.#chars < this.#maxChars) {
+      return this.#append(line, kind);
+    }
     if (kind === "other") {
       this.#dropped.other++;
     } else if (kind === "activity" && this.#lastKind === "activity") {
       this.#dropped.activity++;
-    } else if (extra < this.#maxExtra) {
+    } else if (
+      this.size < this.#maxLines + this.#maxExtra && this.#chars < 2 * this.#maxChars
+    ) {
       this.#append(line, kind);
     } else {
       this.#dropped[kind]++;
@@ -125,6 +143,7 @@ export class LineQueue implements AsyncIterable<string> {
         this.#abandoned = true;
         this.#items = [];
         this.#head = 0;
+        this.#chars = 0;
         return Promise.resolve({ value: undefined, done: true });
       },
     };
@@ -132,6 +151,7 @@ export class LineQueue implements AsyncIterable<string> {
 
   #append(line: string, kind: LineKind): void {
     this.#items.push(line);
+    this.#chars += line.length;
     this.#lastKind = kind;
   }
 
@@ -140,6 +160,7 @@ export class LineQueue implements AsyncIterable<string> {
     const line = this.#items[this.#head];
     this.#items[this.#head] = undefined;
     this.#head++;
+    this.#chars -= line?.length ?? 0;
     if (this.#head === this.#items.length) {
       this.#items = [];
       this.#head = 0;

@@ -81,6 +81,20 @@ Deno.test("kept lines beyond the cap are bounded too, and counted when dropped",
   deepEqual(drops, [{ other: 0, activity: 0, keep: 6 }]);
 });
 
+Deno.test("long lines are bounded by characters as well as by count", async () => {
+  const drops: DroppedLines[] = [];
+  const queue = new LineQueue({ classify, maxChars: 100, onDropped: (d) => drops.push(d) });
+  const long = "x".repeat(40);
+  for (let i = 0; i < 5; i++) queue.push(long);
+  queue.push("pause");
+  equal(queue.size, 4);
+  equal(queue.chars, 3 * 40 + "pause".length);
+  queue.end();
+  deepEqual(await readAll(queue), [long, long, long, "pause"]);
+  equal(queue.chars, 0);
+  deepEqual(drops, [{ other: 2, activity: 0, keep: 0 }]);
+});
+
 Deno.test("drops are reported once the reader has caught up, then counting starts again", async () => {
   const drops: DroppedLines[] = [];
   const queue = new LineQueue({ classify, maxLines: 2, onDropped: (d) => drops.push(d) });
