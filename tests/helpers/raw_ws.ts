@@ -27,9 +27,12 @@ export interface RawWebSocket {
    * returns its text. Nothing is read once this returns.
    */
   readUntilText(predicate: (text: string) => boolean): Promise<string>;
-  /** Reads, without answering anything, every frame until the server ends the connection. */
-  readToEnd(): Promise<Frame[]>;
-  /** Closes the TCP connection (no close frame). */
+  /**
+   * Reads, without answering anything, every frame up to the server's close frame (included) or
+   * the end of the connection.
+   */
+  readToClose(): Promise<Frame[]>;
+  /** Closes the TCP connection (no close frame); idempotent. */
   close(): void;
 }
 
@@ -42,6 +45,7 @@ export async function rawConnect(url: string): Promise<RawWebSocket> {
   const conn = await Deno.connect({ hostname, port: Number(port) });
   let buffered = new Uint8Array(0);
   let ended = false;
+  let closed = false;
 
   /** Reads more bytes into the buffer; false at the end of the stream. */
   const fill = async (): Promise<boolean> => {
@@ -124,14 +128,19 @@ export async function rawConnect(url: string): Promise<RawWebSocket> {
         }
       }
     },
-    async readToEnd() {
+    async readToClose() {
       const frames: Frame[] = [];
       for (let frame = await nextFrame(); frame !== undefined; frame = await nextFrame()) {
         frames.push(frame);
+        if (frame.opcode === CLOSE) break;
       }
       return frames;
     },
-    close: () => conn.close(),
+    close() {
+      if (closed) return;
+      closed = true;
+      conn.close();
+    },
   };
 }
 

@@ -47,7 +47,7 @@ serverTest(
           equal(departure?.subscribers, 1, "the polite subscriber is left");
         });
         await t.step("it was pinged, then sent a close frame 1001", async () => {
-          const frames = await vanishing.readToEnd();
+          const frames = await vanishing.readToClose();
           const kinds = frames.map((frame) => frame.opcode);
           const close = frames.find((frame) => frame.opcode === CLOSE);
           ok(close && kinds.includes(PING), `frames: ${kinds}`);

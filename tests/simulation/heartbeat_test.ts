@@ -85,7 +85,7 @@ serverTest(
         listener.close();
       });
       await t.step("it was pinged, then sent a close frame 1001", async () => {
-        const frames = await vanishing.readToEnd();
+        const frames = await vanishing.readToClose();
         const kinds = frames.map((frame) => frame.opcode);
         ok(kinds.includes(PING), `frames: ${kinds}`);
         const close = frames.find((frame) => frame.opcode === CLOSE);
