@@ -29,9 +29,9 @@ export interface RawWebSocket {
   readUntilText(predicate: (text: string) => boolean): Promise<string>;
   /**
    * Reads, without answering anything, every frame up to the server's close frame (included) or
-   * the end of the connection.
+   * the end of the connection; after `timeoutMs` the connection is dropped and this throws.
    */
-  readToClose(): Promise<Frame[]>;
+  readToClose(timeoutMs?: number): Promise<Frame[]>;
   /** Closes the TCP connection (no close frame); idempotent. */
   close(): void;
 }
@@ -54,7 +54,8 @@ export async function rawConnect(url: string): Promise<RawWebSocket> {
     try {
       n = await conn.read(chunk);
     } catch (error) {
-      if (error instanceof Deno.errors.ConnectionReset) n = null;
+      // Reset by the server, or closed here by a deadline while reading.
+      if (error instanceof Deno.errors.ConnectionReset || closed) n = null;
       else throw error;
     }
     if (n === null) {
@@ -85,6 +86,12 @@ export async function rawConnect(url: string): Promise<RawWebSocket> {
       if (ended || !(await fill())) return undefined;
     }
   };
+
+  function dropConnection() {
+    if (closed) return;
+    closed = true;
+    conn.close();
+  }
 
   const sendFrame = async (opcode: number, payload: Uint8Array) => {
     await writeAll(conn, maskedFrame(opcode, payload));
@@ -128,19 +135,28 @@ export async function rawConnect(url: string): Promise<RawWebSocket> {
         }
       }
     },
-    async readToClose() {
+    async readToClose(timeoutMs = 10_000) {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        dropConnection();
+      }, timeoutMs);
       const frames: Frame[] = [];
-      for (let frame = await nextFrame(); frame !== undefined; frame = await nextFrame()) {
-        frames.push(frame);
-        if (frame.opcode === CLOSE) break;
+      try {
+        for (let frame = await nextFrame(); frame !== undefined; frame = await nextFrame()) {
+          frames.push(frame);
+          if (frame.opcode === CLOSE) break;
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+      if (timedOut) {
+        const kinds = frames.map((frame) => frame.opcode);
+        throw new Error(`no close frame within ${timeoutMs} ms; frames: ${kinds}`);
       }
       return frames;
     },
-    close() {
-      if (closed) return;
-      closed = true;
-      conn.close();
-    },
+    close: dropConnection,
   };
 }
 
