@@ -10,6 +10,7 @@
  * @module
  */
 import { type Clock, sleep } from "../shared/clock.ts";
+import { closedByHeartbeat } from "../shared/heartbeat.ts";
 import { formatAvailability } from "../shared/protocol.ts";
 import type { Logger } from "../shared/log.ts";
 
@@ -98,9 +99,14 @@ export function createAvailabilityHub(logger: Logger, clock: Clock): Availabilit
         const data = event instanceof MessageEvent ? String(event.data) : "";
         logger.debug({ host }, `[${host}] Ignored client message: ${data.slice(0, 200)}`);
       });
-      socket.addEventListener("close", () => {
+      socket.addEventListener("close", (event) => {
+        // Deno may report one close twice: only the first removes the subscriber.
         if (subscribers.delete(socket)) {
-          logger.info({ host, subscribers: subscribers.size }, `[${host}] Client disconnected`);
+          const reason = closedByHeartbeat(event) ? "no answer to ping" : "closed";
+          logger.info(
+            { host, subscribers: subscribers.size, reason },
+            `[${host}] Client disconnected`,
+          );
         }
       });
       socket.addEventListener("error", () => {

@@ -12,6 +12,7 @@ import {
   processConfigEnv,
   type Schema,
 } from "../shared/config.ts";
+import { heartbeatTimeoutKey } from "../shared/heartbeat.ts";
 
 /** The project root: relative config paths resolve against it. */
 export const PROJECT_ROOT: string = resolve(import.meta.dirname ?? ".", "..");
@@ -109,6 +110,8 @@ export const sessionSchema = {
     doc:
       "`text` (default): lines in the reference's shape, `<time> [INFO   ]  <message>` then the fields as `key=value`; `json`: one JSON object a line (pino), for log tools.",
   },
+  // hb (issue 9): WebSocket heartbeat on `/`.
+  heartbeatTimeout: heartbeatTimeoutKey("which drops it from the availability feed"),
 } as const satisfies Schema;
 
 /** A validated session-server config. */

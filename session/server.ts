@@ -23,6 +23,7 @@ import {
 import type { Assets } from "../shared/assets.ts";
 import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
+import { upgradeWithHeartbeat } from "../shared/heartbeat.ts";
 import { NO_SERVER_AVAILABLE } from "../shared/protocol.ts";
 import { checkUrl, simulationServerWsUrl, type UrlMode } from "../shared/urls.ts";
 import { createAvailabilityHub } from "./availability.ts";
@@ -116,7 +117,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     if (shuttingDown) return text("Shutting down\n", { status: 503 });
     // The request's headers are gone once upgraded.
     const host = request.headers.get("host") ?? "";
-    const { socket, response } = Deno.upgradeWebSocket(request);
+    const { socket, response } = upgradeWithHeartbeat(request, config.heartbeatTimeout);
     hub.add(socket, host);
     return response;
   });

@@ -12,6 +12,7 @@ import {
   processConfigEnv,
   type Schema,
 } from "../shared/config.ts";
+import { heartbeatTimeoutKey } from "../shared/heartbeat.ts";
 
 /** The project root: relative config paths resolve against it. */
 export const PROJECT_ROOT: string = resolve(import.meta.dirname ?? ".", "..");
@@ -316,6 +317,10 @@ export const simulationSchema = {
     doc:
       "With `webotsHomes`, a world of a release not installed runs on the newest installation (`newest`) or gets an `error:` (`refuse`).",
   },
+  // hb (issue 9): WebSocket heartbeat on `/client`.
+  heartbeatTimeout: heartbeatTimeoutKey(
+    "which ends its simulation like a departure (Webots stopped, folder removed, port freed)",
+  ),
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */

@@ -19,6 +19,7 @@ import {
   requestPath,
   text,
 } from "../shared/http.ts";
+import { closedByHeartbeat, upgradeWithHeartbeat } from "../shared/heartbeat.ts";
 import { parseClientMessage, ProtocolError } from "../shared/protocol.ts";
 import { hostWithoutPort } from "../shared/urls.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
@@ -83,7 +84,7 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     // Neither the remote address nor the headers can be read once the request is upgraded.
     const remote = (info.remoteAddr as Deno.NetAddr).hostname;
     const host = hostWithoutPort(request.headers.get("host") ?? "localhost");
-    const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: 0 });
+    const { socket, response } = upgradeWithHeartbeat(request, deps.config.heartbeatTimeout);
     const session = new ClientSession(deps.newId(), socket, host, remote, sessionDeps);
     sessions.add(session);
     sockets.set(session, socket);
@@ -104,9 +105,11 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
         else throw error;
       }
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       sockets.delete(session);
-      void session.close("browser left").finally(() => sessions.delete(session));
+      // Deno may report one close twice; session.close() is idempotent.
+      const reason = closedByHeartbeat(event) ? "no answer to ping" : "browser left";
+      void session.close(reason).finally(() => sessions.delete(session));
     };
     socket.onerror = () => {
       // Followed by close; nothing to do here.
