@@ -49,6 +49,14 @@ export function installation(release: string, home: string): WebotsInstallation 
   return { release, home, dialect: dialectFor(release) };
 }
 
+/** The single installation at `home`: every world runs on it, whatever its header says. */
+export function singleInstallation(release: string, home: string): WebotsInstallations {
+  return createInstallations([installation(release, home)], {
+    byHeader: false,
+    fallback: "newest",
+  });
+}
+
 /** Picks per world among `list` (see the module doc). */
 export function createInstallations(
   list: readonly WebotsInstallation[],
@@ -135,16 +143,10 @@ export async function resolveInstallations(
         `${config.webotsHome} holds Webots ${found.release}; webotsVersion says ${config.webotsVersion}`,
       );
     }
-    return createInstallations([installation(config.webotsVersion, config.webotsHome)], {
-      byHeader: false,
-      fallback,
-    });
+    return singleInstallation(config.webotsVersion, config.webotsHome);
   }
   if ("problem" in found) {
     throw new WebotsVersionError(`${found.problem} (set webotsVersion to name the release)`);
   }
-  return createInstallations([installation(found.release, config.webotsHome)], {
-    byHeader: false,
-    fallback,
-  });
+  return singleInstallation(found.release, config.webotsHome);
 }

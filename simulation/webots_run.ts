@@ -19,7 +19,7 @@ import type { SimulationConfig } from "./config.ts";
 import type { PortPool } from "./ports.ts";
 import { type ChildProcessHandle, type Spawner, stopProcessGroup } from "./process.ts";
 import type { RunRecords, ServerIdentity } from "./run_records.ts";
-import { webotsCommand, webotsEnv } from "./webots.ts";
+import { webotsCommand, type WebotsCommandConfig, webotsEnv } from "./webots.ts";
 import type { Readiness } from "./webots_dialect.ts";
 import type { WebotsInstallations } from "./webots_installations.ts";
 
@@ -80,19 +80,9 @@ export interface WebotsRuns {
 
 /** What runs need. */
 export interface WebotsRunsDeps {
-  readonly config: Pick<
-    SimulationConfig,
-    | "webotsHome"
-    | "instancesDir"
-    | "killTimeout"
-    | "maxConnections"
-    | "sandbox"
-    | "firejailPath"
-    | "keyDir"
-    | "sslKey"
-    | "multimediaServer"
-    | "multimediaStream"
-  >;
+  readonly config:
+    & Pick<SimulationConfig, "instancesDir" | "killTimeout" | "maxConnections">
+    & WebotsCommandConfig;
   /** The installations found at start; each world's header picks one. */
   readonly installations: WebotsInstallations;
   /** The server the records name as owner. */

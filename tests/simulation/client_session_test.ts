@@ -16,7 +16,7 @@ import { createPortPool, type PortPool } from "../../simulation/ports.ts";
 import type { OnProgress, ProjectProgress } from "../../simulation/progress.ts";
 import type { Project, Projects } from "../../simulation/projects.ts";
 import type { RunRecord, RunRecords } from "../../simulation/run_records.ts";
-import { createInstallations, installation } from "../../simulation/webots_installations.ts";
+import { singleInstallation } from "../../simulation/webots_installations.ts";
 import { createWebotsRuns } from "../../simulation/webots_run.ts";
 import { FakeClock, flush } from "../fakes/fake_clock.ts";
 import { FakeSpawner } from "../fakes/fake_spawner.ts";
@@ -134,10 +134,7 @@ async function harness(raw: Record<string, unknown> = {}, release = "R2021b") {
     projects,
     webotsRuns: createWebotsRuns({
       config,
-      installations: createInstallations([installation(release, config.webotsHome)], {
-        byHeader: false,
-        fallback: "newest",
-      }),
+      installations: singleInstallation(release, config.webotsHome),
       owner: { port: 2000, config: join(dir, "simulation.json") },
       ssl: false,
       display: ":9",

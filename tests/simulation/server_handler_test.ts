@@ -13,7 +13,7 @@ import { createProjects } from "../../simulation/projects.ts";
 import { createRunRecords } from "../../simulation/run_records.ts";
 import { createSimulationServer } from "../../simulation/server.ts";
 import { createWebotsRuns } from "../../simulation/webots_run.ts";
-import { createInstallations, installation } from "../../simulation/webots_installations.ts";
+import { singleInstallation } from "../../simulation/webots_installations.ts";
 import { FakeClock } from "../fakes/fake_clock.ts";
 import { FakeSpawner } from "../fakes/fake_spawner.ts";
 
@@ -45,10 +45,7 @@ function server() {
     projects: createProjects({ config, fetch, logger: silentLogger }),
     webotsRuns: createWebotsRuns({
       config,
-      installations: createInstallations([installation("R2021b", config.webotsHome)], {
-        byHeader: false,
-        fallback: "newest",
-      }),
+      installations: singleInstallation("R2021b", config.webotsHome),
       owner,
       ssl: false,
       display: undefined,

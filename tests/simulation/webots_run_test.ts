@@ -22,7 +22,7 @@ import {
 } from "../../simulation/run_records.ts";
 import { webotsArgs } from "../../simulation/webots.ts";
 import { createWebotsRuns, type WebotsProcess } from "../../simulation/webots_run.ts";
-import { createInstallations, installation } from "../../simulation/webots_installations.ts";
+import { installation, singleInstallation } from "../../simulation/webots_installations.ts";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
 const FAKE_HOME = join(ROOT, "tests", "fakes", "webots");
@@ -132,10 +132,7 @@ function runs(
     ports,
     runs: createWebotsRuns({
       config,
-      installations: createInstallations([installation("R2021b", config.webotsHome)], {
-        byHeader: false,
-        fallback: "newest",
-      }),
+      installations: singleInstallation("R2021b", config.webotsHome),
       owner,
       ssl: false,
       display: undefined,
