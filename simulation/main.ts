@@ -21,6 +21,7 @@ import { simulationAssets } from "./page_assets.ts";
 import { canBindPort, createPortPool } from "./ports.ts";
 import { createSpawner } from "./process.ts";
 import { createProjects } from "./projects.ts";
+import { createRunProcesses } from "./run_processes.ts";
 import { createRunRecords } from "./run_records.ts";
 import { createSimulationServer } from "./server.ts";
 import { resolveInstallations, WebotsVersionError } from "./webots_installations.ts";
@@ -28,6 +29,8 @@ import { createWebotsRuns, noWebotsNotice, webotsInstalled } from "./webots_run.
 
 const KILL = "/usr/bin/kill";
 const CAT = "/usr/bin/cat";
+const PS = "/usr/bin/ps";
+const GREP = "/usr/bin/grep";
 
 async function main(args: string[]): Promise<number> {
   const [configFile] = args;
@@ -52,18 +55,35 @@ async function main(args: string[]): Promise<number> {
   // Who this server is to the run records it shares an instancesDir with.
   const owner = { port: config.port, config: resolve(configFile) };
   await Deno.mkdir(config.instancesDir, { recursive: true });
+  const processes = createRunProcesses({
+    runCommand,
+    psBinary: PS,
+    grepBinary: GREP,
+    catBinary: CAT,
+    killBinary: KILL,
+    uid: Deno.uid() ?? 0,
+    selfPid: Deno.pid,
+    clock,
+    logger,
+  });
   const records = createRunRecords({
     instancesDir: config.instancesDir,
     owner,
     runCommand,
     catBinary: CAT,
     killBinary: KILL,
+    processes,
     clock,
     logger,
   });
   const reaped = await records.reap(config.killTimeout * 1000);
   logger.info(
-    { killed: reaped.killed, gone: reaped.gone, removedFolders: reaped.removedFolders.length },
+    {
+      killed: reaped.killed,
+      gone: reaped.gone,
+      ended: reaped.ended,
+      removedFolders: reaped.removedFolders.length,
+    },
     "Cleaned up leftovers of a previous run",
   );
   const installations = await resolveInstallations(
@@ -102,6 +122,7 @@ async function main(args: string[]): Promise<number> {
       display: Deno.env.get("DISPLAY"),
       ports: createPortPool(config.port + 1, config.port + config.maxConnections, canBindPort),
       spawner: createSpawner({ killBinary: KILL, runCommand, clock, logger }),
+      processes,
       records,
       clock,
       logger,

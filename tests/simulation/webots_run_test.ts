@@ -20,6 +20,7 @@ import {
   type RunRecords,
   type ServerIdentity,
 } from "../../simulation/run_records.ts";
+import { createRunProcesses, type RunProcesses } from "../../simulation/run_processes.ts";
 import { webotsArgs } from "../../simulation/webots.ts";
 import { createWebotsRuns, type WebotsProcess } from "../../simulation/webots_run.ts";
 import { installation, singleInstallation } from "../../simulation/webots_installations.ts";
@@ -30,12 +31,28 @@ const FIREJAIL = "/usr/bin/firejail";
 
 const runCommand = createCommandRunner();
 
+/** The real scanner, for this test process as the server. */
+function realProcesses(): RunProcesses {
+  return createRunProcesses({
+    runCommand,
+    psBinary: "/usr/bin/ps",
+    grepBinary: "/usr/bin/grep",
+    catBinary: "/usr/bin/cat",
+    killBinary: "/usr/bin/kill",
+    uid: Deno.uid() ?? 0,
+    selfPid: Deno.pid,
+    clock: systemClock,
+    logger: silentLogger,
+  });
+}
+
 /** What a stand-in Webots recorded about itself. */
 interface FakeRecord {
   pid: number;
   args: string[];
   env: Record<string, string | undefined>;
   childPids: number[];
+  escapedPids: number[];
 }
 
 /** A temp folder with an instancesDir, a record folder for the stand-in, and helpers. */
@@ -66,6 +83,7 @@ async function workspace() {
         runCommand,
         catBinary: "/usr/bin/cat",
         killBinary: "/usr/bin/kill",
+        processes: realProcesses(),
         clock: systemClock,
         logger: silentLogger,
       });
@@ -138,6 +156,7 @@ function runs(
       display: undefined,
       ports,
       spawner: ws.spawner(),
+      processes: realProcesses(),
       records: ws.records(owner),
       clock: systemClock,
       logger: silentLogger,
@@ -189,7 +208,9 @@ Deno.test("a run holds a port, a folder and a record, runs Webots, and stop() re
     assert.equal(run.dir, join(ws.instancesDir, run.id));
     assert.deepEqual(await Array.fromAsync(Deno.readDir(run.dir)), []);
     assert.equal(ports.inUse, 1);
-    assert.deepEqual(await readRecord(ws, run.id), { owner, instanceDir: run.dir });
+    const record = await readRecord(ws, run.id);
+    assert.match(record?.marker ?? "", /^[0-9a-f]{32}$/);
+    assert.deepEqual(record, { owner, instanceDir: run.dir, marker: record?.marker });
   });
   const worldFile = await writeWorld(run.dir, ["print-args", "children 1"]);
   const webots = await run.start({ worldFile, mode: "x3d", controllerEdit: false });
@@ -209,8 +230,13 @@ Deno.test("a run holds a port, a folder and a record, runs Webots, and stop() re
         installation: installation("R2021b", ws.config().webotsHome),
       }, false),
     );
-    assert.deepEqual(fake.env, { DISPLAY: ":0", WEBOTS_FIREJAIL_CONTROLLERS: "1" });
     const record = await readRecord(ws, run.id);
+    assert.match(record?.marker ?? "", /^[0-9a-f]{32}$/);
+    assert.deepEqual(fake.env, {
+      DISPLAY: ":0",
+      WEBOTS_FIREJAIL_CONTROLLERS: "1",
+      WEBOTS_SERVER_RUN: record?.marker,
+    });
     assert.equal(record?.pid, webots.pid);
     assert.match(record?.startTime ?? "", /^\d+$/);
     assert.match(record?.bootId ?? "", /^[0-9a-f-]{36}$/);
