@@ -57,6 +57,8 @@ export class ProcessTable {
   readonly commands: string[] = [];
   /** Called before each helper run. */
   onCommand: ((cmd: string, args: readonly string[]) => void) | undefined;
+  /** Binaries that cannot be started (not installed, not permitted). */
+  readonly unavailable = new Set<string>();
 
   constructor(processes: readonly FakeProc[] = []) {
     for (const p of processes) this.add(p);
@@ -87,6 +89,9 @@ export class ProcessTable {
   readonly runCommand: RunCommand = (cmd, args) => {
     this.commands.push([cmd, ...args].join(" "));
     this.onCommand?.(cmd, args);
+    if (this.unavailable.has(cmd)) {
+      return Promise.reject(new Deno.errors.NotCapable(`Requires run access to "${cmd}"`));
+    }
     switch (cmd) {
       case BINARIES.psBinary:
         return Promise.resolve(this.#ps(args));
