@@ -289,6 +289,43 @@ Deno.test("without Webots, or without a free port, open() fails with a ClientErr
   assert.deepEqual(left.map((e) => e.name), [RECORDS_FOLDER]);
 });
 
+Deno.test("stop() ends escaped children that obey SIGTERM at once, and KILLs those that ignore it after killTimeout", async (t) => {
+  await using ws = await workspace();
+  for (
+    const [directives, ignore] of [[["escaped-children 2"], false], [[
+      "escaped-children 2",
+      "escaped-ignore-term",
+    ], true]] as const
+  ) {
+    await t.step(ignore ? "ignoring SIGTERM" : "obeying SIGTERM", async () => {
+      const { runs: factory } = runs(ws, { config: ws.config({ killTimeout: 1 }) });
+      const run = await factory.open();
+      const webots = await run.start({
+        worldFile: await writeWorld(run.dir, [...directives]),
+        mode: undefined,
+        controllerEdit: false,
+      });
+      const fake = await ws.fakeRecord(webots.pid);
+      ws.pids.push(webots.pid, ...fake.escapedPids);
+      await readUntil(webots, "open");
+      for (const pid of fake.escapedPids) assert.ok(isAlive(pid), `${pid} runs`);
+      const started = performance.now();
+      const status = await run.stop();
+      const ms = performance.now() - started;
+      console.log(
+        `stop() with 2 escaped children ${ignore ? "ignoring" : "obeying"} TERM: ${
+          ms.toFixed(0)
+        } ms`,
+      );
+      // Webots obeys TERM; its escaped children are what the run waits for.
+      assert.equal(status?.code, 0);
+      for (const pid of fake.escapedPids) await untilDead(pid);
+      assert.ok(ignore ? ms >= 1000 : ms < 1000, `stop took ${ms} ms`);
+      assert.deepEqual(await ws.runRecords(), []);
+    });
+  }
+});
+
 Deno.test("reaping ends this server's leftover runs and never touches another server's", async (t) => {
   await using ws = await workspace();
   const a = { port: 3000, config: join(ws.dir, "a.json") };
