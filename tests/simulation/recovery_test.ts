@@ -143,7 +143,9 @@ serverTest(
         ours = (await startRun(first)).record;
         leftovers.push(ours.pid, ...ours.childPids, ...ours.escapedPids);
         // A record of the older layout (no marker) whose pid now belongs to a stranger.
-        const [record] = await runRecordFiles(instancesDir);
+        // The other server's record is in the same folder: take ours, by its marker.
+        const record = (await runRecordFiles(instancesDir))
+          .find((r) => r.marker === ours.env.WEBOTS_SERVER_RUN);
         ok(record);
         reusedFolder = join(instancesDir, "reused");
         await Deno.mkdir(reusedFolder);
