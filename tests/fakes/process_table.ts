@@ -49,6 +49,9 @@ export const BINARIES = {
   killBinary: "/usr/bin/kill",
 } as const;
 
+/** The server process `runProcesses` scans for by default: user 1000's pid 100. */
+export const SERVER: FakeProc = { pid: 100, ppid: 1, pgid: 100, sid: 100, startTime: 6, env: {} };
+
 /** The scripted table. */
 export class ProcessTable {
   readonly processes = new Map<number, FakeProc>();
@@ -60,7 +63,8 @@ export class ProcessTable {
   /** Binaries that cannot be started (not installed, not permitted). */
   readonly unavailable = new Set<string>();
 
-  constructor(processes: readonly FakeProc[] = []) {
+  /** `processes` (by default the server alone, whose run processes are then none). */
+  constructor(processes: readonly FakeProc[] = [SERVER]) {
     for (const p of processes) this.add(p);
   }
 
@@ -179,7 +183,7 @@ export class ProcessTable {
       ...BINARIES,
       runCommand: this.runCommand,
       uid: options.uid ?? 1000,
-      selfPid: options.selfPid ?? 100,
+      selfPid: options.selfPid ?? SERVER.pid,
       clock,
       logger: options.logger ?? silentLogger,
     });
