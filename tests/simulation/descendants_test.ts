@@ -132,3 +132,43 @@ serverTest({
     }
   },
 });
+
+serverTest("a Webots that never gets ready is ended with its escaped children", async () => {
+  const leftovers: number[] = [];
+  try {
+    await using fixture = await startSimulationServer({
+      config: { startTimeout: 0.5 },
+      worlds: { p: { "w.wbt": "#fake escaped-children 2\n#fake never-ready\n" } },
+    });
+    const client = await connect(fixture.clientUrl);
+    client.send(startFile(fixture, "p", "w.wbt"));
+    await eventually(async () => (await fixture.records()).length === 1, 10_000, "a record");
+    const [record] = await fixture.records() as unknown as EscapingRecord[];
+    leftovers.push(record!.pid, ...record!.escapedPids);
+    equal(
+      await client.waitFor((m) => m.startsWith("error:")),
+      "error: Webots did not get ready within 0.5 s",
+    );
+    await allEnd(leftovers);
+  } finally {
+    killAll(leftovers);
+  }
+});
+
+serverTest("a server shutting down ends its runs' escaped children first", async () => {
+  const leftovers: number[] = [];
+  try {
+    await using fixture = await startSimulationServer({
+      config: { killTimeout: 0.5 },
+      worlds: { p: { "w.wbt": "#fake escaped-children 2\n#fake escaped-ignore-term\n" } },
+    });
+    const { record } = await startRun(fixture);
+    leftovers.push(record.pid, ...record.escapedPids);
+    const status = await fixture.server.stop("SIGTERM");
+    equal(status.code, 0);
+    // Gone by the time the server has exited: ended, not orphaned.
+    for (const pid of leftovers) ok(!isAlive(pid), `${pid} outlived the server`);
+  } finally {
+    killAll(leftovers);
+  }
+});
