@@ -308,22 +308,31 @@ console.log(JSON.stringify(results));
   }).output();
   const stdout = new TextDecoder().decode(out.stdout);
   const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, stderr);
-  const results = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
-  assert.deepEqual(results, {
-    "/bin/sh": "NotCapable",
-    "/usr/bin/env": "NotCapable",
-    sh: "NotCapable",
-    first: "open",
-    // The stand-in, its child and its escaped child; the escaped one needs its own TERM.
-    scanned: "3",
-    termed: "1",
-    left: "0",
-    stop: "0",
-  });
-  const [record] = await w.records();
-  assert.ok(record);
-  await allEnd([record.pid, ...record.childPids, ...record.escapedPids]);
+  try {
+    assert.equal(out.code, 0, stderr);
+    const results = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
+    assert.deepEqual(results, {
+      "/bin/sh": "NotCapable",
+      "/usr/bin/env": "NotCapable",
+      sh: "NotCapable",
+      first: "open",
+      // The stand-in, its child and its escaped child; the escaped one needs its own TERM.
+      scanned: "3",
+      termed: "1",
+      left: "0",
+      stop: "0",
+    });
+    const [record] = await w.records();
+    assert.ok(record);
+    await allEnd([record.pid, ...record.childPids, ...record.escapedPids]);
+  } finally {
+    // Should the test fail, nothing of it may stay behind.
+    for (const record of await w.records()) {
+      for (const pid of [record.pid, ...record.childPids, ...record.escapedPids]) {
+        if (isAlive(pid)) Deno.kill(pid, "SIGKILL");
+      }
+    }
+  }
 });
 
 /** Waits until the stand-in has written its record (it does so before listening). */
