@@ -543,3 +543,12 @@ function existsSync(path: string): boolean {
     return false;
   }
 }
+
+Deno.test("a record keeps its marker only when it has a marker's shape (it goes on grep's command line)", () => {
+  const base = { owner: { port: 1, config: "/c.json" }, instanceDir: "/i/x" };
+  const marker = "00112233445566778899aabbccddeeff";
+  assert.deepEqual(parseRecord(JSON.stringify({ ...base, marker })), { ...base, marker });
+  for (const bad of [`${marker}\n`, "-e x", marker.toUpperCase(), 42, null]) {
+    assert.deepEqual(parseRecord(JSON.stringify({ ...base, marker: bad })), base);
+  }
+});
