@@ -308,10 +308,15 @@ export function createRunProcesses(deps: RunProcessesDeps): RunProcesses {
       });
       const graceful = (leader === undefined || await settlesBy(leader.exited, deadline)) &&
         await emptyBy(marker, deadline);
-      if (!graceful) {
-        log.warn({ pid: leader?.pgid, graceMs }, "a run ignored SIGTERM; sending SIGKILL");
-        await leader?.signal("KILL");
+      if (graceful) {
+        // The last scan found nothing left, and nothing is left to fork.
+        if (termed.length > 0) {
+          log.info({ pid: leader?.pgid, termed }, "ended the processes of a run");
+        }
+        return { termed, killed: [], survivors: [], graceful };
       }
+      log.warn({ pid: leader?.pgid, graceMs }, "a run ignored SIGTERM; sending SIGKILL");
+      await leader?.signal("KILL");
       const { killed, survivors } = await killRounds(marker);
       if (termed.length > 0 || killed.length > 0) {
         log.info({ pid: leader?.pgid, termed, killed, graceful }, "ended the processes of a run");
