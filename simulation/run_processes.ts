@@ -157,8 +157,10 @@ export interface RunProcessesDeps {
   readonly logger: Logger;
 }
 
-/** How often a stopping run is scanned while it is given time to end. */
+/** How often a stopping run is scanned while it is given time to end (after quicker first looks). */
 export const POLL_MS = 100;
+/** The first pause between two scans of a stopping run; it doubles up to `POLL_MS`. */
+const FIRST_POLL_MS = 5;
 /** Pause between two KILL rounds: the kernel ends a killed process a moment after `kill`. */
 export const KILL_ROUND_MS = 20;
 /** KILL rounds before the survivors are logged and given up. */
@@ -268,14 +270,17 @@ export function createRunProcesses(deps: RunProcessesDeps): RunProcesses {
     return settled;
   };
 
-  /** Scans until the run has no process left or `deadline` passes. */
+  /**
+   * Scans until the run has no process left or `deadline` passes: soon at first (a process that
+   * got TERM or KILL a moment ago is usually gone within milliseconds), then every `POLL_MS`.
+   */
   const emptyBy = async (marker: string, deadline: number): Promise<boolean> => {
-    while (true) {
+    for (let pause = FIRST_POLL_MS;; pause = Math.min(2 * pause, POLL_MS)) {
       const rows = await scanSafely(marker);
       if (rows === undefined || rows.length === 0) return true;
       const left = deadline - deps.clock.now();
       if (left <= 0) return false;
-      await sleep(deps.clock, Math.min(POLL_MS, left));
+      await sleep(deps.clock, Math.min(pause, left));
     }
   };
 
