@@ -321,6 +321,15 @@ export const simulationSchema = {
   heartbeatTimeout: heartbeatTimeoutKey(
     "which ends its simulation like a departure (Webots stopped, folder removed, port freed)",
   ),
+  // steady (issue 10): steady load figures.
+  loadWindow: {
+    type: "integer",
+    default: 5,
+    min: 1,
+    max: 60,
+    doc:
+      "Seconds over which the CPU and GPU figures of `/load` are averaged (1–60; 1 is the latest one-second figure, as before); the slot share, memory and swap are taken as they are now.",
+  },
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */
