@@ -112,6 +112,28 @@ export const sessionSchema = {
   },
   // hb (issue 9): WebSocket heartbeat on `/`.
   heartbeatTimeout: heartbeatTimeoutKey("which drops it from the availability feed"),
+  // steady (issue 10): a band between full and available again, against flapping.
+  fullAt: {
+    type: "number",
+    default: 99,
+    min: 0,
+    max: 100,
+    doc:
+      "Load (0–100) at which a simulation server becomes full: `GET /session` stops handing it out, and the feed, the e-mails and `/monitor` say so.",
+  },
+  availableAt: {
+    type: "number",
+    default: 90,
+    min: 0,
+    max: 100,
+    check: (value, earlier) =>
+      typeof value === "number" && typeof earlier.fullAt === "number" &&
+        value >= earlier.fullAt
+        ? `must be below "fullAt" (${earlier.fullAt}), got ${value}`
+        : undefined,
+    doc:
+      "Load (0–100, below `fullAt`) under which a full simulation server is available again; between the two a server keeps its standing.",
+  },
 } as const satisfies Schema;
 
 /** A validated session-server config. */

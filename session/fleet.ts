@@ -1,6 +1,7 @@
 /**
  * The fleet of simulation servers: polls each one's `/load` on a fixed period, keeps its state,
- * and reports state transitions (down, up again, full, available again).
+ * and reports state transitions (down, up again, full, available again). Whether an answering
+ * server is full is decided by `nextState` (load_rules.ts) from its load and its state before.
  *
  * Each server is polled independently: a result is applied as soon as it arrives, a slow or dead
  * server never delays the others, and a server whose previous poll is still in flight is skipped
@@ -11,7 +12,15 @@
 import { type Clock, every } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import { loadUrl, type UrlMode } from "../shared/urls.ts";
-import { type DownReason, type ServerState, type ServerView, standingOf } from "./load_rules.ts";
+import {
+  type DownReason,
+  type LoadThresholds,
+  nextState,
+  type PollOutcome,
+  type ServerState,
+  type ServerView,
+  standingOf,
+} from "./load_rules.ts";
 
 /** A change worth telling the administrator about. */
 export type Transition =
@@ -30,6 +39,8 @@ export interface FleetDeps {
   readonly clock: Clock;
   readonly refreshMs: number;
   readonly timeoutMs: number;
+  /** When a server becomes full and available again (`fullAt`, `availableAt`). */
+  readonly thresholds: LoadThresholds;
   /** Called after any server's state changed (availability may have changed). */
   readonly onUpdate: () => void;
   readonly onTransition: (transition: Transition) => void;
@@ -94,16 +105,17 @@ export function createFleet(deps: FleetDeps): Fleet {
   let stopRounds: (() => void) | undefined;
   let stopped = false;
 
-  const apply = (slot: Slot, state: ServerState) => {
+  const apply = (slot: Slot, outcome: PollOutcome) => {
     if (stopped) return;
     const before = slot.state;
+    const state = nextState(before, outcome, deps.thresholds);
     slot.state = state;
     const transition = transitionOf(slot.entry, before, state);
     if (transition) deps.onTransition(transition);
     deps.onUpdate();
   };
 
-  const query = async (slot: Slot, abort: AbortController): Promise<ServerState> => {
+  const query = async (slot: Slot, abort: AbortController): Promise<PollOutcome> => {
     const timer = deps.clock.setTimeout(() => abort.abort(), deps.timeoutMs);
     try {
       const response = await deps.fetch(slot.url, { signal: abort.signal });

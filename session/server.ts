@@ -71,6 +71,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     portRewrite: config.portRewrite,
   };
   const startedAt = new Date(deps.clock.now());
+  const thresholds = { fullAt: config.fullAt, availableAt: config.availableAt };
   let port = config.port;
   const hub = createAvailabilityHub(logger, deps.clock);
   const history = createLoadHistory();
@@ -89,6 +90,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     clock: deps.clock,
     refreshMs: config.loadRefresh * 1000,
     timeoutMs: config.loadTimeout * 1000,
+    thresholds,
     onUpdate: () => {
       const servers = fleet.servers();
       // Kept here rather than chosen per request: `/session` is the hot path, polls are rare.
@@ -123,8 +125,10 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   });
 
   const load = getOnly(() => text(String(averageLoad(fleet.servers()) ?? -1)));
-  const monitor = getOnly(() => html(monitorPage(fleet.servers(), startedAt, mode)));
-  const data = getOnly(() => json(monitorData(fleet.servers(), history.columns(), mode)));
+  const monitor = getOnly(() => html(monitorPage(fleet.servers(), startedAt, mode, thresholds)));
+  const data = getOnly(() =>
+    json(monitorData(fleet.servers(), history.columns(), mode, thresholds))
+  );
 
   return {
     handler: guard(logger, (request) => {
