@@ -356,6 +356,20 @@ serverTest("/load, /monitor, 404 and a plain GET on /client", async () => {
 });
 
 serverTest(
+  "/load counts a simulation the moment it starts, without waiting for a snapshot",
+  async () => {
+    await using fixture = await startSimulationServer({ maxConnections: 1 });
+    const client = await connect(fixture.clientUrl);
+    client.send(startFile(fixture, "robots/demo", "demo.wbt"));
+    await client.waitFor((m) => m.startsWith("webots:"));
+    // The one slot is taken: 100 whatever the machine's figures, and whatever loadWindow averages.
+    equal(await (await fetch(`${fixture.server.baseUrl}/load`)).text(), "100");
+    await client.close();
+    await allGone(fixture);
+  },
+);
+
+serverTest(
   "SIGTERM closes clients with 1001, stops every Webots, removes folders, exits 0",
   async () => {
     const fixture = await startSimulationServer({
