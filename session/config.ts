@@ -13,6 +13,7 @@ import {
   type Schema,
 } from "../shared/config.ts";
 import { heartbeatTimeoutKey } from "../shared/heartbeat.ts";
+import { DEFAULT_THRESHOLDS } from "./load_rules.ts";
 
 /** The project root: relative config paths resolve against it. */
 export const PROJECT_ROOT: string = resolve(import.meta.dirname ?? ".", "..");
@@ -115,7 +116,7 @@ export const sessionSchema = {
   // steady (issue 10): a band between full and available again, against flapping.
   fullAt: {
     type: "number",
-    default: 99,
+    default: DEFAULT_THRESHOLDS.fullAt,
     min: 0,
     max: 100,
     doc:
@@ -123,7 +124,7 @@ export const sessionSchema = {
   },
   availableAt: {
     type: "number",
-    default: 90,
+    default: DEFAULT_THRESHOLDS.availableAt,
     min: 0,
     max: 100,
     check: (value, earlier) =>
