@@ -321,6 +321,14 @@ export const simulationSchema = {
   heartbeatTimeout: heartbeatTimeoutKey(
     "which ends its simulation like a departure (Webots stopped, folder removed, port freed)",
   ),
+  // net (issue 9): a hung helper program (nvidia-smi) is ended.
+  helperTimeout: {
+    type: "number",
+    default: 10,
+    min: 0.1,
+    doc:
+      "Seconds a helper program (`nvidia-smi`, `cat /proc/net/dev`, `kill`) may run before it gets SIGTERM, then SIGKILL a second later; a hung `nvidia-smi` then counts as failing (GPU figures 0, logged once).",
+  },
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */

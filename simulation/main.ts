@@ -47,7 +47,7 @@ async function main(args: string[]): Promise<number> {
   const cert = config.sslCertificate ? await Deno.readTextFile(config.sslCertificate) : undefined;
   const key = config.sslKey ? await Deno.readTextFile(config.sslKey) : undefined;
   const clock = systemClock;
-  const runCommand = createCommandRunner({ clock });
+  const runCommand = createCommandRunner({ clock, timeoutMs: config.helperTimeout * 1000 });
 
   // Who this server is to the run records it shares an instancesDir with.
   const owner = { port: config.port, config: resolve(configFile) };
