@@ -20,6 +20,7 @@ import { createMonitorView } from "./monitor_view.ts";
 import { simulationAssets } from "./page_assets.ts";
 import { canBindPort, createPortPool } from "./ports.ts";
 import { createSpawner } from "./process.ts";
+import { guardInstances } from "./instances_health.ts";
 import { createProjects } from "./projects.ts";
 import { createRunRecords } from "./run_records.ts";
 import { createSimulationServer } from "./server.ts";
@@ -94,18 +95,22 @@ async function main(args: string[]): Promise<number> {
     clock,
     newId: () => `c${++nextId}`,
     projects: createProjects({ config, fetch, logger }),
-    webotsRuns: createWebotsRuns({
-      config,
-      installations,
-      owner,
-      ssl,
-      display: Deno.env.get("DISPLAY"),
-      ports: createPortPool(config.port + 1, config.port + config.maxConnections, canBindPort),
-      spawner: createSpawner({ killBinary: KILL, runCommand, clock, logger }),
-      records,
-      clock,
+    webotsRuns: guardInstances(
+      createWebotsRuns({
+        config,
+        installations,
+        owner,
+        ssl,
+        display: Deno.env.get("DISPLAY"),
+        ports: createPortPool(config.port + 1, config.port + config.maxConnections, canBindPort),
+        spawner: createSpawner({ killBinary: KILL, runCommand, clock, logger }),
+        records,
+        clock,
+        logger,
+      }),
+      config.instancesDir,
       logger,
-    }),
+    ),
     load: metrics.load,
     monitorPage: monitor.page,
     monitorData: monitor.data,
