@@ -112,7 +112,7 @@ Deno.test("a poll without answer times out after loadTimeout, then the skipped r
       assert.equal(net.callsTo(url(A))[0]!.signal?.aborted, true);
       assert.deepEqual(transitions, [{ kind: "not-responding", entry: A, reason: "timeout" }]);
     });
-    await t.step("the rounds it skipped poll it again at once, not a round later", async () => {
+    await t.step("the rounds it skipped poll it again at once, not a round later", () => {
       assert.equal(net.callsTo(url(A)).length, 2);
       assert.equal(net.hanging, 1);
       assert.deepEqual(state(A), {
