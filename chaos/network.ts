@@ -1,7 +1,7 @@
 /**
  * Network faults between the session server and simulation servers, measured: `deno run -A
- * chaos/network.ts [--servers N] [--faults a,b] [--hold MS]` (root), or `runNetworkFaults()` from
- * the chaos campaign.
+ * chaos/network.ts [--servers N] [--faults a,b] [--hold MS] [--refresh S] [--timeout S]` (root),
+ * or `runNetworkFaults()` from the chaos campaign.
  *
  * Each simulation server is a real one (stand-in Webots from tests/fakes/webots) in its own network
  * namespace, behind a TCP proxy of ours in that namespace (port 3000 → 2000) that can make the link
@@ -508,6 +508,8 @@ if (import.meta.main) {
       servers: { type: "string", default: "2" },
       faults: { type: "string", default: FAULTS.join(",") },
       hold: { type: "string", default: "3000" },
+      refresh: { type: "string", default: "1" },
+      timeout: { type: "string", default: "0.8" },
     },
   });
   const faults = values.faults.split(",").filter(Boolean) as Fault[];
@@ -524,6 +526,8 @@ if (import.meta.main) {
     servers: Number(values.servers),
     faults,
     holdMs: Number(values.hold),
+    loadRefresh: Number(values.refresh),
+    loadTimeout: Number(values.timeout),
     log: (line) => console.log(line),
     signal: controller.signal,
   });
