@@ -74,6 +74,8 @@ export interface FaultFigures {
   readonly session: Latency;
   /** `/session` answers naming the faulty server after it was seen as not responding. */
   readonly wrongAnswers: number;
+  /** `/session` requests that failed or got neither a URL nor the "no server" sentence. */
+  readonly failures: number;
 }
 
 /** Latency figures, ms. */
@@ -87,6 +89,7 @@ export interface Latency {
 /** The p99 a `/session` answer must stay under: it never waits on a simulation server. */
 export const SESSION_P99_LIMIT_MS = 100;
 const SIM_PORT = 2000;
+const NO_SERVER = "Error: no simulation server available at the moment.";
 const PROXY_PORT = 3000;
 const WAIT_MS = 15_000;
 /**
@@ -164,8 +167,13 @@ function sessionLoop(baseUrl: string) {
   const done = (async () => {
     while (running) {
       const at = performance.now();
-      const response = await fetch(`${baseUrl}/session`);
-      const body = await response.text();
+      let body;
+      try {
+        const response = await fetch(`${baseUrl}/session`);
+        body = response.status === 200 ? await response.text() : `HTTP ${response.status}`;
+      } catch (error) {
+        body = `failed: ${error}`;
+      }
       samples.push({ at, ms: performance.now() - at, body });
       await sleep(5);
     }
@@ -324,8 +332,10 @@ export async function runNetworkFaults(options: NetworkFaultOptions = {}): Promi
       });
       const s = figures.session;
       const sessionDetail = `p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms over ${s.count} ` +
-        `requests; ${figures.wrongAnswers} answers named ${target.entry} after it was seen down`;
-      const sessionOk = s.count > 0 && s.p99 < SESSION_P99_LIMIT_MS && figures.wrongAnswers === 0;
+        `requests, ${figures.failures} failed; ${figures.wrongAnswers} answers named ${target.entry} ` +
+        "after it was seen down";
+      const sessionOk = s.count > 0 && s.p99 < SESSION_P99_LIMIT_MS && figures.wrongAnswers === 0 &&
+        figures.failures === 0;
       const broadcast = (ms: number | undefined) => servers === 1 ? `; socket ${polls(ms)}` : "";
       if (fault === "delay-under-timeout") {
         check(
@@ -365,7 +375,8 @@ export async function runNetworkFaults(options: NetworkFaultOptions = {}): Promi
       );
     }
   } catch (error) {
-    check("net-run", "the network fault run completes", false, String(error));
+    const interrupted = options.signal?.aborted ? "interrupted; " : "";
+    check("net-run", "the network fault run completes", false, `${interrupted}${error}`);
   } finally {
     options.signal?.removeEventListener("abort", abort);
     await observer?.close().catch(() => {});
@@ -451,12 +462,26 @@ async function runFault(
   baseUrl: string,
   settings: FaultSettings,
 ): Promise<FaultFigures> {
-  const { holdMs, refreshMs, single } = settings;
   if (await observer.waitState(node.entry, ANSWERING, WAIT_MS, performance.now()) === undefined) {
     throw new Error(`${node.entry} is not available before ${fault}`);
   }
-  const expectDown = fault === "link-down" || fault === "drop" || fault === "slow";
   const loop = sessionLoop(baseUrl);
+  try {
+    return await measure(fault, node, observer, loop, settings);
+  } finally {
+    await loop.stop();
+  }
+}
+
+async function measure(
+  fault: Fault,
+  node: SimNode,
+  observer: Observer,
+  loop: ReturnType<typeof sessionLoop>,
+  settings: FaultSettings,
+): Promise<FaultFigures> {
+  const { holdMs, single } = settings;
+  const expectDown = fault === "link-down" || fault === "drop" || fault === "slow";
   const cutAt = performance.now();
   await inject(fault, node, settings.timeoutMs);
   let detectMs: number | undefined;
@@ -479,7 +504,6 @@ async function runFault(
   const restoreAt = performance.now();
   await restore(fault, node);
   const restoreMs = await observer.waitState(node.entry, ANSWERING, WAIT_MS, restoreAt);
-  await loop.stop();
   const during = loop.samples.filter((s) => s.at >= cutAt && s.at < restoreAt);
   const seenDownAt = detectMs === undefined ? Infinity : cutAt + detectMs;
   // Only meaningful when the feed was showing the other value when the fault began or ended.
@@ -488,7 +512,6 @@ async function runFault(
     const hit = observer.broadcasts.find((b) => b.at >= from && b.value === value);
     return hit && before?.value !== value ? hit.at - from : undefined;
   };
-  void refreshMs;
   return {
     fault,
     detectMs,
@@ -498,6 +521,7 @@ async function runFault(
     flaps,
     session: latency(during.map((s) => s.ms)),
     wrongAnswers: during.filter((s) => s.at > seenDownAt && s.body.includes(node.entry)).length,
+    failures: during.filter((s) => !s.body.startsWith("ws://") && s.body !== NO_SERVER).length,
   };
 }
 
