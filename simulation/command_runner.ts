@@ -2,7 +2,9 @@
  * Runs a short helper program (`nvidia-smi`, `cat /proc/net/dev`, `kill`) and collects its output,
  * with a hard time limit so that a hung helper can never pile up nor outlive its caller: at the
  * limit (or when the caller aborts) it gets SIGTERM, and SIGKILL if it is still there `graceMs`
- * later, since a helper stuck in a driver call may well ignore SIGTERM.
+ * later, since a helper stuck in a driver call may well ignore SIGTERM. Once it has exited, its
+ * output pipes are read for `graceMs` at most: a child the helper left behind holding them cannot
+ * hold up the caller (that child itself is not ended: the helpers run here start none).
  *
  * @module
  */
@@ -69,19 +71,60 @@ export function createCommandRunner(options: CommandRunnerOptions = {}): RunComm
     }, timeoutMs);
     signal?.addEventListener("abort", end, { once: true });
     if (signal?.aborted) end();
+    const stdout = collect(child.stdout);
+    const stderr = collect(child.stderr);
+    let pipesTimer: unknown;
     try {
-      const out = await child.output();
-      const decoder = new TextDecoder();
+      const status = await child.status;
+      // The pipes close when the helper exits, unless a child of its own still holds them: wait
+      // for them a grace period at most, then keep what came.
+      await Promise.race([
+        Promise.all([stdout.done, stderr.done]),
+        new Promise<void>((resolve) => (pipesTimer = clock.setTimeout(resolve, graceMs))),
+      ]);
+      await Promise.all([stdout.cancel(), stderr.cancel()]);
       return {
-        success: out.success && !timedOut,
-        stdout: decoder.decode(out.stdout),
-        stderr: decoder.decode(out.stderr),
+        success: status.success && !timedOut,
+        stdout: stdout.text(),
+        stderr: stderr.text(),
         ...(timedOut ? { timedOutAfterMs: timeoutMs } : {}),
       };
     } finally {
+      if (pipesTimer !== undefined) clock.clearTimeout(pipesTimer);
       clock.clearTimeout(limit);
       if (killTimer !== undefined) clock.clearTimeout(killTimer);
       signal?.removeEventListener("abort", end);
     }
+  };
+}
+
+/** Reads a pipe to its end in the background; `cancel()` stops early and waits for the reader. */
+function collect(stream: ReadableStream<Uint8Array>) {
+  const chunks: Uint8Array[] = [];
+  const reader = stream.getReader();
+  const done = (async () => {
+    try {
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {
+        chunks.push(read.value);
+      }
+    } catch {
+      // Cancelled, or the pipe broke: keep what came.
+    }
+  })();
+  return {
+    done,
+    async cancel() {
+      await reader.cancel().catch(() => {});
+      await done;
+    },
+    text: () => {
+      const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+      let at = 0;
+      for (const chunk of chunks) {
+        bytes.set(chunk, at);
+        at += chunk.length;
+      }
+      return new TextDecoder().decode(bytes);
+    },
   };
 }
