@@ -91,6 +91,8 @@ interface Slot {
   state: ServerState;
   inFlight: Promise<void> | undefined;
   abort: AbortController | undefined;
+  /** A round came while the poll was in flight: poll again as soon as it ends. */
+  due: boolean;
 }
 
 /** Creates the fleet; polling starts with `start()`. */
@@ -101,6 +103,7 @@ export function createFleet(deps: FleetDeps): Fleet {
     state: { kind: "unknown" },
     inFlight: undefined,
     abort: undefined,
+    due: false,
   }));
   let stopRounds: (() => void) | undefined;
   let stopped = false;
@@ -139,7 +142,15 @@ export function createFleet(deps: FleetDeps): Fleet {
   };
 
   const poll = (slot: Slot) => {
-    if (slot.inFlight || stopped) return;
+    if (stopped) return;
+    if (slot.inFlight) {
+      // Skipping the round for good would leave a server that hung polled only every other
+      // round when loadTimeout ≥ loadRefresh (the timeout and the round fall due together): a
+      // restored server would wait a whole extra period to be seen.
+      slot.due = true;
+      return;
+    }
+    slot.due = false;
     const abort = new AbortController();
     slot.abort = abort;
     slot.inFlight = query(slot, abort).then((state) => {
@@ -156,6 +167,8 @@ export function createFleet(deps: FleetDeps): Fleet {
       // onTransition/onUpdate threw: log it once here so that polling goes on (reference bug 13).
       slot.inFlight = undefined;
       deps.logger.error({ entry: slot.entry, err: error }, "applying a poll result failed");
+    }).finally(() => {
+      if (slot.due) poll(slot);
     });
   };
 

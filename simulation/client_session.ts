@@ -24,7 +24,7 @@ import {
   parseWebotsLine,
 } from "../shared/protocol.ts";
 import { webotsStreamUrl } from "../shared/urls.ts";
-import { ClientError } from "./client_error.ts";
+import { ClientError, UnavailableError } from "./client_error.ts";
 import type { SimulationConfig } from "./config.ts";
 import { describeProgress, type OnProgress, startingWebots, throttleProgress } from "./progress.ts";
 import type { Project, Projects } from "./projects.ts";
@@ -345,7 +345,10 @@ export class ClientSession {
 
   async #fail(error: unknown) {
     if (this.#isClosed()) return;
-    if (error instanceof ClientError) {
+    if (error instanceof UnavailableError) {
+      this.#log.debug({ reason: error.message }, "simulation failed");
+      this.#send(formatError(error.message));
+    } else if (error instanceof ClientError) {
       this.#log.warn({ reason: error.message }, "simulation failed");
       this.#send(formatError(error.message));
     } else {

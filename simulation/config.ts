@@ -330,6 +330,14 @@ export const simulationSchema = {
     doc:
       "Seconds over which the CPU and GPU figures of `/load` are averaged (1–60; 1 is the latest one-second figure, as before); the slot share, memory and swap are taken as they are now.",
   },
+  // net (issue 9): a hung helper program (nvidia-smi) is ended.
+  helperTimeout: {
+    type: "number",
+    default: 10,
+    min: 0.1,
+    doc:
+      "Seconds a helper program (`nvidia-smi`, `cat /proc/net/dev`, `kill`) may run before it gets SIGTERM, then SIGKILL a second later; a hung `nvidia-smi` then counts as failing (GPU figures 0, logged once).",
+  },
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */

@@ -20,6 +20,7 @@ import { createMonitorView } from "./monitor_view.ts";
 import { simulationAssets } from "./page_assets.ts";
 import { canBindPort, createPortPool } from "./ports.ts";
 import { createSpawner } from "./process.ts";
+import { guardInstances } from "./instances_health.ts";
 import { createProjects } from "./projects.ts";
 import { createRunProcesses } from "./run_processes.ts";
 import { createRunRecords } from "./run_records.ts";
@@ -50,7 +51,7 @@ async function main(args: string[]): Promise<number> {
   const cert = config.sslCertificate ? await Deno.readTextFile(config.sslCertificate) : undefined;
   const key = config.sslKey ? await Deno.readTextFile(config.sslKey) : undefined;
   const clock = systemClock;
-  const runCommand = createCommandRunner({ clock });
+  const runCommand = createCommandRunner({ clock, timeoutMs: config.helperTimeout * 1000 });
 
   // Who this server is to the run records it shares an instancesDir with.
   const owner = { port: config.port, config: resolve(configFile) };
@@ -114,19 +115,23 @@ async function main(args: string[]): Promise<number> {
     clock,
     newId: () => `c${++nextId}`,
     projects: createProjects({ config, fetch, logger }),
-    webotsRuns: createWebotsRuns({
-      config,
-      installations,
-      owner,
-      ssl,
-      display: Deno.env.get("DISPLAY"),
-      ports: createPortPool(config.port + 1, config.port + config.maxConnections, canBindPort),
-      spawner: createSpawner({ killBinary: KILL, runCommand, clock, logger }),
-      processes,
-      records,
-      clock,
+    webotsRuns: guardInstances(
+      createWebotsRuns({
+        config,
+        installations,
+        owner,
+        ssl,
+        display: Deno.env.get("DISPLAY"),
+        ports: createPortPool(config.port + 1, config.port + config.maxConnections, canBindPort),
+        spawner: createSpawner({ killBinary: KILL, runCommand, clock, logger }),
+        processes,
+        records,
+        clock,
+        logger,
+      }),
+      config.instancesDir,
       logger,
-    }),
+    ),
     load: metrics.load,
     monitorPage: monitor.page,
     monitorData: monitor.data,

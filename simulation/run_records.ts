@@ -195,8 +195,14 @@ export function createRunRecords(deps: RunRecordsDeps): RunRecords {
     async write(id, record) {
       await Deno.mkdir(folder, { recursive: true });
       const temporary = `${file(id)}.tmp`;
-      await Deno.writeTextFile(temporary, JSON.stringify(record));
-      await Deno.rename(temporary, file(id));
+      try {
+        await Deno.writeTextFile(temporary, JSON.stringify(record));
+        await Deno.rename(temporary, file(id));
+      } catch (error) {
+        // A full disk can create the file and refuse its bytes: leave nothing behind.
+        await Deno.remove(temporary).catch(() => {});
+        throw error;
+      }
     },
     async remove(id) {
       await Deno.remove(file(id)).catch(() => {});

@@ -97,7 +97,7 @@ Deno.test("an answer is applied as soon as it arrives, whatever the other server
   }
 });
 
-Deno.test("a poll without answer times out after loadTimeout and skips rounds meanwhile", async (t) => {
+Deno.test("a poll without answer times out after loadTimeout, then the skipped round polls at once", async (t) => {
   const { clock, net, fleet, state, transitions } = fleetOf([A, B], {
     refreshMs: 1000,
     timeoutMs: 2500,
@@ -114,23 +114,42 @@ Deno.test("a poll without answer times out after loadTimeout and skips rounds me
       assert.equal(net.hanging, 1);
     });
     await t.step("at 2.5 s the poll is aborted and the server reported down/timeout", async () => {
+      net.answer(url(A), { hang: true });
       await clock.advance(1);
-      assert.equal(net.hanging, 0);
       assert.equal(net.callsTo(url(A))[0]!.signal?.aborted, true);
+      assert.deepEqual(transitions, [{ kind: "not-responding", entry: A, reason: "timeout" }]);
+    });
+    await t.step("the rounds it skipped poll it again at once, not a round later", () => {
+      assert.equal(net.callsTo(url(A)).length, 2);
+      assert.equal(net.hanging, 1);
       assert.deepEqual(state(A), {
         kind: "down",
         reason: "timeout",
         detail: "no answer in 2500 ms",
       });
-      assert.deepEqual(transitions, [{ kind: "not-responding", entry: A, reason: "timeout" }]);
     });
-    await t.step("the next round polls it again", async () => {
-      net.load(url(A), 50);
-      await clock.advance(500);
-      assert.equal(net.callsTo(url(A)).length, 2);
-      assert.deepEqual(state(A), { kind: "up", load: 50, full: false });
-      assert.deepEqual(transitions.at(-1), { kind: "working-again", entry: A, load: 50 });
-    });
+  } finally {
+    await fleet.stop();
+  }
+});
+
+Deno.test("with loadTimeout = loadRefresh a hung server is polled every round and seen back one poll after it answers", async () => {
+  const { clock, net, fleet, state, transitions } = fleetOf([A], {
+    refreshMs: 1000,
+    timeoutMs: 1000,
+  });
+  net.answer(url(A), { hang: true });
+  try {
+    fleet.start();
+    // Each poll times out exactly when the next round is due: neither round may be lost.
+    await clock.advance(3000);
+    assert.equal(net.callsTo(url(A)).length, 4);
+    assert.equal(state(A)?.kind, "down");
+    net.load(url(A), 7);
+    await clock.advance(1000);
+    assert.equal(net.callsTo(url(A)).length, 5);
+    assert.deepEqual(state(A), { kind: "up", load: 7, full: false });
+    assert.deepEqual(transitions.map((t) => t.kind), ["not-responding", "working-again"]);
   } finally {
     await fleet.stop();
   }
