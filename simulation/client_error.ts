@@ -8,3 +8,8 @@
 export class ClientError extends Error {
   override name = "ClientError";
 }
+
+/** Every simulation slot of the server is taken. */
+export class NoSlotError extends ClientError {
+  override name = "NoSlotError";
+}
