@@ -10,13 +10,13 @@
 import { AssetError, loadAssets } from "../shared/assets.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
+import { createRegistry } from "../shared/metrics.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
 import { resolve } from "node:path";
 import { systemClock } from "../shared/clock.ts";
 import { createCommandRunner } from "./command_runner.ts";
 import { simulationConfigEnv, simulationSchema } from "./config.ts";
 import { createMetrics } from "./metrics.ts";
-import { createRegistry } from "../shared/metrics.ts";
 import { exportLoadMetrics } from "./metrics_export.ts";
 import { createMonitorView } from "./monitor_view.ts";
 import { simulationAssets } from "./page_assets.ts";
