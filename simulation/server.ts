@@ -30,7 +30,7 @@ import type { SessionCounts } from "./metrics.ts";
 import { exportSessionMetrics } from "./metrics_export.ts";
 
 /** What the routes need besides the session dependencies. */
-export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "config"> {
+export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "config" | "starts"> {
   readonly config: SimulationConfig;
   /** The current load, as `/load` reports it. */
   readonly load: () => number;
