@@ -46,6 +46,10 @@ export const PACKAGE_SETS: Readonly<Record<"test" | "bench", readonly Prerequisi
       name: "procps",
       why: "`/usr/bin/kill` and `/usr/bin/ps`, with which the simulation server ends a Webots run",
     },
+    {
+      name: "prometheus",
+      why: "`/usr/bin/promtool check metrics` checks both servers' `/metrics`",
+    },
   ],
   bench: [
     { name: "wrk", why: "`deno task bench` loads the servers with it" },

@@ -44,6 +44,8 @@ export interface FleetDeps {
   /** Called after any server's state changed (availability may have changed). */
   readonly onUpdate: () => void;
   readonly onTransition: (transition: Transition) => void;
+  /** Hears each poll's outcome and how long it took, in seconds (`/metrics`). */
+  readonly onPoll?: (entry: string, outcome: PollOutcome, seconds: number) => void;
 }
 
 /** The polling fleet. */
@@ -153,9 +155,11 @@ export function createFleet(deps: FleetDeps): Fleet {
     slot.due = false;
     const abort = new AbortController();
     slot.abort = abort;
+    const began = deps.clock.now();
     slot.inFlight = query(slot, abort).then((state) => {
       slot.inFlight = undefined;
       slot.abort = undefined;
+      deps.onPoll?.(slot.entry, state, (deps.clock.now() - began) / 1000);
       if (state.kind === "down") {
         deps.logger.debug(
           { entry: slot.entry, reason: state.reason, detail: state.detail },

@@ -24,6 +24,8 @@ import type { Assets } from "../shared/assets.ts";
 import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import { upgradeWithHeartbeat } from "../shared/heartbeat.ts";
+import { createRegistry, type MetricsRegistry, metricsRoute } from "../shared/metrics.ts";
+import { createReadiness, type Readiness } from "../shared/readiness.ts";
 import { NO_SERVER_AVAILABLE } from "../shared/protocol.ts";
 import { checkUrl, simulationServerWsUrl, type UrlMode } from "../shared/urls.ts";
 import { createAvailabilityHub } from "./availability.ts";
@@ -31,6 +33,7 @@ import type { SessionConfig } from "./config.ts";
 import { createFleet } from "./fleet.ts";
 import { homePage } from "./home_page.ts";
 import { createLoadHistory } from "./load_history.ts";
+import { exportSessionServerMetrics } from "./metrics.ts";
 import { averageLoad, chooseServer, isAvailable } from "./load_rules.ts";
 import { monitorData, monitorPage } from "./monitor_page.ts";
 import { createNotifier, type MailSettings } from "./notify.ts";
@@ -46,6 +49,8 @@ export interface SessionDeps {
   readonly mail: MailSettings | undefined;
   /** The pages' scripts and styles, served under `/assets/`. */
   readonly assets: Assets;
+  /** Where this server's metrics go (`/metrics`); default: a registry of its own. */
+  readonly registry?: MetricsRegistry;
 }
 
 /** A session server: a request handler plus its lifecycle. */
@@ -55,6 +60,8 @@ export interface SessionServer {
   start(port: number): void;
   /** Closes subscribers with 1001, stops polling, waits for e-mails in flight. */
   shutdown(): Promise<void>;
+  /** `/ready`'s state: not ready once shutting down; the drain feature sets `draining`. */
+  readonly readiness: Readiness;
 }
 
 /** `GET /session`'s headers: HTML, as the reference, and its CORS headers. Built once. */
@@ -75,6 +82,13 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   let port = config.port;
   const hub = createAvailabilityHub(logger, deps.clock);
   const history = createLoadHistory();
+  const registry = deps.registry ?? createRegistry();
+  const readiness = createReadiness();
+  const recorded = exportSessionServerMetrics(registry, {
+    entries: config.simulationServers,
+    servers: () => fleet.servers(),
+    subscribers: () => hub.size,
+  });
   /** `GET /session`'s body for the fleet's current state; no server is known before a poll. */
   let sessionAnswer = NO_SERVER_AVAILABLE;
   const notifier = createNotifier({
@@ -102,12 +116,17 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
       hub.set(servers.some((s) => isAvailable(s.state)));
     },
     onTransition: (transition) => notifier.notify(transition),
+    onPoll: recorded.polled,
   });
   let shuttingDown = false;
   const sessionResponse = cachedResponses(SESSION_INIT);
 
   const session = (request: Request): Response => {
-    if (isGetOrHead(request)) return sessionResponse(sessionAnswer);
+    if (isGetOrHead(request)) {
+      if (sessionAnswer === NO_SERVER_AVAILABLE) recorded.answeredNone();
+      else recorded.answeredServer();
+      return sessionResponse(sessionAnswer);
+    }
     if (request.method === "OPTIONS") return new Response(null, OPTIONS_INIT);
     return methodNotAllowed("GET, HEAD, OPTIONS");
   };
@@ -129,6 +148,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   const data = getOnly(() =>
     json(monitorData(fleet.servers(), history.columns(), mode, thresholds))
   );
+  const metrics = metricsRoute(registry);
 
   return {
     handler: guard(logger, (request) => {
@@ -143,6 +163,12 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
           return monitor(request);
         case "/monitor/data":
           return data(request);
+        case "/metrics":
+          return metrics(request);
+        case "/health":
+          return readiness.health(request);
+        case "/ready":
+          return readiness.readyRoute(request);
         default:
           return deps.assets.respond(request) ?? notFound();
       }
@@ -151,8 +177,10 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
       port = listenPort;
       fleet.start();
     },
+    readiness,
     async shutdown() {
       shuttingDown = true;
+      readiness.shuttingDown();
       logger.info({ subscribers: hub.size }, "shutting down");
       await Promise.all([hub.closeAll(1001, "server shutting down", 2000), fleet.stop()]);
       await notifier.idle();

@@ -16,3 +16,8 @@ export class ClientError extends Error {
 export class UnavailableError extends ClientError {
   override name = "UnavailableError";
 }
+
+/** Every simulation slot of the server is taken. */
+export class NoSlotError extends ClientError {
+  override name = "NoSlotError";
+}

@@ -10,12 +10,14 @@
 import { AssetError, loadAssets } from "../shared/assets.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
+import { createRegistry } from "../shared/metrics.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
 import { resolve } from "node:path";
 import { systemClock } from "../shared/clock.ts";
 import { createCommandRunner } from "./command_runner.ts";
 import { simulationConfigEnv, simulationSchema } from "./config.ts";
 import { createMetrics } from "./metrics.ts";
+import { exportLoadMetrics } from "./metrics_export.ts";
 import { createMonitorView } from "./monitor_view.ts";
 import { simulationAssets } from "./page_assets.ts";
 import { canBindPort, createPortPool } from "./ports.ts";
@@ -108,6 +110,8 @@ async function main(args: string[]): Promise<number> {
     metrics,
   });
   let nextId = 0;
+  const registry = createRegistry();
+  const ports = createPortPool(config.port + 1, config.port + config.maxConnections, canBindPort);
   const server = createSimulationServer({
     config,
     logger,
@@ -122,7 +126,7 @@ async function main(args: string[]): Promise<number> {
         owner,
         ssl,
         display: Deno.env.get("DISPLAY"),
-        ports: createPortPool(config.port + 1, config.port + config.maxConnections, canBindPort),
+        ports,
         spawner: createSpawner({ killBinary: KILL, runCommand, clock, logger }),
         processes,
         records,
@@ -136,6 +140,14 @@ async function main(args: string[]): Promise<number> {
     monitorPage: monitor.page,
     monitorData: monitor.data,
     assets,
+    registry,
+  });
+  exportLoadMetrics(registry, {
+    load: metrics.load,
+    figures: metrics.loadFigures,
+    counts: server.counts,
+    slotsInUse: () => ports.inUse,
+    maxConnections: config.maxConnections,
   });
   metrics.start(server.counts);
   logger.info({ port: config.port, ssl }, "Running simulation server");

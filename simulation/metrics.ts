@@ -102,6 +102,8 @@ export interface Metrics {
    * this moment, through `computeLoad`.
    */
   load(): number;
+  /** The figures `load()` judges by (`steadyFigures`); undefined before the first snapshot. */
+  loadFigures(): Snapshot | undefined;
   hostInfo(): HostInfo;
   /** Takes one snapshot now (the timer's job; exposed for tests). Calls overlapping one share it. */
   takeSnapshot(): Promise<Snapshot>;
@@ -282,6 +284,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       }
       return lastLoad.value;
     },
+    loadFigures: () => loadFigures,
     hostInfo() {
       const cpus = system.cpus();
       const memory = system.memory();

@@ -20,14 +20,17 @@ import {
   text,
 } from "../shared/http.ts";
 import { closedByHeartbeat, upgradeWithHeartbeat } from "../shared/heartbeat.ts";
+import { createRegistry, type MetricsRegistry, metricsRoute } from "../shared/metrics.ts";
+import { createReadiness, type Readiness } from "../shared/readiness.ts";
 import { parseClientMessage, ProtocolError } from "../shared/protocol.ts";
 import { hostWithoutPort } from "../shared/urls.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { SessionCounts } from "./metrics.ts";
+import { exportSessionMetrics } from "./metrics_export.ts";
 
 /** What the routes need besides the session dependencies. */
-export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "config"> {
+export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "config" | "starts"> {
   readonly config: SimulationConfig;
   /** The current load, as `/load` reports it. */
   readonly load: () => number;
@@ -41,6 +44,8 @@ export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "co
   readonly onChange?: () => void;
   /** Makes a session id; unique within a run. */
   readonly newId: () => string;
+  /** Where this server's metrics go (`/metrics`); default: a registry of its own. */
+  readonly registry?: MetricsRegistry;
 }
 
 /** A running simulation server: its request handler and its sessions. */
@@ -50,6 +55,8 @@ export interface SimulationServer {
   readonly sessions: ReadonlySet<ClientSession>;
   /** Running and idle Webots counts for `/load` and snapshots. */
   counts(): SessionCounts;
+  /** `/ready`'s state: not ready once shutting down; the drain feature sets `draining`. */
+  readonly readiness: Readiness;
   /** Ends every session (Webots stopped, folders removed) and closes their sockets with 1001. */
   shutdown(): Promise<void>;
 }
@@ -77,7 +84,14 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     return { running, idle };
   };
 
-  const sessionDeps: SessionDeps = { ...deps, onChange: () => deps.onChange?.() };
+  const registry = deps.registry ?? createRegistry();
+  const readiness = createReadiness();
+  const starts = exportSessionMetrics(registry, {
+    sessions: () => sessions,
+    clients: () => sockets.size,
+    counts,
+  });
+  const sessionDeps: SessionDeps = { ...deps, onChange: () => deps.onChange?.(), starts };
 
   const openClient = (request: Request, info: Deno.ServeHandlerInfo): Response => {
     if (shuttingDown) return text("Server is shutting down\n", { status: 503 });
@@ -121,6 +135,7 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
   const load = getOnly(() => loadResponse(String(deps.load())));
   const monitor = getOnly(() => html(deps.monitorPage([...sessions])));
   const monitorData = getOnly(() => json(deps.monitorData([...sessions])));
+  const metrics = metricsRoute(registry);
 
   const handler = guard(logger, (request, info) => {
     switch (requestPath(request.url)) {
@@ -138,6 +153,12 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
         return monitor(request);
       case "/monitor/data":
         return monitorData(request);
+      case "/metrics":
+        return metrics(request);
+      case "/health":
+        return readiness.health(request);
+      case "/ready":
+        return readiness.readyRoute(request);
       default:
         return deps.assets.respond(request) ?? notFound();
     }
@@ -147,8 +168,10 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     handler,
     sessions,
     counts,
+    readiness,
     async shutdown() {
       shuttingDown = true;
+      readiness.shuttingDown();
       await Promise.all([...sessions].map(async (session) => {
         await session.close("server shutting down");
         try {

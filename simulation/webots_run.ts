@@ -15,7 +15,7 @@
 import { join } from "node:path";
 import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
-import { ClientError } from "./client_error.ts";
+import { ClientError, NoSlotError } from "./client_error.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { PortPool } from "./ports.ts";
 import type { ChildProcessHandle, Spawner } from "./process.ts";
@@ -144,7 +144,7 @@ export function createWebotsRuns(deps: WebotsRunsDeps): WebotsRuns {
       }
       const port = deps.ports.acquire();
       if (port === undefined) {
-        throw new ClientError(
+        throw new NoSlotError(
           `no simulation slot left on this server (${config.maxConnections} in use)`,
         );
       }
