@@ -52,6 +52,9 @@ export const PING_TIMEOUT_REASON = "No response from ping frame.";
 
 /** How long a close waits for the peer's close frame before dropping the connection. */
 const CLOSE_WAIT_MS = 5_000;
+/** How long, and how much, a closed socket's connection may still drain of what its peer sends. */
+const LINGER_MS = 2_000;
+const LINGER_BYTES = 256 * 1024;
 /** Bytes read from the connection at a time: the most a socket holds besides one message. */
 const READ_CHUNK = 16 * 1024;
 
@@ -136,9 +139,11 @@ export class ServerWebSocket {
   /** Frames waiting to be written, and whether the writer loop runs. */
   #queue: Uint8Array[] = [];
   #writing = false;
-  /** Close the connection once the queue is written. */
-  #endAfterWrites = false;
   #connClosed = false;
+  #writeShut = false;
+  #linger: TimerId | undefined;
+  /** Bytes read and dropped since the socket closed. */
+  #dropped = 0;
   #lastReceived = 0;
   #pingSentAt: number | undefined;
   #heartbeat: TimerId | undefined;
@@ -215,15 +220,18 @@ export class ServerWebSocket {
     const chunk = new Uint8Array(READ_CHUNK);
     const conn = this.#conn!;
     try {
-      while (this.#state !== ServerWebSocket.CLOSED) {
+      // Once closed, what still comes is read and dropped (see #endConnection) in this chunk.
+      for (;;) {
         const n = await conn.read(chunk);
         if (n === null) break;
-        this.#received(chunk.subarray(0, n));
+        if (this.#state !== ServerWebSocket.CLOSED) this.#received(chunk.subarray(0, n));
+        else if ((this.#dropped += n) > LINGER_BYTES) break;
       }
     } catch {
       // Reset by the peer or closed here: either way the connection is over.
     }
     this.#finish(CLOSE_CODE.ABNORMAL, "", false);
+    this.#closeConn();
   }
 
   #received(bytes: Uint8Array) {
@@ -322,34 +330,44 @@ export class ServerWebSocket {
     } finally {
       this.#writing = false;
     }
-    if (this.#endAfterWrites) this.#closeConn();
+    if (this.#state === ServerWebSocket.CLOSED) this.#endConnection();
   }
 
-  /** Ends the socket: state CLOSED, timers stopped, events, connection closed after writes. */
+  /** Ends the socket: state CLOSED, timers stopped, events; the connection ends after writes. */
   #finish(code: number, reason: string, wasClean: boolean) {
     if (this.#state === ServerWebSocket.CLOSED) return;
     this.#state = ServerWebSocket.CLOSED;
     if (this.#heartbeat !== undefined) this.#clock.clearTimeout(this.#heartbeat);
     if (this.#closeTimer !== undefined) this.#clock.clearTimeout(this.#closeTimer);
     this.#heartbeat = this.#closeTimer = undefined;
-    this.#endAfterWrites = true;
-    if (!this.#writing) {
-      this.#closeConn();
-    } else {
-      // A peer that does not read cannot hold the connection open.
-      const timer = this.#clock.setTimeout(() => this.#closeConn(), CLOSE_WAIT_MS);
-      this.#afterClose = () => this.#clock.clearTimeout(timer);
-    }
+    // A peer that reads nothing cannot hold the connection open with unwritten frames.
+    this.#linger = this.#clock.setTimeout(() => this.#closeConn(), LINGER_MS);
+    if (!this.#writing) this.#endConnection();
     if (!wasClean) this.#emit(new Event("error"));
     this.#emit(new CloseEvent("close", { code, reason, wasClean }));
   }
 
-  #afterClose: (() => void) | undefined;
+  /**
+   * Ends the connection after the last frame (a close frame) is written: the sending side is
+   * shut, and what the peer still sends is read into the one read chunk and dropped until it
+   * closes its side, `LINGER_MS` pass or `LINGER_BYTES` were dropped. Closing at once with unread bytes would make the
+   * kernel reset the connection, and the peer could lose the close frame (and its code, 1009).
+   */
+  #endConnection() {
+    if (this.#connClosed || this.#writeShut) return;
+    this.#writeShut = true;
+    try {
+      void this.#conn?.closeWrite().catch(() => this.#closeConn());
+    } catch {
+      this.#closeConn();
+    }
+  }
 
   #closeConn() {
+    if (this.#linger !== undefined) this.#clock.clearTimeout(this.#linger);
+    this.#linger = undefined;
     if (this.#connClosed) return;
     this.#connClosed = true;
-    this.#afterClose?.();
     try {
       this.#conn?.close();
     } catch { /* already closed */ }

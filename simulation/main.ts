@@ -120,6 +120,7 @@ async function main(args: string[]): Promise<number> {
     cert,
     key,
     handler: server.handler,
+    onError: (error, what) => logger.error({ err: error }, what),
     stopOnStdinEnd: args.includes(WATCH_STDIN_FLAG),
     onShutdown: async () => {
       logger.info({}, "Shutting down");
