@@ -105,18 +105,21 @@ function bad(reason: string): HeadResult {
 
 /** Parses the lines of a complete head, `bytes[start, end)` ending with CRLF. */
 function parseLines(bytes: Uint8Array, start: number, end: number, length: number): HeadResult {
+  // The head is made a string once; its parts are slices of it (a slice copies nothing).
+  const text = latin1(bytes, start, end);
+  const part = (from: number, to: number) => text.slice(from - start, to - start);
   // Request line: method SP target SP HTTP/1.x CRLF
   let i = start;
   while (i < end && bytes[i]! < 128 && TOKEN[bytes[i]!] === 1) i++;
   if (i === start || bytes[i] !== 0x20) return bad("malformed request line");
-  const method = latin1(bytes, start, i);
+  const method = part(start, i);
   const targetStart = ++i;
   while (i < end && bytes[i]! > 0x20 && bytes[i] !== 0x7f) i++;
   if (i === targetStart || bytes[i] !== 0x20) return bad("malformed request target");
-  const target = latin1(bytes, targetStart, i);
+  const target = part(targetStart, i);
   const versionStart = ++i;
   while (i < end && bytes[i] !== CR) i++;
-  const version = latin1(bytes, versionStart, i);
+  const version = part(versionStart, i);
   let minor: 0 | 1;
   if (version === "HTTP/1.1") minor = 1;
   else if (version === "HTTP/1.0") minor = 0;
@@ -136,7 +139,7 @@ function parseLines(bytes: Uint8Array, start: number, end: number, length: numbe
     while (i < end && bytes[i]! < 128 && TOKEN[bytes[i]!] === 1) i++;
     // A line starting with whitespace (obsolete folding) or a space before the colon: refused.
     if (i === nameStart || bytes[i] !== 0x3a) return bad("malformed header field");
-    const name = latin1(bytes, nameStart, i).toLowerCase();
+    const name = part(nameStart, i).toLowerCase();
     i++;
     while (bytes[i] === 0x20 || bytes[i] === 0x09) i++;
     const valueStart = i;
@@ -148,7 +151,7 @@ function parseLines(bytes: Uint8Array, start: number, end: number, length: numbe
     }
     if (bytes[i + 1] !== LF) return bad("malformed header field");
     i += 2;
-    const value = latin1(bytes, valueStart, valueEnd);
+    const value = part(valueStart, valueEnd);
     fields.push(name, value);
     switch (name) {
       case "host":
