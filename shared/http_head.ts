@@ -47,8 +47,20 @@ const TOKEN = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789") TOKEN[c.charCodeAt(0)] = 1;
 for (let c = 0x41; c <= 0x5a; c++) TOKEN[c] = TOKEN[c + 0x20] = 1;
 
+const ascii = new TextDecoder();
+
 /** Latin-1 string of `bytes[start, end)`: every byte is one character, none is lost. */
 export function latin1(bytes: Uint8Array, start: number, end: number): string {
+  // Heads are ASCII in practice, and then UTF-8 decoding (native) gives the same string, faster
+  // than building it from character codes.
+  let plain = true;
+  for (let i = start; i < end; i++) {
+    if (bytes[i]! >= 0x80) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return ascii.decode(bytes.subarray(start, end));
   let out = "";
   for (let at = start; at < end; at += 4096) {
     out += String.fromCharCode.apply(
@@ -77,10 +89,11 @@ export function parseHead(
   }
   let headEnd = -1;
   const searchEnd = Math.min(end, start + limit);
+  // Each LF is found by the native indexOf; only there are the three bytes before it checked.
   for (let i = Math.max(scanned, headStart + 3); i < searchEnd; i++) {
-    if (
-      bytes[i] === LF && bytes[i - 1] === CR && bytes[i - 2] === LF && bytes[i - 3] === CR
-    ) {
+    i = bytes.indexOf(LF, i);
+    if (i === -1 || i >= searchEnd) break;
+    if (bytes[i - 1] === CR && bytes[i - 2] === LF && bytes[i - 3] === CR) {
       headEnd = i + 1;
       break;
     }

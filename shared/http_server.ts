@@ -195,7 +195,7 @@ class Connection {
   /** Unconsumed bytes are `#buffer[#start, #end)`. */
   #start = 0;
   #end = 0;
-  /** True while a request is being read or answered (shutdown then waits for the answer). */
+  /** True while a request is being answered (shutdown then waits for the answer). */
   #busy = false;
   #closed = false;
   #handedOver = false;
@@ -236,22 +236,22 @@ class Connection {
     } catch { /* already closed */ }
   }
 
-  #setDeadline(ms: number) {
-    const clock = this.#context.clock;
-    this.#deadline = clock.now() + ms;
+  /** Sets the deadline `ms` after `now` (the time just read, to read the clock less often). */
+  #setDeadline(ms: number, now = this.#context.clock.now()) {
+    this.#deadline = now + ms;
     if (this.#timer !== undefined && this.#timerDue <= this.#deadline) return;
-    if (this.#timer !== undefined) clock.clearTimeout(this.#timer);
-    this.#armTimer(ms);
+    if (this.#timer !== undefined) this.#context.clock.clearTimeout(this.#timer);
+    this.#armTimer(ms, now);
   }
 
-  #armTimer(ms: number) {
+  #armTimer(ms: number, now: number) {
     const clock = this.#context.clock;
-    this.#timerDue = clock.now() + ms;
+    this.#timerDue = now + ms;
     this.#timer = clock.setTimeout(() => {
       this.#timer = undefined;
       if (this.#deadline === Infinity) return;
       const left = this.#deadline - clock.now();
-      if (left > 0) this.#armTimer(left);
+      if (left > 0) this.#armTimer(left, clock.now());
       else this.#close();
     }, ms);
   }
@@ -287,8 +287,8 @@ class Connection {
         if (this.#deadline === Infinity) this.#setDeadline(settings.idleTimeoutMs);
         if (!(await this.#read(settings.maxHeadBytes))) return;
       }
-      this.#busy = true;
-      this.#setDeadline(settings.headTimeoutMs);
+      let now = clock.now();
+      this.#setDeadline(settings.headTimeoutMs, now);
       let scanned = this.#start;
       let head: RequestHead;
       for (;;) {
@@ -337,12 +337,19 @@ class Connection {
         }
       }
       this.#deadline = Infinity;
+      // Only now does shutdown wait for this connection: a head or body still arriving is not
+      // a request in flight, and a slow one must not hold the shutdown up.
+      this.#busy = true;
 
       const request = new IncomingRequest(head, this.#context.scheme, this.#context.fallbackHost);
-      let response = await this.#answer(request);
+      let response = this.#answer(request);
+      if (!(response instanceof Response)) {
+        response = await response;
+        now = clock.now();
+      }
       // From here the connection is idle for its peer: a peer that does not even read the answer
       // is closed at the idle deadline as well.
-      this.#setDeadline(settings.idleTimeoutMs);
+      this.#setDeadline(settings.idleTimeoutMs, now);
       const upgrade = request.upgrade;
       if (upgrade !== undefined && upgrade.response === response) {
         await this.#handOver(response, upgrade.takeOver);
@@ -353,24 +360,39 @@ class Connection {
       const withBody = head.method !== "HEAD";
       const prepared = keepAlive ? preparedAnswerOf(response) : undefined;
       if (prepared !== undefined) {
-        await writeAll(this.#conn, prepared.bytes(this.#context.date, clock.now(), withBody));
+        await writeAll(this.#conn, prepared.bytes(this.#context.date, now, withBody));
         continue;
       }
-      if (!(response instanceof Response)) response = this.#internalError();
       if (!(await this.#write(response, withBody, keepAlive))) return;
     }
   }
 
-  /** The handler's answer; a throw or a rejection becomes a 500 (reported). */
-  async #answer(request: IncomingRequest): Promise<Response> {
+  /**
+   * The handler's answer; a throw or a rejection becomes a 500 (reported). A synchronous answer
+   * is returned as it is: awaiting it would cost every request a promise and a microtask.
+   */
+  #answer(request: IncomingRequest): Response | Promise<Response> {
+    let answer: Response | Promise<Response>;
     try {
       this.#info ??= { remoteAddr: this.#conn.remoteAddr };
-      const answer = this.#context.handler(request, this.#info);
-      return answer instanceof Response ? answer : await answer;
+      answer = this.#context.handler(request, this.#info);
     } catch (error) {
       this.#context.report(error, "handler failed");
       return this.#internalError();
     }
+    if (answer instanceof Response) return answer;
+    return Promise.resolve(answer).then(
+      (response) => response instanceof Response ? response : this.#nonResponse(response),
+      (error) => {
+        this.#context.report(error, "handler failed");
+        return this.#internalError();
+      },
+    );
+  }
+
+  #nonResponse(value: unknown): Response {
+    this.#context.report(new TypeError(`handler answered ${String(value)}`), "handler failed");
+    return this.#internalError();
   }
 
   #internalError(): Response {
