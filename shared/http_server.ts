@@ -285,7 +285,10 @@ class Connection {
       if (this.#start === this.#end) {
         this.#start = this.#end = 0;
         if (this.#deadline === Infinity) this.#setDeadline(settings.idleTimeoutMs);
-        if (!(await this.#read(settings.maxHeadBytes))) return;
+        // The common case, read directly into the empty buffer (no view, no async wrapper).
+        const n = await this.#conn.read(this.#buffer);
+        if (n === null) return;
+        this.#end = n;
       }
       let now = clock.now();
       this.#setDeadline(settings.headTimeoutMs, now);
@@ -360,7 +363,9 @@ class Connection {
       const withBody = head.method !== "HEAD";
       const prepared = keepAlive ? preparedAnswerOf(response) : undefined;
       if (prepared !== undefined) {
-        await writeAll(this.#conn, prepared.bytes(this.#context.date, now, withBody));
+        const bytes = prepared.bytes(this.#context.date, now, withBody);
+        const written = await this.#conn.write(bytes);
+        if (written < bytes.length) await writeAll(this.#conn, bytes.subarray(written));
         continue;
       }
       if (!(await this.#write(response, withBody, keepAlive))) return;
