@@ -52,6 +52,8 @@ export const PING_TIMEOUT_REASON = "No response from ping frame.";
 
 /** How long a close waits for the peer's close frame before dropping the connection. */
 const CLOSE_WAIT_MS = 5_000;
+/** The most bytes a socket keeps unwritten for a peer that does not read; more ends it. */
+export const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
 /** How long, and how much, a closed socket's connection may still drain of what its peer sends. */
 const LINGER_MS = 2_000;
 const LINGER_BYTES = 256 * 1024;
@@ -138,6 +140,8 @@ export class ServerWebSocket {
   #state = 0;
   /** Frames waiting to be written, and whether the writer loop runs. */
   #queue: Uint8Array[] = [];
+  /** Bytes in `#queue` and in the write under way. */
+  #queued = 0;
   #writing = false;
   #connClosed = false;
   #writeShut = false;
@@ -164,11 +168,9 @@ export class ServerWebSocket {
     return this.#state;
   }
 
-  /** Bytes queued and not yet written. */
+  /** Bytes sent and not yet written to the connection. */
   get bufferedAmount(): number {
-    let total = 0;
-    for (const frame of this.#queue) total += frame.length;
-    return total;
+    return this.#queued;
   }
 
   /** Sends a text (or binary) message; ignored unless open. */
@@ -307,6 +309,16 @@ export class ServerWebSocket {
   }
 
   #enqueue(frame: Uint8Array) {
+    if (this.#connClosed) return;
+    this.#queued += frame.length;
+    if (this.#queued > MAX_UNSENT_BYTES) {
+      // A peer that reads nothing must not make the server hold everything sent to it.
+      this.#queue = [];
+      this.#queued = 0;
+      this.#finish(CLOSE_CODE.ABNORMAL, "too much unsent data", false);
+      this.#closeConn();
+      return;
+    }
     this.#queue.push(frame);
     if (!this.#writing) void this.#writeLoop();
   }
@@ -322,10 +334,12 @@ export class ServerWebSocket {
         for (let written = 0; written < bytes.length;) {
           written += await conn.write(bytes.subarray(written));
         }
+        this.#queued -= bytes.length;
       }
     } catch {
       // The peer is gone: the read side ends the socket.
       this.#queue = [];
+      this.#queued = 0;
       this.#closeConn();
     } finally {
       this.#writing = false;

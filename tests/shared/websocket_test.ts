@@ -9,6 +9,7 @@ import { listenHttp } from "../../shared/http_server.ts";
 import {
   acceptKey,
   handshakeProblem,
+  MAX_UNSENT_BYTES,
   type ServerWebSocket,
   upgradeWebSocket,
   type WebSocketOptions,
@@ -88,6 +89,11 @@ function echoServer(options: Partial<WebSocketOptions> = {}) {
       sockets.push(socket);
       socket.onmessage = (event) => {
         if (event.data === "throw") throw new Error("listener failed");
+        if (event.data === "flood") {
+          const mebibyte = new Uint8Array(1024 * 1024);
+          for (let i = 0; i < 12 && socket.readyState === 1; i++) socket.send(mebibyte);
+          return;
+        }
         socket.send(
           typeof event.data === "string"
             ? `echo:${event.data}`
@@ -255,4 +261,19 @@ Deno.test("a client that vanishes without a close frame ends its socket with 100
   raw.close();
   const event = await server.closed[0]!;
   deepEqual([event.code, event.wasClean], [1006, false]);
+});
+
+Deno.test("a socket with more than 8 MiB unsent (its peer does not read) is dropped", async () => {
+  await using server = echoServer();
+  const raw = await rawConnect(server.url);
+  try {
+    // The hand-made client reads nothing from here on.
+    await raw.sendText("flood");
+    const event = await server.closed[0]!;
+    deepEqual([event.code, event.reason, event.wasClean], [1006, "too much unsent data", false]);
+    equal(server.sockets[0]!.bufferedAmount, 0);
+    ok(MAX_UNSENT_BYTES < 12 * 1024 * 1024);
+  } finally {
+    raw.close();
+  }
 });
