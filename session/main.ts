@@ -46,6 +46,7 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     key: ssl ? await Deno.readTextFile(config.sslKey!) : undefined,
     handler: server.handler,
     onError: (error, what) => logger.error({ err: error }, what),
+    clock: systemClock,
     stopOnStdinEnd: watchStdin,
     onListen: (port) => {
       logger.info(

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { Clock } from "./clock.ts";
 import type { Handler } from "./http_request.ts";
 import { listenHttp } from "./http_server.ts";
 
@@ -18,6 +19,8 @@ export interface ServeOptions {
   readonly cert?: string | undefined;
   readonly key?: string | undefined;
   readonly handler: Handler;
+  /** Times the engine's head and idle deadlines (default: the wall clock). */
+  readonly clock?: Clock;
   /** Told about what the engine survived: a handler's throw, a failed accept or upgrade. */
   readonly onError?: (error: unknown, what: string) => void;
   /** Runs once a signal arrives, before the listener closes: close sockets, stop processes. */
@@ -60,6 +63,7 @@ export async function serveUntilSignal(options: ServeOptions): Promise<void> {
     cert: ssl ? options.cert : undefined,
     key: ssl ? options.key : undefined,
     handler: options.handler,
+    ...(options.clock ? { clock: options.clock } : {}),
     ...(options.onError ? { onError: options.onError } : {}),
   });
   console.log(startLine(options.name, server.port, ssl));

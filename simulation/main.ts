@@ -121,6 +121,7 @@ async function main(args: string[]): Promise<number> {
     key,
     handler: server.handler,
     onError: (error, what) => logger.error({ err: error }, what),
+    clock: clock,
     stopOnStdinEnd: args.includes(WATCH_STDIN_FLAG),
     onShutdown: async () => {
       logger.info({}, "Shutting down");
