@@ -47,6 +47,8 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     cert: ssl ? await Deno.readTextFile(config.sslCertificate!) : undefined,
     key: ssl ? await Deno.readTextFile(config.sslKey!) : undefined,
     handler: server.handler,
+    onError: (error, what) => logger.error({ err: error }, what),
+    clock: systemClock,
     stopOnStdinEnd: watchStdin,
     onListen: (port) => {
       logger.info(

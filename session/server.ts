@@ -12,6 +12,7 @@ import {
   guard,
   type Handler,
   html,
+  type HttpRequest,
   isGetOrHead,
   isWebSocketUpgrade,
   json,
@@ -23,9 +24,9 @@ import {
 import type { Assets } from "../shared/assets.ts";
 import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
-import { upgradeWithHeartbeat } from "../shared/heartbeat.ts";
 import { createRegistry, type MetricsRegistry, metricsRoute } from "../shared/metrics.ts";
 import { createReadiness, type Readiness } from "../shared/readiness.ts";
+import { upgradeWebSocket } from "../shared/websocket.ts";
 import { NO_SERVER_AVAILABLE } from "../shared/protocol.ts";
 import { checkUrl, simulationServerWsUrl, type UrlMode } from "../shared/urls.ts";
 import { createAvailabilityHub } from "./availability.ts";
@@ -69,6 +70,13 @@ const SESSION_INIT: ResponseInit = Object.freeze({
   headers: Object.freeze({ "content-type": "text/html; charset=utf-8", ...CORS_HEADERS }),
 });
 const OPTIONS_INIT: ResponseInit = Object.freeze({ status: 204, headers: CORS_HEADERS });
+
+/**
+ * Largest message a subscriber of `/` may send, in bytes: it is sent `1`/`0` and has nothing to
+ * say (what it sends is logged and ignored), so a small JSON message is the most it needs; a larger
+ * one closes its socket with 1009 before it is held in memory.
+ */
+export const SUBSCRIBER_MAX_MESSAGE = 4096;
 
 /** Creates the session server; nothing runs until `start`. */
 export function createSessionServer(deps: SessionDeps): SessionServer {
@@ -121,7 +129,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   let shuttingDown = false;
   const sessionResponse = cachedResponses(SESSION_INIT);
 
-  const session = (request: Request): Response => {
+  const session = (request: HttpRequest): Response => {
     if (isGetOrHead(request)) {
       if (sessionAnswer === NO_SERVER_AVAILABLE) recorded.answeredNone();
       else recorded.answeredServer();
@@ -131,15 +139,20 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     return methodNotAllowed("GET, HEAD, OPTIONS");
   };
 
-  const root = getOnly((request: Request): Response => {
+  const root = getOnly((request: HttpRequest): Response => {
     if (!isWebSocketUpgrade(request)) {
       return html(homePage(new URL(request.url).searchParams.get("url") ?? ""));
     }
     if (shuttingDown) return text("Shutting down\n", { status: 503 });
     // The request's headers are gone once upgraded.
     const host = request.headers.get("host") ?? "";
-    const { socket, response } = upgradeWithHeartbeat(request, config.heartbeatTimeout);
-    hub.add(socket, host);
+    const { socket, response } = upgradeWebSocket(request, {
+      maxMessageSize: SUBSCRIBER_MAX_MESSAGE,
+      heartbeatTimeout: config.heartbeatTimeout,
+      clock: deps.clock,
+      onListenerError: (error) => logger.error({ err: error, host }, "subscriber socket failed"),
+    });
+    if (socket !== undefined) hub.add(socket, host);
     return response;
   });
 

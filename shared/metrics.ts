@@ -22,6 +22,7 @@
  *
  * @module
  */
+import type { HttpRequest } from "./http_request.ts";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { isGetOrHead, methodNotAllowed } from "./http.ts";
 
@@ -130,7 +131,9 @@ export function histogram<L extends string = never>(
 export const NO_STORE = "no-store";
 
 /** `GET /metrics`: the registry in the Prometheus text format; GET and HEAD only. */
-export function metricsRoute(registry: MetricsRegistry): (request: Request) => Promise<Response> {
+export function metricsRoute(
+  registry: MetricsRegistry,
+): (request: HttpRequest) => Promise<Response> {
   return async (request) => {
     if (!isGetOrHead(request)) return methodNotAllowed("GET, HEAD");
     const body = await registry.metrics();

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { HttpRequest } from "./http_request.ts";
 import { isGetOrHead, methodNotAllowed } from "./http.ts";
 import { NO_STORE } from "./metrics.ts";
 
@@ -24,12 +25,12 @@ export interface Readiness {
   /** Draining starts (`true`) or is called off (`false`). */
   setDraining(draining: boolean): void;
   /** `GET /health`. */
-  health(request: Request): Response;
+  health(request: HttpRequest): Response;
   /** `GET /ready`. */
-  readyRoute(request: Request): Response;
+  readyRoute(request: HttpRequest): Response;
 }
 
-function plain(body: string, status: number, request: Request): Response {
+function plain(body: string, status: number, request: HttpRequest): Response {
   return new Response(request.method === "HEAD" ? null : body, {
     status,
     headers: { "content-type": "text/plain; charset=utf-8", "cache-control": NO_STORE },

@@ -209,7 +209,8 @@ export const simulationSchema = {
     type: "integer",
     default: 65536,
     min: 64,
-    doc: "Largest `/client` message accepted, in bytes; larger ones get an `error:` reply.",
+    doc:
+      "Largest `/client` message accepted, in bytes (UTF-8, all fragments together); a larger one closes the socket with 1009 while it arrives, and its simulation ends like a departure.",
   },
   // cfg (issue 8): file roots, then the keys of the reference servers' configs (R2019b–R2023)
   // that this server reads under another name or does not use.

@@ -158,6 +158,8 @@ async function main(args: string[]): Promise<number> {
     cert,
     key,
     handler: server.handler,
+    onError: (error, what) => logger.error({ err: error }, what),
+    clock: clock,
     stopOnStdinEnd: args.includes(WATCH_STDIN_FLAG),
     onShutdown: async () => {
       logger.info({}, "Shutting down");

@@ -9,19 +9,23 @@ import type { Assets } from "../shared/assets.ts";
 import type { Logger } from "../shared/log.ts";
 import {
   cachedResponses,
+  type ConnInfo,
   getOnly,
   guard,
   type Handler,
   html,
+  type HttpRequest,
   isWebSocketUpgrade,
   json,
   notFound,
   requestPath,
   text,
 } from "../shared/http.ts";
-import { closedByHeartbeat, upgradeWithHeartbeat } from "../shared/heartbeat.ts";
+import { closedByHeartbeat } from "../shared/heartbeat.ts";
 import { createRegistry, type MetricsRegistry, metricsRoute } from "../shared/metrics.ts";
 import { createReadiness, type Readiness } from "../shared/readiness.ts";
+import { type ServerWebSocket, upgradeWebSocket } from "../shared/websocket.ts";
+import { CLOSE_CODE } from "../shared/websocket_frames.ts";
 import { parseClientMessage, ProtocolError } from "../shared/protocol.ts";
 import { hostWithoutPort } from "../shared/urls.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
@@ -69,7 +73,7 @@ const LOAD_INIT: ResponseInit = Object.freeze({
 /** Builds the simulation server. */
 export function createSimulationServer(deps: SimulationServerDeps): SimulationServer {
   const sessions = new Set<ClientSession>();
-  const sockets = new Map<ClientSession, WebSocket>();
+  const sockets = new Map<ClientSession, ServerWebSocket>();
   const logger: Logger = deps.logger;
   let shuttingDown = false;
 
@@ -93,23 +97,25 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
   });
   const sessionDeps: SessionDeps = { ...deps, onChange: () => deps.onChange?.(), starts };
 
-  const openClient = (request: Request, info: Deno.ServeHandlerInfo): Response => {
+  const openClient = (request: HttpRequest, info: ConnInfo): Response => {
     if (shuttingDown) return text("Server is shutting down\n", { status: 503 });
     // Neither the remote address nor the headers can be read once the request is upgraded.
     const remote = (info.remoteAddr as Deno.NetAddr).hostname;
     const host = hostWithoutPort(request.headers.get("host") ?? "localhost");
-    const { socket, response } = upgradeWithHeartbeat(request, deps.config.heartbeatTimeout);
+    // A message larger than maxMessageSize bytes closes the socket with 1009 while it arrives.
+    const { socket, response } = upgradeWebSocket(request, {
+      maxMessageSize: deps.config.maxMessageSize,
+      heartbeatTimeout: deps.config.heartbeatTimeout,
+      clock: deps.clock,
+      onListenerError: (error) => logger.error({ err: error, remote }, "client socket failed"),
+    });
+    if (socket === undefined) return response;
     const session = new ClientSession(deps.newId(), socket, host, remote, sessionDeps);
     sessions.add(session);
     sockets.set(session, socket);
-    const maxSize = deps.config.maxMessageSize;
     socket.onmessage = (event) => {
       if (typeof event.data !== "string") {
         session.reject("binary messages are not supported");
-        return;
-      }
-      if (event.data.length > maxSize) {
-        session.reject(`message too large (more than ${maxSize} bytes)`);
         return;
       }
       try {
@@ -121,8 +127,11 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     };
     socket.onclose = (event) => {
       sockets.delete(session);
-      // Deno may report one close twice; session.close() is idempotent.
-      const reason = closedByHeartbeat(event) ? "no answer to ping" : "browser left";
+      const reason = closedByHeartbeat(event)
+        ? "no answer to ping"
+        : event.code === CLOSE_CODE.TOO_BIG
+        ? "message too large"
+        : "browser left";
       void session.close(reason).finally(() => sessions.delete(session));
     };
     socket.onerror = () => {
