@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ADMIN_TOKEN_KEY } from "../shared/admin.ts";
 import { resolve } from "node:path";
 import {
   type ConfigEnv,
@@ -135,6 +136,8 @@ export const sessionSchema = {
     doc:
       "Load (0–100, below `fullAt`) under which a full simulation server is available again; between the two a server keeps its standing.",
   },
+  // issue 10: the admin API (shared/admin.ts).
+  adminToken: ADMIN_TOKEN_KEY,
 } as const satisfies Schema;
 
 /** A validated session-server config. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ADMIN_TOKEN_KEY } from "../shared/admin.ts";
 import { join, relative, resolve } from "node:path";
 import {
   type ConfigEnv,
@@ -339,6 +340,8 @@ export const simulationSchema = {
     doc:
       "Seconds a helper program (`nvidia-smi`, `cat /proc/net/dev`, `kill`) may run before it gets SIGTERM, then SIGKILL a second later; a hung `nvidia-smi` then counts as failing (GPU figures 0, logged once).",
   },
+  // issue 10: the admin API (shared/admin.ts).
+  adminToken: ADMIN_TOKEN_KEY,
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */
