@@ -208,3 +208,9 @@ export function parseWebotsLine(line: string): WebotsEvent {
   }
   return { kind: "other", line };
 }
+
+/**
+ * The header of a simulation server's `/load` answer that names a state the number cannot:
+ * `x-webots-state: draining` (the number is then 100). Stock session servers ignore it.
+ */
+export const LOAD_STATE_HEADER = "x-webots-state";

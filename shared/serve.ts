@@ -3,6 +3,10 @@
  * HTTP engine (http_server.ts), print the reference's start line, and on SIGINT/SIGTERM shut down
  * gracefully and exit 0.
  *
+ * A server may choose "drain, then stop" for the first SIGTERM (`drainFirst`): it is called, and
+ * the stop follows once it resolves. A second SIGTERM, SIGINT, or the end of stdin (the launcher
+ * died) stops at once, drain or not.
+ *
  * @module
  */
 import type { Clock } from "./clock.ts";
@@ -25,6 +29,11 @@ export interface ServeOptions {
   readonly onError?: (error: unknown, what: string) => void;
   /** Runs once a signal arrives, before the listener closes: close sockets, stop processes. */
   readonly onShutdown: () => Promise<void>;
+  /**
+   * Runs on the first SIGTERM instead of stopping; the stop (`onShutdown`) follows when it
+   * resolves, or at once on a second SIGTERM, a SIGINT or the end of stdin. Unset: SIGTERM stops.
+   */
+  readonly drainFirst?: () => Promise<void>;
   /** Runs once listening, with the real port (useful with port 0). */
   readonly onListen?: (port: number) => void;
   /**
@@ -54,8 +63,14 @@ export async function serveUntilSignal(options: ServeOptions): Promise<void> {
   const stop = () => {
     stopping ??= options.onShutdown().finally(signalled);
   };
+  let draining = false;
+  const terminate = () => {
+    if (options.drainFirst === undefined || draining || stopping !== undefined) return stop();
+    draining = true;
+    void options.drainFirst().then(stop, stop);
+  };
   Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
+  Deno.addSignalListener("SIGTERM", terminate);
   if (options.stopOnStdinEnd) void stopAtEndOfStdin(stop);
   const server = listenHttp({
     hostname: options.hostname ?? "0.0.0.0",
@@ -72,7 +87,7 @@ export async function serveUntilSignal(options: ServeOptions): Promise<void> {
   await server.shutdown();
   await stopping;
   Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
+  Deno.removeSignalListener("SIGTERM", terminate);
 }
 
 async function stopAtEndOfStdin(stop: () => void): Promise<void> {

@@ -29,6 +29,7 @@ import type { SimulationConfig } from "./config.ts";
 import { describeProgress, type OnProgress, startingWebots, throttleProgress } from "./progress.ts";
 import {
   IGNORED_START_EVENTS,
+  type ServerEndReason,
   type StartEvents,
   type StartFailureReason,
 } from "./metrics_export.ts";
@@ -48,7 +49,12 @@ export interface ClientSocket {
 export interface SessionDeps {
   readonly config: Pick<
     SimulationConfig,
-    "startTimeout" | "fullyQualifiedDomainName" | "portRewrite" | "clientProtocol" | "timeout"
+    | "startTimeout"
+    | "fullyQualifiedDomainName"
+    | "portRewrite"
+    | "clientProtocol"
+    | "timeout"
+    | "idleTimeout"
   >;
   readonly logger: Logger;
   readonly ssl: boolean;
@@ -62,6 +68,13 @@ export interface SessionDeps {
   readonly onChange: () => void;
   /** Hears each start's beginning and outcome (`/metrics`); default: nobody. */
   readonly starts?: StartEvents;
+  /**
+   * Asked when a start is requested: the reason it is refused (draining, too many simulations
+   * from one address), or undefined to go ahead. Default: every start goes ahead.
+   */
+  readonly admit?: (session: ClientSession) => string | undefined;
+  /** Hears the sessions the server ends itself (`/metrics`); default: nobody. */
+  readonly ended?: (reason: ServerEndReason) => void;
 }
 
 /** The step a start is in, which tells why it failed (`START_FAILURE_REASONS`). */
@@ -79,6 +92,8 @@ export interface SessionInfo {
   readonly release: string | undefined;
   readonly remote: string;
   readonly startedAt: number;
+  /** Since when the simulation is paused (ms since the epoch), or undefined while it runs. */
+  readonly idleSince?: number | undefined;
 }
 
 /** One browser connection on `/client`. */
@@ -100,6 +115,10 @@ export class ClientSession {
   /** The step of a start not yet ready, failed or abandoned; undefined otherwise. */
   #startStep: StartStep | undefined;
   #startBegan = 0;
+  /** When the simulation last became paused (or the session began). */
+  #idleSince: number;
+  /** Cancels the idle limit's timers of the current pause. */
+  #idleLimit: AbortController | undefined;
 
   constructor(
     readonly id: string,
@@ -111,12 +130,18 @@ export class ClientSession {
   ) {
     this.#log = deps.logger.child({ client: id, remote });
     this.#startedAt = deps.clock.now();
+    this.#idleSince = this.#startedAt;
     this.#log.info({}, "New client");
   }
 
   /** The session's current state. */
   get state(): SessionState {
     return this.#state;
+  }
+
+  /** The client's address. */
+  get address(): string {
+    return this.remote;
   }
 
   /** True while Webots runs with the simulation paused (or not yet told to run). */
@@ -141,6 +166,7 @@ export class ClientSession {
       release: this.#webots?.release,
       remote: this.remote,
       startedAt: this.#startedAt,
+      idleSince: this.#idle ? this.#idleSince : undefined,
     };
   }
 
@@ -178,6 +204,29 @@ export class ClientSession {
   }
 
   /**
+   * Tells the browser the simulation will be ended in `seconds` (`shutdownTimeout:`), when it
+   * understands that message (R2023 clients; older ones would log it as unknown).
+   */
+  warnShutdown(seconds: number): void {
+    if (this.#isClosed() || !this.#isCurrent()) return;
+    this.#send(formatShutdownTimeout(Math.max(0, Math.ceil(seconds))));
+  }
+
+  /**
+   * The server ends the session (drain deadline, idle limit, an operator): the browser gets
+   * `error: <message>` and a normal close with `reason`, then the usual clean-up runs.
+   */
+  end(reason: string, message: string, why?: ServerEndReason): Promise<void> {
+    if (!this.#isClosed()) {
+      this.#log.info({ pid: this.#webots?.pid, reason }, "ended by the server");
+      if (why !== undefined) this.deps.ended?.(why);
+      this.#send(formatError(message));
+      this.socket.close(1000, reason);
+    }
+    return this.close(reason);
+  }
+
+  /**
    * Ends the session: stops its Webots run (process group, instance folder, record, port).
    * Idempotent; resolves once everything is cleaned up.
    */
@@ -192,6 +241,15 @@ export class ClientSession {
       return;
     }
     this.#generation = this.#generationOf(message);
+    const refusal = this.deps.admit?.(this);
+    if (refusal !== undefined) {
+      this.#log.info({ reason: refusal }, "start refused");
+      this.#send(formatError(refusal));
+      // 1013 "try again later": the refusal is about now, not about the request.
+      this.socket.close(1013, "start refused");
+      await this.close("start refused");
+      return;
+    }
     this.#setState("preparing");
     this.#startStep = "open";
     this.#startBegan = this.deps.clock.now();
@@ -289,6 +347,8 @@ export class ClientSession {
           case "mode":
             if (this.#idle !== !event.running) {
               this.#idle = !event.running;
+              if (this.#idle) this.#idleSince = this.deps.clock.now();
+              this.#followIdleLimit();
               this.deps.onChange();
             }
             break;
@@ -319,6 +379,36 @@ export class ClientSession {
     });
     this.#log.info({ port, url }, "Webots ready");
     this.#send(formatWebotsUrl(url));
+    this.#followIdleLimit();
+  }
+
+  /**
+   * With `idleTimeout`, a simulation paused (or never set running) for that long once ready is
+   * ended; a current client is warned with `shutdownTimeout:` half-way, at most 60 s before the
+   * end. A `real-time`/`run`/`fast` line cancels the count; the next pause starts it afresh.
+   */
+  #followIdleLimit() {
+    this.#idleLimit?.abort();
+    this.#idleLimit = undefined;
+    const seconds = this.deps.config.idleTimeout;
+    if (!seconds || !this.#idle || this.#state !== "running") return;
+    const limit = new AbortController();
+    this.#idleLimit = limit;
+    const lead = Math.min(60, seconds / 2);
+    const left = seconds * 1000 - (this.deps.clock.now() - this.#idleSince);
+    const signal = AbortSignal.any([limit.signal, this.#abort.signal]);
+    sleep(this.deps.clock, Math.max(0, left - lead * 1000), signal)
+      .then(() => {
+        this.warnShutdown(lead);
+        return sleep(this.deps.clock, lead * 1000, signal);
+      })
+      .then(() => {
+        void this.end(
+          "idle limit reached",
+          `simulation paused for ${seconds} s: ended`,
+          "idle_limit",
+        );
+      }, () => {});
   }
 
   /**
@@ -452,6 +542,11 @@ export class ClientSession {
     return throttleProgress(this.deps.clock, (progress) => {
       if (!this.#isClosed()) this.#loading(describeProgress(progress));
     });
+  }
+
+  /** True once `close()` began. */
+  get closed(): boolean {
+    return this.#isClosed();
   }
 
   #isClosed(): boolean {

@@ -342,6 +342,28 @@ export const simulationSchema = {
   },
   // issue 10: the admin API (shared/admin.ts).
   adminToken: ADMIN_TOKEN_KEY,
+  // drain (issue 10): drain, idle limit, per-address limit.
+  drainTimeout: {
+    type: "number",
+    default: 0,
+    min: 0,
+    doc:
+      "Seconds a drain (SIGTERM, `POST /admin/drain`) lets running simulations go on: no new sessions, `/load` 100, `/ready` 503, running clients told `shutdownTimeout: <remaining>`; at the deadline the rest are ended, and after SIGTERM the process exits 0 once none is left (a second SIGTERM ends everything at once). 0: SIGTERM ends everything at once.",
+  },
+  idleTimeout: {
+    type: "number",
+    default: 0,
+    min: 0,
+    doc:
+      "Seconds a simulation may stay paused (Webots' `pause` mode, or never set running) before it is ended; current clients get `shutdownTimeout: <seconds left>` before the end (half-way, at most 60 s before). `real-time`, `run` or `fast` restarts the count. 0: no limit.",
+  },
+  maxSessionsPerAddress: {
+    type: "integer",
+    default: 0,
+    min: 0,
+    doc:
+      "Simulations one client address may have at once; a start beyond it gets `error:` and the socket closes. 0: no limit.",
+  },
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */

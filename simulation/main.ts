@@ -1,7 +1,7 @@
 /**
  * Entry point of the simulation server: reads the config, builds the real collaborators, reaps
  * this server's leftovers from a previous run, says so when no Webots is installed, serves until
- * SIGINT/SIGTERM. Wiring only.
+ * SIGINT/SIGTERM (with `drainTimeout`, the first SIGTERM drains first). Wiring only.
  *
  * Run through `deno task simulation [CONFIG]`, which derives the permissions from the config.
  *
@@ -161,6 +161,7 @@ async function main(args: string[]): Promise<number> {
     onError: (error, what) => logger.error({ err: error }, what),
     clock: clock,
     stopOnStdinEnd: args.includes(WATCH_STDIN_FLAG),
+    ...(config.drainTimeout > 0 ? { drainFirst: () => server.drain.drainThenStop() } : {}),
     onShutdown: async () => {
       logger.info({}, "Shutting down");
       await server.shutdown();

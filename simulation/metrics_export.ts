@@ -189,3 +189,40 @@ export function exportLoadMetrics(registry: MetricsRegistry, sources: LoadSource
     },
   });
 }
+
+/** Why the server ended a session itself (besides failures and the `timeout` limit). */
+export const SERVER_END_REASONS = [
+  /** The drain deadline (`drainTimeout`) passed with the session still running. */
+  "drain_deadline",
+  /** The simulation stayed paused for `idleTimeout` seconds. */
+  "idle_limit",
+  /** An operator ended it (`DELETE /admin/sessions/<id>`). */
+  "admin",
+] as const;
+
+/** One of `SERVER_END_REASONS`. */
+export type ServerEndReason = typeof SERVER_END_REASONS[number];
+
+/** What the drain metrics read at render time. */
+export interface DrainSources {
+  /** True while the server drains. */
+  readonly draining: () => boolean;
+}
+
+/** Registers the drain gauge and the server-ended counter; returns what records an end. */
+export function exportDrainMetrics(
+  registry: MetricsRegistry,
+  sources: DrainSources,
+): (reason: ServerEndReason) => void {
+  gauge(registry, {
+    name: "webots_simulation_draining",
+    help: "1 while the server drains (no new sessions, /load 100), else 0.",
+    read: (metric) => metric.set(sources.draining() ? 1 : 0),
+  });
+  const ended = counter(registry, {
+    name: "webots_simulation_sessions_ended_total",
+    help: "Sessions the server ended itself, by reason: drain deadline, idle limit, admin.",
+    labels: { reason: SERVER_END_REASONS },
+  });
+  return (reason) => ended.inc({ reason });
+}

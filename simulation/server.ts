@@ -22,19 +22,23 @@ import {
   text,
 } from "../shared/http.ts";
 import { closedByHeartbeat } from "../shared/heartbeat.ts";
+import { adminGate } from "../shared/admin.ts";
 import { createRegistry, type MetricsRegistry, metricsRoute } from "../shared/metrics.ts";
 import { createReadiness, type Readiness } from "../shared/readiness.ts";
 import { type ServerWebSocket, upgradeWebSocket } from "../shared/websocket.ts";
 import { CLOSE_CODE } from "../shared/websocket_frames.ts";
-import { parseClientMessage, ProtocolError } from "../shared/protocol.ts";
+import { LOAD_STATE_HEADER, parseClientMessage, ProtocolError } from "../shared/protocol.ts";
 import { hostWithoutPort } from "../shared/urls.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { SessionCounts } from "./metrics.ts";
-import { exportSessionMetrics } from "./metrics_export.ts";
+import { exportDrainMetrics, exportSessionMetrics } from "./metrics_export.ts";
+import { createAdminRoutes } from "./admin_routes.ts";
+import { createDrain, type Drain } from "./drain.ts";
 
 /** What the routes need besides the session dependencies. */
-export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "config" | "starts"> {
+export interface SimulationServerDeps
+  extends Omit<SessionDeps, "onChange" | "config" | "starts" | "admit" | "ended"> {
   readonly config: SimulationConfig;
   /** The current load, as `/load` reports it. */
   readonly load: () => number;
@@ -61,13 +65,31 @@ export interface SimulationServer {
   counts(): SessionCounts;
   /** `/ready`'s state: not ready once shutting down; the drain feature sets `draining`. */
   readonly readiness: Readiness;
+  /** Draining: `POST /admin/drain`, and SIGTERM with `drainTimeout` (`drain.drainThenStop`). */
+  readonly drain: Drain;
   /** Ends every session (Webots stopped, folders removed) and closes their sockets with 1001. */
   shutdown(): Promise<void>;
+}
+
+/**
+ * Where a drain will tell the slot leases (issue 10, lease branch) to refuse new leases while
+ * draining (`true`) and take them again (`false`). No leases exist on this branch yet: the lease
+ * module wires itself in here.
+ */
+export function refuseNewLeases(_draining: boolean): void {
 }
 
 /** `/load`'s headers, built once: it is polled by every session server. */
 const LOAD_INIT: ResponseInit = Object.freeze({
   headers: Object.freeze({ "content-type": "text/plain; charset=utf-8" }),
+});
+
+/** `/load` while draining: 100, which keeps any session server away, and the state header. */
+const DRAINING_LOAD_INIT: ResponseInit = Object.freeze({
+  headers: Object.freeze({
+    "content-type": "text/plain; charset=utf-8",
+    [LOAD_STATE_HEADER]: "draining",
+  }),
 });
 
 /** Builds the simulation server. */
@@ -95,7 +117,44 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     clients: () => sockets.size,
     counts,
   });
-  const sessionDeps: SessionDeps = { ...deps, onChange: () => deps.onChange?.(), starts };
+  const drain = createDrain({
+    timeoutSeconds: deps.config.drainTimeout,
+    clock: deps.clock,
+    logger,
+    sessions: () => sessions,
+    onDraining: (draining) => {
+      readiness.setDraining(draining);
+      refuseNewLeases(draining);
+    },
+  });
+  const ended = exportDrainMetrics(registry, { draining: () => drain.draining });
+  const perAddress = deps.config.maxSessionsPerAddress;
+  /** Why a start is refused now, or undefined. */
+  const admit = (session: ClientSession): string | undefined => {
+    if (shuttingDown) return "the server is shutting down: no new simulations";
+    if (drain.draining) return "the server is draining: no new simulations";
+    if (perAddress > 0) {
+      let count = 0;
+      for (const other of sessions) {
+        if (other === session || other.address !== session.address) continue;
+        if (other.state !== "waiting" && other.state !== "closed") count++;
+      }
+      if (count >= perAddress) {
+        return `too many simulations from your address (at most ${perAddress})`;
+      }
+    }
+    return undefined;
+  };
+  const sessionDeps: SessionDeps = {
+    ...deps,
+    onChange: () => {
+      deps.onChange?.();
+      drain.changed();
+    },
+    starts,
+    admit,
+    ended,
+  };
 
   const openClient = (request: HttpRequest, info: ConnInfo): Response => {
     if (shuttingDown) return text("Server is shutting down\n", { status: 503 });
@@ -132,7 +191,10 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
         : event.code === CLOSE_CODE.TOO_BIG
         ? "message too large"
         : "browser left";
-      void session.close(reason).finally(() => sessions.delete(session));
+      void session.close(reason).finally(() => {
+        sessions.delete(session);
+        drain.changed();
+      });
     };
     socket.onerror = () => {
       // Followed by close; nothing to do here.
@@ -141,10 +203,18 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
   };
 
   const loadResponse = cachedResponses(LOAD_INIT);
-  const load = getOnly(() => loadResponse(String(deps.load())));
+  const drainingLoad = cachedResponses(DRAINING_LOAD_INIT);
+  const load = getOnly(() =>
+    drain.draining ? drainingLoad("100") : loadResponse(String(deps.load()))
+  );
   const monitor = getOnly(() => html(deps.monitorPage([...sessions])));
   const monitorData = getOnly(() => json(deps.monitorData([...sessions])));
   const metrics = metricsRoute(registry);
+  const admin = adminGate(
+    deps.config.adminToken,
+    logger,
+    createAdminRoutes({ sessions: () => sessions, drain, clock: deps.clock, logger }),
+  );
 
   const handler = guard(logger, (request, info) => {
     switch (requestPath(request.url)) {
@@ -169,6 +239,7 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
       case "/ready":
         return readiness.readyRoute(request);
       default:
+        if (requestPath(request.url).startsWith("/admin/")) return admin(request, info);
         return deps.assets.respond(request) ?? notFound();
     }
   });
@@ -178,8 +249,10 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     sessions,
     counts,
     readiness,
+    drain,
     async shutdown() {
       shuttingDown = true;
+      drain.stop();
       readiness.shuttingDown();
       await Promise.all([...sessions].map(async (session) => {
         await session.close("server shutting down");
