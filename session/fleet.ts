@@ -12,6 +12,7 @@
 import { type Clock, every } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import { loadUrl, type UrlMode } from "../shared/urls.ts";
+import { LOAD_STATE_HEADER } from "../shared/protocol.ts";
 import {
   type DownReason,
   type LoadThresholds,
@@ -74,6 +75,14 @@ export function transitionOf(
     return was === "down" ? undefined : { kind: "not-responding", entry, reason: after.reason };
   }
   if (after.kind !== "up" || was === "unknown") return undefined;
+  // Draining is the operator's doing, not a load: no "full" mail when it starts, no "available
+  // again" when it ends; a server that comes out of a drain really full is reported as full.
+  if (now === "draining") {
+    return was === "down" ? { kind: "working-again", entry, load: after.load } : undefined;
+  }
+  if (was === "draining") {
+    return now === "full" ? { kind: "full", entry, load: after.load } : undefined;
+  }
   if (was === "down") return { kind: "working-again", entry, load: after.load };
   if (was === now) return undefined;
   return { kind: now === "full" ? "full" : "available-again", entry, load: after.load };
@@ -131,6 +140,10 @@ export function createFleet(deps: FleetDeps): Fleet {
       const load = parseLoad(body);
       if (load === undefined) {
         return { kind: "down", reason: "body", detail: `not a number: ${body.slice(0, 40)}` };
+      }
+      // Our simulation servers name their state in a header that stock ones never send.
+      if (response.headers.get(LOAD_STATE_HEADER) === "draining") {
+        return { kind: "up", load, draining: true };
       }
       return { kind: "up", load };
     } catch (error) {

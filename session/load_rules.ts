@@ -43,13 +43,21 @@ export type DownReason = "refused" | "timeout" | "status" | "body";
 /** What the session server knows about one simulation server. */
 export type ServerState =
   | { readonly kind: "unknown" }
-  /** It answered `load`; `full` is decided by `nextState`. */
-  | { readonly kind: "up"; readonly load: number; readonly full: boolean }
+  /**
+   * It answered `load`; `full` is decided by `nextState`. `draining`: its `/load` said so
+   * (`x-webots-state: draining`): it takes no new client, whatever its load.
+   */
+  | {
+    readonly kind: "up";
+    readonly load: number;
+    readonly full: boolean;
+    readonly draining?: boolean;
+  }
   | { readonly kind: "down"; readonly reason: DownReason; readonly detail: string };
 
 /** What one poll of a server's `/load` found: the load it answered, or why it did not answer. */
 export type PollOutcome =
-  | { readonly kind: "up"; readonly load: number }
+  | { readonly kind: "up"; readonly load: number; readonly draining?: boolean }
   | Extract<ServerState, { kind: "down" }>;
 
 /** One simulation server as configured, with its current state. */
@@ -62,7 +70,7 @@ export interface ServerView {
  * How a server stands for new clients: not polled yet, not responding, answering but full, or
  * answering with room left. Transitions and the monitor's badge are both read from this.
  */
-export type Standing = "unknown" | "down" | "full" | "available";
+export type Standing = "unknown" | "down" | "draining" | "full" | "available";
 
 /** True when a load alone makes a server full (`fullAt` reached), whatever it was before. */
 export function isFull(load: number, thresholds: LoadThresholds): boolean {
@@ -81,6 +89,9 @@ export function nextState(
 ): ServerState {
   if (outcome.kind === "down") return outcome;
   const { load } = outcome;
+  // A draining server answers 100 on purpose: that says nothing about how busy it is, so it
+  // neither becomes full nor keeps a standing for the band; after the drain it is judged afresh.
+  if (outcome.draining) return { kind: "up", load, full: false, draining: true };
   const wasFull = before.kind === "up" && before.full;
   const full = wasFull ? load >= thresholds.availableAt : isFull(load, thresholds);
   return { kind: "up", load, full };
@@ -93,7 +104,7 @@ export function standingOf(state: ServerState): Standing {
     case "down":
       return state.kind;
     case "up":
-      return state.full ? "full" : "available";
+      return state.draining ? "draining" : state.full ? "full" : "available";
     default:
       return state satisfies never;
   }
@@ -127,6 +138,8 @@ export function averageLoad(servers: readonly ServerView[]): number | undefined 
   let sum = 0;
   let count = 0;
   for (const { state } of servers) {
+    // A draining server's 100 is a signal, not a figure.
+    if (state.kind === "up" && state.draining) continue;
     const load = answeredLoad(state);
     if (load === undefined) continue;
     sum += load;

@@ -12,7 +12,7 @@ import { counter, gauge, histogram, type MetricsRegistry } from "../shared/metri
 import { answeredLoad, type PollOutcome, type ServerView, standingOf } from "./load_rules.ts";
 
 /** A simulation server's state as the metrics name it. */
-const SERVER_STATES = ["available", "full", "not_responding", "unknown"] as const;
+const SERVER_STATES = ["available", "full", "draining", "not_responding", "unknown"] as const;
 
 /** How a poll of `/load` ended: a load (`ok`), or why not. */
 const POLL_OUTCOMES = ["ok", "refused", "timeout", "status", "body"] as const;

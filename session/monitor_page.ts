@@ -60,6 +60,7 @@ function stateBadge(state: ServerState): { text: string; className: string } {
   switch (standing) {
     case "available":
     case "full":
+    case "draining":
       return { text: standing, className: `state state-${standing}` };
     case "down":
       return { text: "not responding", className: "state state-down" };
@@ -162,7 +163,7 @@ td.load{text-align:right}
 .full{color:#c00}
 tr.average td{font-weight:bold}
 .state{padding:.1em .5em;border-radius:.8em;color:#fff;white-space:nowrap}
-.state-available{background:#2e7d32}.state-full{background:#c62828}.state-down{background:#757575}
+.state-available{background:#2e7d32}.state-full{background:#c62828}.state-draining{background:#ef6c00}.state-down{background:#757575}
 figure{margin:1.5em 0}figcaption{font-weight:600;margin-bottom:.3em}
 .live-chart{background:#fafafa;border:1px solid #ddd}
 .u-legend{font-size:.85em}.u-legend th,.u-legend td{border:0;padding:.1em .3em}

@@ -65,7 +65,7 @@ Deno.test("the fleet's states, loads, polls and /session answers in /metrics aft
       const state = (name: string) =>
         sample(body, "webots_session_simulation_server_state", { server, state: name });
       assert.deepEqual(
-        ["available", "full", "not_responding", "unknown"].map(state),
+        ["available", "full", "draining", "not_responding", "unknown"].map(state),
         [0, 0, 0, 1],
         server,
       );
