@@ -385,7 +385,7 @@ export class ClientSession {
   /**
    * With `idleTimeout`, a simulation paused (or never set running) for that long once ready is
    * ended; a current client is warned with `shutdownTimeout:` half-way, at most 60 s before the
-   * end. A `real-time`/`run`/`fast` line cancels the count; the next pause starts it afresh.
+   * end. A `real-time`/`fast`/`step` line cancels the count; the next pause starts it afresh.
    */
   #followIdleLimit() {
     this.#idleLimit?.abort();

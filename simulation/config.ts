@@ -355,7 +355,7 @@ export const simulationSchema = {
     default: 0,
     min: 0,
     doc:
-      "Seconds a simulation may stay paused (Webots' `pause` mode, or never set running) before it is ended; current clients get `shutdownTimeout: <seconds left>` before the end (half-way, at most 60 s before). `real-time`, `run` or `fast` restarts the count. 0: no limit.",
+      "Seconds a simulation may stay paused (Webots' `pause` mode, or never set running) before it is ended; current clients get `shutdownTimeout: <seconds left>` before the end (half-way, at most 60 s before). `real-time`, `fast` or `step` restarts the count. 0: no limit.",
   },
   maxSessionsPerAddress: {
     type: "integer",

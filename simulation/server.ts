@@ -35,6 +35,7 @@ import type { SessionCounts } from "./metrics.ts";
 import { exportDrainMetrics, exportSessionMetrics } from "./metrics_export.ts";
 import { createAdminRoutes } from "./admin_routes.ts";
 import { createDrain, type Drain } from "./drain.ts";
+import { createAdmission } from "./admission.ts";
 
 /** What the routes need besides the session dependencies. */
 export interface SimulationServerDeps
@@ -128,23 +129,12 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     },
   });
   const ended = exportDrainMetrics(registry, { draining: () => drain.draining });
-  const perAddress = deps.config.maxSessionsPerAddress;
-  /** Why a start is refused now, or undefined. */
-  const admit = (session: ClientSession): string | undefined => {
-    if (shuttingDown) return "the server is shutting down: no new simulations";
-    if (drain.draining) return "the server is draining: no new simulations";
-    if (perAddress > 0) {
-      let count = 0;
-      for (const other of sessions) {
-        if (other === session || other.address !== session.address) continue;
-        if (other.state !== "waiting" && other.state !== "closed") count++;
-      }
-      if (count >= perAddress) {
-        return `too many simulations from your address (at most ${perAddress})`;
-      }
-    }
-    return undefined;
-  };
+  const admit = createAdmission({
+    sessions: () => sessions,
+    maxSessionsPerAddress: deps.config.maxSessionsPerAddress,
+    shuttingDown: () => shuttingDown,
+    draining: () => drain.draining,
+  });
   const sessionDeps: SessionDeps = {
     ...deps,
     onChange: () => {

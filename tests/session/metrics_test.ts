@@ -66,7 +66,7 @@ Deno.test("the fleet's states, loads, polls and /session answers in /metrics aft
         sample(body, "webots_session_simulation_server_state", { server, state: name });
       assert.deepEqual(
         ["available", "full", "draining", "not_responding", "unknown"].map(state),
-        [0, 0, 0, 1],
+        [0, 0, 0, 0, 1],
         server,
       );
       assert.ok(
