@@ -12,7 +12,11 @@ import type { Mail, Mailer } from "../../session/notify.ts";
 /** How a fake simulation server answers `/load`. */
 export type LoadAnswer =
   /** 200 (or `status`) with this body. */
-  | { readonly body: string; readonly status?: number }
+  | {
+    readonly body: string;
+    readonly status?: number;
+    readonly headers?: Record<string, string>;
+  }
   /** Connection refused: fetch rejects with a TypeError. */
   | { readonly refuse: true }
   /** No answer at all until the request is aborted. */
@@ -68,7 +72,9 @@ export class FakeFetch {
         }, { once: true });
       });
     }
-    return Promise.resolve(new Response(answer.body, { status: answer.status ?? 200 }));
+    return Promise.resolve(
+      new Response(answer.body, { status: answer.status ?? 200, headers: answer.headers ?? {} }),
+    );
   };
 }
 
