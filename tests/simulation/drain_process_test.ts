@@ -246,3 +246,45 @@ serverTest(
     }
   },
 );
+
+serverTest(
+  "the stock R2021b client sequence is unchanged with drainTimeout, idleTimeout, maxSessionsPerAddress and adminToken set",
+  async () => {
+    await using f = await startSimulationServer({
+      config: { drainTimeout: 600, idleTimeout: 600, maxSessionsPerAddress: 1, adminToken: TOKEN },
+      worlds: {
+        "robots/demo": { "demo.wbt": "#VRML_SIM R2021b utf8\n#fake activity-every 100\n" },
+      },
+    });
+    const session = await startSession({ simulationServers: [`127.0.0.1:${f.server.port}`] });
+    try {
+      // The session server polls at start; its first answer may not be in yet.
+      let answer = await get(`${session.baseUrl}/session`);
+      await eventually(
+        async () => {
+          answer = await get(`${session.baseUrl}/session`);
+          return !answer.body.startsWith("Error:");
+        },
+        10_000,
+        "the first poll",
+      );
+      assert.equal(answer.body, `ws://127.0.0.1:${f.server.port}`);
+      const ws = await connect(`${answer.body}/client`);
+      ws.send(
+        '{ "init" : [ "https://robotbenchmark.net", "robots/demo", "demo.wbt", "", "", "", "", "", "" ] }',
+      );
+      const url = await ws.waitFor((m) => m.startsWith("webots:"));
+      assert.equal(url, `webots:ws://127.0.0.1:${f.server.port + 1}`);
+      await ws.waitFor((m) => m === ".");
+      await ws.close();
+      assert.deepEqual(
+        [...new Set(ws.messages)].sort(),
+        [".", url],
+        "only what the R2021b client knows",
+      );
+      await eventually(async () => (await f.instances()).length === 0, 10_000, "the clean-up");
+    } finally {
+      await session.cleanup();
+    }
+  },
+);
