@@ -182,6 +182,17 @@ serverTest(
       assert.equal(again.status, 409);
       assert.equal(again.body.error, "not draining");
     });
+    await t.step("wrong methods: 405; an unknown admin path: 404", async () => {
+      const status = async (method: string, path: string) => {
+        const response = await fetch(`${base}${path}`, { method, headers: AUTH });
+        await response.body?.cancel();
+        return response.status;
+      };
+      assert.equal(await status("GET", "/admin/drain"), 405);
+      assert.equal(await status("POST", "/admin/sessions"), 405);
+      assert.equal(await status("GET", "/admin/sessions/c1"), 405);
+      assert.equal(await status("GET", "/admin/nothing"), 404);
+    });
     await t.step(
       "DELETE an unknown id: 404; the session's id: error:, close, released",
       async () => {

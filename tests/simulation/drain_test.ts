@@ -399,3 +399,17 @@ Deno.test("maxSessionsPerAddress off (default): one address may hold every slot"
   for (const b of browsers) await b.close("browser left");
   await s.assertReleased();
 });
+
+Deno.test("with drainTimeout 0 an admin drain ends the running simulations at once and stays draining", async () => {
+  await using s = await server();
+  const a = s.connect();
+  await s.run(a, "real-time");
+  s.drain.start();
+  await s.clock.advance(0);
+  await s.settle(() => a.session.closed, "the session to end");
+  assert.equal(a.socket.sent.at(-1), "error: the server is shutting down: simulation ended");
+  await a.close("socket closed");
+  await s.assertReleased();
+  assert.equal(s.drain.draining, true);
+  assert.deepEqual(s.ended, ["drain_deadline"]);
+});
