@@ -13,6 +13,7 @@ import { type Clock, every } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import { loadUrl, type UrlMode } from "../shared/urls.ts";
 import { LOAD_STATE_HEADER } from "../shared/protocol.ts";
+import { parseSlotHeaders } from "../shared/load_headers.ts";
 import {
   type DownReason,
   type LoadThresholds,
@@ -141,11 +142,13 @@ export function createFleet(deps: FleetDeps): Fleet {
       if (load === undefined) {
         return { kind: "down", reason: "body", detail: `not a number: ${body.slice(0, 40)}` };
       }
-      // Our simulation servers name their state in a header that stock ones never send.
+      // Our simulation servers name their state and slots in headers stock ones never send.
+      const slots = parseSlotHeaders(response.headers);
+      const figures = slots === undefined ? {} : { slots };
       if (response.headers.get(LOAD_STATE_HEADER) === "draining") {
-        return { kind: "up", load, draining: true };
+        return { kind: "up", load, draining: true, ...figures };
       }
-      return { kind: "up", load };
+      return { kind: "up", load, ...figures };
     } catch (error) {
       if (abort.signal.aborted) {
         return { kind: "down", reason: "timeout", detail: `no answer in ${deps.timeoutMs} ms` };

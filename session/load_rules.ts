@@ -20,6 +20,8 @@
  * @module
  */
 
+import type { SlotFigures } from "../shared/load_headers.ts";
+
 /** A simulation server at or above this load takes no new client (reference `LOAD_THRESHOLD`). */
 export const LOAD_THRESHOLD = 99;
 
@@ -55,9 +57,17 @@ export type ServerState =
   }
   | { readonly kind: "down"; readonly reason: DownReason; readonly detail: string };
 
-/** What one poll of a server's `/load` found: the load it answered, or why it did not answer. */
+/**
+ * What one poll of a server's `/load` found: the load it answered (with the slot figures of its
+ * headers when it sent them, shared/load_headers.ts), or why it did not answer.
+ */
 export type PollOutcome =
-  | { readonly kind: "up"; readonly load: number; readonly draining?: boolean }
+  | {
+    readonly kind: "up";
+    readonly load: number;
+    readonly draining?: boolean;
+    readonly slots?: SlotFigures;
+  }
   | Extract<ServerState, { kind: "down" }>;
 
 /** One simulation server as configured, with its current state. */

@@ -21,11 +21,39 @@ import { round1, type SessionCounts, type Snapshot } from "./snapshot.ts";
  * count as 0.
  */
 export function computeLoad(s: Snapshot, counts: SessionCounts, maxConnections: number): number {
-  const used = Math.max(0, counts.running) + Math.max(0, counts.idle);
-  const slots = maxConnections > 0 ? (used / maxConnections) * 100 : (used > 0 ? 100 : 0);
-  const figures = [slots, s.cpu, s.memory, s.swap, s.gpuCompute, s.gpuMemory]
-    .map((v) => Number.isFinite(v) ? v : 0);
+  const parts = loadParts(s, counts, maxConnections);
+  const figures = LOAD_PARTS.map((part) => parts[part]);
   return Math.min(100, Math.max(0, round1(Math.max(...figures))));
+}
+
+/** Slots taken: every live Webots process, running or paused. */
+export function usedSlots(counts: SessionCounts): number {
+  return Math.max(0, counts.running) + Math.max(0, counts.idle);
+}
+
+/** The figures `computeLoad` takes the maximum of, in the order the monitor shows them. */
+export const LOAD_PARTS = ["slots", "cpu", "memory", "swap", "gpuCompute", "gpuMemory"] as const;
+
+/** One of the figures the load is made of. */
+export type LoadPart = typeof LOAD_PARTS[number];
+
+/** Each part of the load in percent (NaN counted as 0), before the maximum is taken. */
+export function loadParts(
+  s: Snapshot,
+  counts: SessionCounts,
+  maxConnections: number,
+): Record<LoadPart, number> {
+  const used = usedSlots(counts);
+  const slots = maxConnections > 0 ? (used / maxConnections) * 100 : (used > 0 ? 100 : 0);
+  const finite = (v: number) => Number.isFinite(v) ? v : 0;
+  return {
+    slots: finite(slots),
+    cpu: finite(s.cpu),
+    memory: finite(s.memory),
+    swap: finite(s.swap),
+    gpuCompute: finite(s.gpuCompute),
+    gpuMemory: finite(s.gpuMemory),
+  };
 }
 
 /**
@@ -52,4 +80,15 @@ export function steadyFigures(history: readonly Snapshot[], count: number): Snap
     gpuMemoryLoad: mean((s) => s.gpuMemoryLoad),
     gpuMemory: mean((s) => s.gpuMemory),
   };
+}
+
+/** What `/load` answers now and why, for the monitor page. */
+export interface LoadStatus {
+  /** The figure `/load` answers (100 while draining). */
+  readonly load: number;
+  readonly draining: boolean;
+  /** Seconds left until the drain's deadline, while draining. */
+  readonly drainRemainingS: number | undefined;
+  readonly counts: SessionCounts;
+  readonly maxConnections: number;
 }

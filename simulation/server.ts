@@ -28,10 +28,12 @@ import { createReadiness, type Readiness } from "../shared/readiness.ts";
 import { type ServerWebSocket, upgradeWebSocket } from "../shared/websocket.ts";
 import { CLOSE_CODE } from "../shared/websocket_frames.ts";
 import { LOAD_STATE_HEADER, parseClientMessage, ProtocolError } from "../shared/protocol.ts";
+import { type SlotFigures, slotHeaders } from "../shared/load_headers.ts";
 import { hostWithoutPort } from "../shared/urls.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { SessionCounts } from "./metrics.ts";
+import { type LoadStatus, usedSlots } from "./load.ts";
 import { exportDrainMetrics, exportSessionMetrics } from "./metrics_export.ts";
 import { createAdminRoutes } from "./admin_routes.ts";
 import { createDrain, type Drain } from "./drain.ts";
@@ -43,10 +45,10 @@ export interface SimulationServerDeps
   readonly config: SimulationConfig;
   /** The current load, as `/load` reports it. */
   readonly load: () => number;
-  /** The monitor page for the current sessions. */
-  readonly monitorPage: (sessions: readonly ClientSession[]) => string;
+  /** The monitor page for the current sessions and what `/load` answers. */
+  readonly monitorPage: (sessions: readonly ClientSession[], status: LoadStatus) => string;
   /** The monitor page's live data (`/monitor/data`), to be sent as JSON. */
-  readonly monitorData: (sessions: readonly ClientSession[]) => unknown;
+  readonly monitorData: (sessions: readonly ClientSession[], status: LoadStatus) => unknown;
   /** The page assets served under `/assets/`. */
   readonly assets: Assets;
   /** Called when a session starts, changes or ends. */
@@ -80,18 +82,36 @@ export interface SimulationServer {
 export function refuseNewLeases(_draining: boolean): void {
 }
 
-/** `/load`'s headers, built once: it is polled by every session server. */
-const LOAD_INIT: ResponseInit = Object.freeze({
-  headers: Object.freeze({ "content-type": "text/plain; charset=utf-8" }),
+/** `/load`'s headers without the slot figures. */
+const LOAD_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  "content-type": "text/plain; charset=utf-8",
 });
 
-/** `/load` while draining: 100, which keeps any session server away, and the state header. */
-const DRAINING_LOAD_INIT: ResponseInit = Object.freeze({
-  headers: Object.freeze({
-    "content-type": "text/plain; charset=utf-8",
-    [LOAD_STATE_HEADER]: "draining",
-  }),
-});
+/**
+ * `/load`'s answers, prepared once per distinct set of headers: it is polled by every session
+ * server, and its headers (slots, simulations, draining) change only when a session does.
+ */
+function loadResponses(): (load: string, draining: boolean, slots: SlotFigures) => Response {
+  const byHeaders = new Map<string, (body: string) => Response>();
+  return (load, draining, slots) => {
+    const key = `${draining} ${slots.used}/${slots.max} ${slots.simulations}`;
+    let respond = byHeaders.get(key);
+    if (respond === undefined) {
+      // Bounded by the session counts a server can reach; cleared should it ever grow.
+      if (byHeaders.size >= 256) byHeaders.clear();
+      respond = cachedResponses({
+        headers: {
+          ...LOAD_HEADERS,
+          ...slotHeaders(slots),
+          // While draining: 100, which keeps any session server away, and the state header.
+          ...(draining ? { [LOAD_STATE_HEADER]: "draining" } : {}),
+        },
+      });
+      byHeaders.set(key, respond);
+    }
+    return respond(load);
+  };
+}
 
 /** Builds the simulation server. */
 export function createSimulationServer(deps: SimulationServerDeps): SimulationServer {
@@ -192,13 +212,29 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     return response;
   };
 
-  const loadResponse = cachedResponses(LOAD_INIT);
-  const drainingLoad = cachedResponses(DRAINING_LOAD_INIT);
-  const load = getOnly(() =>
-    drain.draining ? drainingLoad("100") : loadResponse(String(deps.load()))
-  );
-  const monitor = getOnly(() => html(deps.monitorPage([...sessions])));
-  const monitorData = getOnly(() => json(deps.monitorData([...sessions])));
+  /** What `/load` answers now: the figure, the drain state and the session counts. */
+  const loadStatus = (): LoadStatus => {
+    const draining = drain.draining;
+    return {
+      load: draining ? 100 : deps.load(),
+      draining,
+      drainRemainingS: drain.remainingSeconds(),
+      counts: counts(),
+      maxConnections: deps.config.maxConnections,
+    };
+  };
+  const loadResponse = loadResponses();
+  const load = getOnly(() => {
+    const status = loadStatus();
+    const { running, idle } = status.counts;
+    return loadResponse(String(status.load), status.draining, {
+      used: usedSlots(status.counts),
+      max: status.maxConnections,
+      simulations: running + idle,
+    });
+  });
+  const monitor = getOnly(() => html(deps.monitorPage([...sessions], loadStatus())));
+  const monitorData = getOnly(() => json(deps.monitorData([...sessions], loadStatus())));
   const metrics = metricsRoute(registry);
   const admin = adminGate(
     deps.config.adminToken,
