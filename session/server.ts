@@ -36,7 +36,8 @@ import { homePage } from "./home_page.ts";
 import { createLoadHistory } from "./load_history.ts";
 import { exportSessionServerMetrics } from "./metrics.ts";
 import { averageLoad, chooseServer, isAvailable } from "./load_rules.ts";
-import { monitorData, monitorPage } from "./monitor_page.ts";
+import { type FleetExtras, monitorData, type MonitorInput, monitorPage } from "./monitor_page.ts";
+import { createFleetLog } from "./fleet_log.ts";
 import { createNotifier, type MailSettings } from "./notify.ts";
 
 /** Collaborators of the session server. */
@@ -85,11 +86,12 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     ssl: config.sslCertificate !== undefined && config.sslKey !== undefined,
     portRewrite: config.portRewrite,
   };
-  const startedAt = new Date(deps.clock.now());
+  const startedAt = deps.clock.now();
   const thresholds = { fullAt: config.fullAt, availableAt: config.availableAt };
   let port = config.port;
   const hub = createAvailabilityHub(logger, deps.clock);
   const history = createLoadHistory();
+  const fleetLog = createFleetLog();
   const registry = deps.registry ?? createRegistry();
   const readiness = createReadiness();
   const recorded = exportSessionServerMetrics(registry, {
@@ -121,10 +123,14 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
         ? NO_SERVER_AVAILABLE
         : simulationServerWsUrl(entry, mode);
       history.record(servers, deps.clock.now());
+      fleetLog.updated(servers, deps.clock.now());
       hub.set(servers.some((s) => isAvailable(s.state)));
     },
     onTransition: (transition) => notifier.notify(transition),
-    onPoll: recorded.polled,
+    onPoll: (entry, outcome, seconds) => {
+      recorded.polled(entry, outcome, seconds);
+      fleetLog.polled(entry, outcome, deps.clock.now());
+    },
   });
   let shuttingDown = false;
   const sessionResponse = cachedResponses(SESSION_INIT);
@@ -157,10 +163,21 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   });
 
   const load = getOnly(() => text(String(averageLoad(fleet.servers()) ?? -1)));
-  const monitor = getOnly(() => html(monitorPage(fleet.servers(), startedAt, mode, thresholds)));
-  const data = getOnly(() =>
-    json(monitorData(fleet.servers(), history.columns(), mode, thresholds))
-  );
+  /**
+   * What the slot leases and the queue report for `/monitor` (issue 10: the lease feature fills
+   * `leases` from session/grant.ts, the queue feature `queue` from session/queue.ts). Each
+   * section of the page shows only once its part is filled.
+   */
+  const extras = (): FleetExtras => ({});
+  const monitorInput = (): MonitorInput => ({
+    servers: fleet.servers(),
+    log: fleetLog,
+    mode,
+    thresholds,
+    extras: extras(),
+  });
+  const monitor = getOnly(() => html(monitorPage(monitorInput(), startedAt)));
+  const data = getOnly(() => json(monitorData(monitorInput(), history.columns())));
   const metrics = metricsRoute(registry);
 
   return {

@@ -2,8 +2,9 @@
 // assets/uPlot.iife.min.js), and a poller for the pages' JSON data.
 //
 // A chart is a `<figure data-chart="<name>" data-series='[{"key","label","color"}]'
-// data-unit="%" data-max="100">` rendered by the server; mounting it adds a uPlot chart and hides
-// the server's static drawing. Every chart is exposed as `globalThis.webotsCharts[<name>]` (the uPlot
+// data-unit="%" data-max="100">` rendered by the server (`data-integer` for counts: whole-number
+// ticks, the scale reaching at least `data-max`; a series may have a `dash` and a `width`);
+// mounting it adds a uPlot chart and hides the server's static drawing. Every chart is exposed as `globalThis.webotsCharts[<name>]` (the uPlot
 // instance: `.data[0]` holds the timestamps), which the browser tests read.
 (function () {
   "use strict";
@@ -19,6 +20,8 @@
 
   function format(value, unit) {
     if (value === null || value === undefined) return "–";
+    // Percentages as every table of the pages writes them: one decimal.
+    if (unit === "%") return value.toFixed(1) + unit;
     const shown = Math.abs(value) >= 10 || value === 0
       ? Math.round(value * 10) / 10
       : Number(value.toPrecision(2));
@@ -29,18 +32,17 @@
   const latest = (u, value, seriesIndex, index) =>
     index === null || index === undefined ? u.data[seriesIndex].at(-1) : value;
 
-  const clock = (seconds) =>
-    new Date(seconds * 1000).toLocaleTimeString([], {
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-    });
+  // Times as the pages write them (shared/time_format.ts): UTC, 24-hour.
+  const clock = (seconds) => new Date(seconds * 1000).toISOString().slice(11, 19);
+  const hoursMinutes = (seconds) => new Date(seconds * 1000).toISOString().slice(11, 16);
+  const INTEGER_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
 
   /** Mounts the chart of one figure; returns `{update(columns)}`. */
   function mount(figure) {
     const series = JSON.parse(figure.dataset.series || "[]");
     const unit = figure.dataset.unit || "";
     const max = figure.dataset.max ? Number(figure.dataset.max) : undefined;
+    const integer = figure.dataset.integer !== undefined;
     const holder = document.createElement("div");
     holder.className = "live-chart";
     figure.appendChild(holder);
@@ -49,9 +51,15 @@
     const options = {
       width: width(),
       height: HEIGHT,
+      // Ticks placed on UTC minutes, like their labels.
+      // deno-lint-ignore no-undef
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       scales: {
         x: { time: true, range: (_u, _min, last) => [last - SPAN_S, last] },
-        y: { range: (_u, _min, top) => [0, max ?? niceMax(top)] },
+        y: {
+          range: (_u, _min, top) =>
+            integer ? [0, Math.max(max ?? 1, niceMax(top))] : [0, max ?? niceMax(top)],
+        },
       },
       series: [
         {
@@ -65,11 +73,13 @@
           label: s.label,
           stroke: s.color,
           width: s.width || 1.5,
+          ...(s.dash ? { dash: s.dash } : {}),
           value: (u, v, i, index) => format(latest(u, v, i, index), unit),
         })),
       ],
-      axes: [{}, {
-        values: (_u, ticks) => ticks.map((t) => format(t, unit)),
+      axes: [{ values: (_u, ticks) => ticks.map(hoursMinutes) }, {
+        ...(integer ? { incrs: INTEGER_STEPS } : {}),
+        values: (_u, ticks) => ticks.map((t) => integer ? String(Math.round(t)) : format(t, unit)),
         size: (_u, values) => 24 + 7 * Math.max(3, ...(values || []).map((v) => v.length)),
       }],
       legend: { live: true },

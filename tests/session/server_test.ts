@@ -246,7 +246,7 @@ Deno.test("GET /monitor escapes every value, shows each state and averages answe
     await t.step("before the first poll every server is 'not polled yet'", async () => {
       const page = await s.body("/monitor");
       assert.equal([...page.matchAll(/>not polled yet</g)].length, 3);
-      assert.match(page, /average:<\/td><td class="load">N\/A<\/td>/);
+      assert.match(page, /servers\):<\/td><td class="load">N\/A<\/td>/);
     });
     await t.step("after a round", async () => {
       s.server.start(1999);
@@ -255,10 +255,11 @@ Deno.test("GET /monitor escapes every value, shows each state and averages answe
       assert.equal(response.status, 200);
       assert.equal(response.headers.get("content-type"), "text/html; charset=utf-8");
       const page = await response.text();
-      assert.match(page, /<title>Webots simulation server<\/title>/);
+      assert.match(page, /<title>Webots session server<\/title>/);
       assert.match(page, /<h1>Webots session server<\/h1>/);
-      assert.ok(page.includes("<p>Started on Saturday, November 21, 2026 at 06:03:09</p>"));
-      assert.ok(page.includes("<p>Managing 3 simulation servers:</p>"));
+      const started = new Date(2026, 10, 21, 6, 3, 9).toISOString().slice(0, 19);
+      assert.ok(page.includes(`<p>Started ${started.replace("T", " ")} — all times are UTC.`));
+      assert.ok(page.includes("Managing 3 simulation servers:"));
       assert.deepEqual(
         [...page.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]),
         ["uPlot.iife.min.js", "live_chart.js", "session_monitor.js"].map((f) =>
@@ -273,8 +274,9 @@ Deno.test("GET /monitor escapes every value, shows each state and averages answe
       assert.ok(page.includes(`<span class="state state-down">not responding</span>`));
       assert.match(page, /<td class="load">12\.5%<\/td>/);
       assert.match(page, /<td class="load full">99\.5%<\/td>/);
-      assert.match(page, /<td class="load">N\/A<\/td><\/tr>/);
-      assert.match(page, /average:<\/td><td class="load">56%<\/td>/);
+      assert.match(page, /<td class="load">N\/A<\/td>/);
+      // The same one-decimal form as the rows' loads.
+      assert.match(page, /servers\):<\/td><td class="load">56\.0%<\/td>/);
     });
   } finally {
     await s.server.shutdown();
@@ -295,33 +297,69 @@ Deno.test("GET /monitor/data has the rows, the average and one history sample pe
     const response = await s.request("/monitor/data");
     assert.equal(response.headers.get("content-type"), "application/json; charset=utf-8");
     assert.equal(response.headers.get("cache-control"), "no-store");
-    assert.deepEqual(await response.json(), {
+    const answered = s.clock.now();
+    const data = await response.json();
+    assert.deepEqual(data, {
       servers: [
         {
           entry: A,
           monitor: `http://${A}/monitor`,
           state: "full",
           stateClass: "state state-full",
+          lastAnswer: new Date(answered).toISOString().slice(0, 19).replace("T", " "),
           load: "99.0%",
           loadClass: "load full",
+          simulations: "—",
+          freeSlots: "—",
         },
         {
           entry: B,
           monitor: `http://${B}/monitor`,
           state: "available",
           stateClass: "state state-available",
+          lastAnswer: new Date(answered).toISOString().slice(0, 19).replace("T", " "),
           load: "40.0%",
           loadClass: "load",
+          simulations: "—",
+          freeSlots: "—",
         },
       ],
-      average: { text: "69.5%", className: "load" },
+      totals: { average: { text: "69.5%", className: "load" }, simulations: "—", freeSlots: "—" },
+      thresholds: { fullAt: 99, availableAt: 90 },
+      // Newest first: both changed in the second round, B after A.
+      changes: [{
+        time: new Date(answered).toISOString().slice(0, 19).replace("T", " "),
+        entry: B,
+        from: "not responding",
+        to: "available",
+        toClass: "state state-available",
+        load: "40.0%",
+      }, {
+        time: new Date(answered).toISOString().slice(0, 19).replace("T", " "),
+        entry: A,
+        from: "available",
+        to: "full",
+        toClass: "state state-full",
+        load: "99.0%",
+      }, {
+        time: new Date(t0 * 1000).toISOString().slice(0, 19).replace("T", " "),
+        entry: B,
+        from: "not polled yet",
+        to: "not responding",
+        toClass: "state state-down",
+        load: "",
+      }],
       history: {
         timestamp: [t0, t0 + 1],
         average: [10, 69.5],
         s0: [10, 99],
         s1: [null, 40],
+        fullAt: [99, 99],
+        availableAt: [90, 90],
       },
     });
+    assert.equal("leases" in data, false, "no leases section without the lease feature");
+    assert.equal("queue" in data, false, "no queue section without the queue feature");
   } finally {
     await s.server.shutdown();
   }
