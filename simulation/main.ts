@@ -108,6 +108,8 @@ async function main(args: string[]): Promise<number> {
   const monitor = createMonitorView({
     fqdn: config.fullyQualifiedDomainName ?? Deno.hostname(),
     metrics,
+    loadWindow: config.loadWindow,
+    now: clock.now,
   });
   let nextId = 0;
   const registry = createRegistry();

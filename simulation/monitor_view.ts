@@ -1,10 +1,11 @@
 /**
  * What `/monitor` and `/monitor/data` show for the current sessions: the sessions mapped to the
- * page's rows, with the host and the history of the metrics.
+ * page's rows, with what `/load` answers, the host and the history of the metrics.
  *
  * @module
  */
 import type { SessionInfo } from "./client_session.ts";
+import type { LoadStatus } from "./load.ts";
 import type { Metrics } from "./metrics.ts";
 import {
   monitorData,
@@ -18,18 +19,17 @@ export interface DescribesSession {
   info(): SessionInfo;
 }
 
-/**
- * The monitor's row for a session: running simulations show whether they are idle, and started
- * ones the Webots release they run on.
- */
+/** The monitor's row for a session: running simulations show whether they are idle. */
 function sessionRow(info: SessionInfo): SessionRow {
   return {
     id: info.id,
-    // The release the world runs on goes with it (one column less to keep in step with the page).
-    world: info.release === undefined ? info.world : `${info.world} (Webots ${info.release})`,
+    world: info.world,
+    release: info.release,
     port: info.port ?? 0,
     state: info.state === "running" ? (info.idle ? "idle" : "running") : info.state,
     startedAt: info.startedAt,
+    // Paused time counts only once Webots runs: before, the session is preparing or starting.
+    idleSince: info.state === "running" ? info.idleSince : undefined,
     remote: info.remote,
   };
 }
@@ -37,23 +37,38 @@ function sessionRow(info: SessionInfo): SessionRow {
 /** The monitor's routes' content. */
 export interface MonitorView {
   /** The HTML page. */
-  page(sessions: readonly DescribesSession[]): string;
+  page(sessions: readonly DescribesSession[], status: LoadStatus): string;
   /** The JSON of `/monitor/data`. */
-  data(sessions: readonly DescribesSession[]): unknown;
+  data(sessions: readonly DescribesSession[], status: LoadStatus): unknown;
+}
+
+/** What the view reads. */
+export interface MonitorViewDeps {
+  readonly fqdn: string;
+  readonly metrics: Pick<Metrics, "hostInfo" | "history" | "loadFigures">;
+  /** Seconds `/load` averages CPU and GPU over (`loadWindow`). */
+  readonly loadWindow: number;
+  /** Milliseconds since the epoch. */
+  readonly now: () => number;
 }
 
 /** Binds the monitor to the server's host name and metrics. */
-export function createMonitorView(
-  deps: { fqdn: string; metrics: Pick<Metrics, "hostInfo" | "history"> },
-): MonitorView {
-  const pageData = (sessions: readonly DescribesSession[]): MonitorPageData => ({
+export function createMonitorView(deps: MonitorViewDeps): MonitorView {
+  const pageData = (
+    sessions: readonly DescribesSession[],
+    status: LoadStatus,
+  ): MonitorPageData => ({
     fqdn: deps.fqdn,
     host: deps.metrics.hostInfo(),
     history: deps.metrics.history,
     sessions: sessions.map((session) => sessionRow(session.info())),
+    status,
+    loadFigures: deps.metrics.loadFigures(),
+    loadWindow: deps.loadWindow,
+    now: deps.now(),
   });
   return {
-    page: (sessions) => renderMonitorPage(pageData(sessions)),
-    data: (sessions) => monitorData(pageData(sessions)),
+    page: (sessions, status) => renderMonitorPage(pageData(sessions, status)),
+    data: (sessions, status) => monitorData(pageData(sessions, status)),
   };
 }

@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import { emptySnapshot, type HostInfo, type Snapshot } from "../../simulation/metrics.ts";
 import {
   monitorData,
+  type MonitorPageData,
   renderMonitorPage,
   type SessionRow,
   snapshotsAsJson,
 } from "../../simulation/monitor_page.ts";
+import type { LoadStatus } from "../../simulation/load.ts";
 
 const HOST: HostInfo = {
   hostname: "sim1",
@@ -34,42 +36,103 @@ function history(n: number): Snapshot[] {
 const SESSION: SessionRow = {
   id: "c1",
   world: "robots/ure.wbt",
+  release: "R2025a",
   port: 2001,
   state: "running",
   startedAt: 1_000_000,
+  idleSince: undefined,
   remote: "127.0.0.1",
 };
 
-Deno.test("the monitor page has the reference's title and headings", () => {
-  const page = renderMonitorPage({
-    fqdn: "sim.example.com",
+const STATUS: LoadStatus = {
+  load: 14,
+  draining: false,
+  drainRemainingS: undefined,
+  counts: { running: 0, idle: 1 },
+  maxConnections: 4,
+};
+
+/** The page's input: `history` and `sessions`, with what `/load` answers. */
+function pageData(
+  history: Snapshot[],
+  sessions: SessionRow[],
+  extra: Partial<MonitorPageData> = {},
+): MonitorPageData {
+  return {
+    fqdn: "h",
     host: HOST,
-    history: history(5),
-    sessions: [],
-  });
+    history,
+    sessions,
+    status: STATUS,
+    loadFigures: history.at(-1),
+    loadWindow: 5,
+    ...extra,
+  };
+}
+
+Deno.test("the monitor page has the reference's title, /load and its parts first, then the simulations", () => {
+  const page = renderMonitorPage(pageData(history(5), [], { fqdn: "sim.example.com" }));
   assert.match(page, /^<!DOCTYPE html>/);
   assert.ok(page.includes("<title>Webots simulation server</title>"));
-  assert.ok(page.includes("<h1>Webots simulation server: sim.example.com</h1>"));
+  assert.ok(page.includes("<h1>Webots simulation server: sim.example.com"));
+  assert.ok(page.includes(`Load reported on /load: <strong id="load-figure">14.0%</strong>`));
+  assert.ok(page.includes("Slots: 1 used, 3 free of maxConnections 4"));
+  // The largest part is marked (memory 40% over one idle Webots of 4 slots, 25%); the figure
+  // itself is what /load answered.
+  assert.ok(page.includes(`<tr class="decides"><td>Memory</td><td class="num">40.0%</td>`));
+  assert.ok(page.includes(`<tr><td>Slots</td><td class="num">25.0%</td><td>1 of 4 taken</td>`));
+  assert.ok(page.includes(`<td>CPU</td><td class="num">14.0%</td><td>mean of the last 5 s</td>`));
   assert.ok(page.includes("<h2>Host: Linux Debian GNU/Linux 12 bookworm</h2>"));
-  assert.ok(page.includes("CPU load: 14% — AMD EPYC 7B13 (8 cores)"));
-  assert.ok(page.includes("RAM: 25.3 GB (40% used) — swap: 0 GB (0% used)"));
+  assert.ok(page.includes("CPU: AMD EPYC 7B13 (8 cores) — 14.0% in the last second"));
+  assert.ok(page.includes("RAM: 25.3 GB (40.0% used) — swap: 0 GB (0.0% used)"));
   assert.ok(page.includes("No simulation is running."));
+  const order = ["load-figure", "<h2>Simulations</h2>", "<figure", "<h2>Host:"].map((s) =>
+    page.indexOf(s)
+  );
+  assert.deepEqual(order, [...order].sort((a, b) => a - b), "load, simulations, charts, host");
+  assert.ok(page.includes(`<p id="drain" class="drain" hidden>`), "no drain, no banner");
 });
 
-Deno.test("the monitor page shows Not recognized without a GPU and the GPU figures with one", () => {
-  const without = renderMonitorPage({ fqdn: "h", host: HOST, history: history(2), sessions: [] });
-  assert.ok(without.includes("GPU: Not recognized"));
+Deno.test("without a GPU no GPU figure nor series is shown; with one, both are", () => {
+  const without = renderMonitorPage(pageData(history(2), []));
+  assert.ok(without.includes("GPU: none found"));
+  assert.ok(!without.includes("GPU compute"), "no GPU part, no GPU series");
+  assert.ok(!without.includes("gpuComputeMean"));
   const s = { ...emptySnapshot(1), gpuCompute: 35, gpuMemoryLoad: 12, gpuMemory: 8.3 };
   const gpu = { name: "NVIDIA GeForce RTX 3090", count: 1, memoryTotalGB: 25.8 };
-  const page = renderMonitorPage({ fqdn: "h", host: { ...HOST, gpu }, history: [s], sessions: [] });
-  assert.ok(page.includes("GPU load compute: 35% — load memory: 12%"));
-  assert.ok(page.includes("NVIDIA GeForce RTX 3090, 25.8 GB"));
-  assert.ok(!page.includes("Not recognized"));
+  const page = renderMonitorPage(pageData([s], [], { host: { ...HOST, gpu } }));
+  assert.ok(page.includes("GPU: NVIDIA GeForce RTX 3090, 25.8 GB — compute 35.0%"));
+  assert.ok(page.includes(`<td>GPU compute</td><td class="num">35.0%</td>`));
+  assert.ok(page.includes("gpuComputeMean") && page.includes("gpuMemoryMean"));
+  assert.ok(!page.includes("none found"));
+});
+
+Deno.test("while draining the page says /load answers 100, and when the rest end", () => {
+  const page = renderMonitorPage(pageData(history(3), [SESSION], {
+    status: { ...STATUS, load: 100, draining: true, drainRemainingS: 62 },
+    now: Date.UTC(2026, 10, 29, 21, 0, 0),
+  }));
+  assert.ok(page.includes(`<strong id="load-figure">100.0%</strong>`));
+  assert.ok(page.includes(`<span class="state state-draining">draining</span>`));
+  assert.ok(
+    page.includes(
+      "Draining: no new simulation starts and /load answers 100; the running ones end in " +
+        "1 min 02 s (at 2026-11-29 21:01:02) unless they end before.",
+    ),
+  );
+  assert.ok(!page.includes(`class="decides"`), "no part decides a drain's 100");
 });
 
 Deno.test("the monitor page escapes every outside value", () => {
   const evil = `<script>alert("x")</script>`;
-  const page = renderMonitorPage({
+  const page = renderMonitorPage(pageData(history(3), [{
+    ...SESSION,
+    id: evil,
+    world: `${evil}.wbt`,
+    release: evil,
+    state: evil,
+    remote: evil,
+  }], {
     fqdn: evil,
     host: {
       ...HOST,
@@ -78,10 +141,8 @@ Deno.test("the monitor page escapes every outside value", () => {
       cpuModel: evil,
       gpu: { name: evil, count: 1, memoryTotalGB: 1 },
     },
-    history: history(3),
-    sessions: [{ ...SESSION, id: evil, world: `${evil}.wbt`, state: evil, remote: evil }],
     now: 2_000_000,
-  });
+  }));
   assert.ok(!page.includes("<script>"));
   assert.deepEqual(scriptSources(page), OWN_SCRIPTS);
   assert.ok(page.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"));
@@ -101,12 +162,7 @@ function scriptSources(page: string): string[] {
 }
 
 Deno.test("the monitor page loads only its own assets, by relative URLs", () => {
-  const page = renderMonitorPage({
-    fqdn: "h",
-    host: HOST,
-    history: history(600),
-    sessions: [SESSION],
-  });
+  const page = renderMonitorPage(pageData(history(600), [SESSION]));
   assert.deepEqual(scriptSources(page), OWN_SCRIPTS);
   assert.deepEqual([...page.matchAll(/<link\b[^>]*>/gi)].map((m) => m[0]), [
     `<link rel="stylesheet" href="assets/uPlot.min.css">`,
@@ -116,53 +172,61 @@ Deno.test("the monitor page loads only its own assets, by relative URLs", () => 
   assert.ok(!/<img/i.test(page));
 });
 
-Deno.test("each chart is described once for the live chart, which alone draws and scales it", () => {
-  const page = renderMonitorPage({ fqdn: "h", host: HOST, history: history(600), sessions: [] });
+Deno.test("each chart is described once: Load plots /load and its parts, simulations on whole numbers", () => {
+  const page = renderMonitorPage(pageData(history(600), []));
   assert.ok(!page.includes("<svg"), "no server-side drawing");
   const figures = [
     ...page.matchAll(
-      /<figure data-chart="([^"]+)" data-unit="([^"]*)"( data-max="(\d+)")? data-series="([^"]+)">/g,
+      /<figure data-chart="([^"]+)" data-unit="([^"]*)"( data-max="(\d+)")?( data-integer)? data-series="([^"]+)">/g,
     ),
   ];
-  assert.deepEqual(figures.map((f) => [f[1], f[2], f[4]]), [
-    ["load", "%", "100"],
-    ["network", " MB/s", undefined],
-    ["simulations", "", undefined],
+  assert.deepEqual(figures.map((f) => [f[1], f[2], f[4], f[5] !== undefined]), [
+    ["load", "%", "100", false],
+    ["simulations", "", "4", true],
+    ["network", " MB/s", undefined, false],
   ]);
-  const series = figures.map((f) => JSON.parse(f[5]!.replaceAll("&quot;", '"')));
+  const series = figures.map((f) => JSON.parse(f[6]!.replaceAll("&quot;", '"')));
   assert.deepEqual(series.map((s: { key: string }[]) => s.map((x) => x.key)), [
-    ["cpu", "memory", "gpuCompute", "gpuMemoryLoad", "gpuMemory", "swap", "disk"],
-    ["networkSent", "networkReceived"],
+    ["load", "slots", "cpuMean", "memory", "swap"],
     ["webotsRunning", "webotsIdle"],
+    ["networkSent", "networkReceived"],
   ]);
+  assert.equal(series[0][0].label, "Load (/load)");
   // Every series the charts draw is a column of /monitor/data's history.
-  const columns = monitorData({ fqdn: "h", host: HOST, history: history(600), sessions: [] })
-    .history;
+  const columns = monitorData(pageData(history(600), [])).history;
   for (const list of series) {
     for (const { key } of list as { key: string }[]) assert.equal(columns[key]?.length, 600, key);
   }
   assert.equal(page.match(/The chart needs JavaScript\./g)?.length, 3);
 });
 
-Deno.test("the simulations table shows id, world, port, coloured state, age and address", () => {
-  const page = renderMonitorPage({
-    fqdn: "h",
-    host: HOST,
-    history: [],
-    sessions: [
-      SESSION,
-      { ...SESSION, id: "c2", state: "idle", startedAt: 1_000_000 - 3_725_000, port: 2002 },
-    ],
-    now: 1_065_000,
-  });
+Deno.test("the simulations table shows id, world, release, coloured state, age, idle time, address and port", () => {
+  const page = renderMonitorPage(pageData([], [
+    SESSION,
+    {
+      ...SESSION,
+      id: "c2",
+      state: "idle",
+      startedAt: 1_000_000 - 3_725_000,
+      idleSince: 1_000_000,
+      port: 2002,
+    },
+    { ...SESSION, id: "c3", state: "preparing", release: undefined, port: 0 },
+  ], { now: 1_065_000 }));
   assert.ok(
     page.includes(
-      `<tr><td>c1</td><td>robots/ure.wbt</td><td>2001</td>` +
-        `<td><span class="state state-running">running</span></td><td>1 min 05 s</td>` +
-        `<td>127.0.0.1</td></tr>`,
+      `<tr><td>c1</td><td>robots/ure.wbt</td><td>R2025a</td>` +
+        `<td><span class="state state-running">running</span></td><td>1 min 05 s</td><td></td>` +
+        `<td>127.0.0.1</td><td>2001</td></tr>`,
     ),
   );
-  assert.ok(page.includes(`<span class="state state-idle">idle</span></td><td>1 h 03 min</td>`));
+  assert.ok(
+    page.includes(
+      `<span class="state state-idle">idle</span></td><td>1 h 03 min</td><td>1 min 05 s</td>`,
+    ),
+  );
+  assert.ok(page.includes(`<td>c3</td><td>robots/ure.wbt</td><td></td>`));
+  assert.ok(page.includes(`<td>127.0.0.1</td><td></td></tr>`), "no port before Webots has one");
 });
 
 Deno.test("snapshotsAsJson gives one column per snapshot field", () => {
@@ -185,33 +249,37 @@ Deno.test("snapshotsAsJson gives one column per snapshot field", () => {
   assert.deepEqual(json.timestamp, [1_700_000_000, 1_700_000_001, 1_700_000_002]);
 });
 
-Deno.test("monitorData gives the live parts: figure lines, history columns, display rows", () => {
-  const data = monitorData({
-    fqdn: "h",
-    host: HOST,
-    history: history(3),
-    sessions: [{ ...SESSION, state: "<weird>" }],
+Deno.test("monitorData gives the live parts: load view, host lines, history columns, display rows", () => {
+  const data = monitorData(pageData(history(3), [{ ...SESSION, state: "<weird>" }], {
     now: 1_065_000,
-  });
-  assert.equal(data.figures[0], "CPU load: 12% — AMD EPYC 7B13 (8 cores)");
-  assert.equal(data.figures.length, 5);
+  }));
+  assert.equal(data.load.load, "14.0%");
+  assert.equal(data.load.standing, "available");
+  assert.deepEqual(
+    data.load.parts.map((p) => [p.name, p.value, p.decides]),
+    [
+      ["Slots", "25.0%", false],
+      ["CPU", "12.0%", false],
+      ["Memory", "40.0%", true],
+      ["Swap", "0.0%", false],
+    ],
+  );
+  assert.equal(data.host[0], "CPU: AMD EPYC 7B13 (8 cores) — 12.0% in the last second");
+  assert.equal(data.host.length, 4);
   assert.deepEqual(data.history.cpu, [10, 11, 12]);
+  // /load's figure over time: max(slots of that second's simulations, CPU mean, memory 40%).
+  assert.deepEqual(data.history.load, [40, 50, 75]);
+  assert.deepEqual(data.history.cpuMean, [10, 10.5, 11]);
+  assert.deepEqual(data.history.slots, [25, 50, 75]);
   assert.deepEqual(data.sessions, [{
     id: "c1",
     world: "robots/ure.wbt",
-    port: "2001",
+    release: "R2025a",
     state: "<weird>",
     stateClass: "state-other",
     age: "1 min 05 s",
+    idle: "",
     remote: "127.0.0.1",
+    port: "2001",
   }]);
-});
-
-Deno.test("each chart names its live series on its figure", () => {
-  const page = renderMonitorPage({ fqdn: "h", host: HOST, history: [], sessions: [] });
-  const figures = [...page.matchAll(/<figure data-chart="(\w+)"[^>]*data-series="([^"]*)"/g)];
-  assert.deepEqual(figures.map((f) => f[1]), ["load", "network", "simulations"]);
-  const series = JSON.parse(figures[0]![2]!.replaceAll("&quot;", '"'));
-  assert.deepEqual(series[0], { key: "cpu", label: "CPU", color: "#1f77b4" });
-  assert.ok(page.includes(`data-chart="load" data-unit="%" data-max="100"`));
 });

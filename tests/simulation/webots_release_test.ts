@@ -235,7 +235,7 @@ Deno.test("permissions: run each installation's webots, read each version.txt", 
   }
 });
 
-Deno.test("monitor: a started session's row shows its Webots release with the world", async () => {
+Deno.test("monitor: a started session's row shows its Webots release in its own column", async () => {
   const { createMonitorView } = await import("../../simulation/monitor_view.ts");
   const view = createMonitorView({
     fqdn: "sim1",
@@ -251,7 +251,10 @@ Deno.test("monitor: a started session's row shows its Webots release with the wo
         swapTotalGB: 0,
       }),
       history: [],
+      loadFigures: () => undefined,
     },
+    loadWindow: 5,
+    now: () => 1000,
   });
   const info = {
     id: "c1",
@@ -263,10 +266,17 @@ Deno.test("monitor: a started session's row shows its Webots release with the wo
     remote: "127.0.0.1",
     startedAt: 0,
   };
+  const status = {
+    load: 100,
+    draining: false,
+    drainRemainingS: undefined,
+    counts: { running: 1, idle: 0 },
+    maxConnections: 1,
+  };
   const page = view.page([
     { info: () => ({ ...info, release: "R2025a" }) },
     { info: () => ({ ...info, id: "c2", release: undefined }) },
-  ]);
-  assert.ok(page.includes("file:///p/worlds/w.wbt (Webots R2025a)"), page);
-  assert.equal(page.split("(Webots ").length, 2, "no release before Webots starts");
+  ], status);
+  assert.ok(page.includes("<td>file:///p/worlds/w.wbt</td><td>R2025a</td>"), page);
+  assert.ok(page.includes("<td>c2</td><td>file:///p/worlds/w.wbt</td><td></td>"), "none yet");
 });
