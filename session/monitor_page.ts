@@ -209,7 +209,7 @@ export interface MonitorData {
   leases?: string[];
   /** Present only when the queue feature reports (see `QueueFigures`). */
   queue?: string[];
-  /** Chart columns: `timestamp`, `average`, `s<i>` for the i-th server, `fullAt`, `availableAt`. */
+  /** Chart columns: `timestamp`, `average`, and `s<i>` for the i-th server. */
   history: Record<string, (number | null)[]>;
 }
 
@@ -224,9 +224,6 @@ export function monitorData(input: MonitorInput, history: LoadColumns): MonitorD
     average: history.average,
   };
   history.servers.forEach((loads, i) => (columns[`s${i}`] = loads));
-  // The thresholds as two flat series: uPlot draws them as lines across the chart.
-  columns.fullAt = history.timestamp.map(() => input.thresholds.fullAt);
-  columns.availableAt = history.timestamp.map(() => input.thresholds.availableAt);
   const data: MonitorData = {
     servers: serverRows(input),
     totals: totals(input),
@@ -251,10 +248,22 @@ function chartFigure(servers: readonly ServerView[], thresholds: LoadThresholds)
       label: s.entry,
       color: PALETTE[i % PALETTE.length]!,
     })),
-    { key: "fullAt", label: `full at`, color: "#c62828", width: 1, dash: [6, 4] },
-    { key: "availableAt", label: `available below`, color: "#2e7d32", width: 1, dash: [2, 4] },
+  ];
+  // Drawn across the whole chart by the live chart (`data-lines`).
+  const lines = [
+    {
+      value: thresholds.fullAt,
+      label: `full at ${formatPercent(thresholds.fullAt)}`,
+      color: "#c62828",
+    },
+    {
+      value: thresholds.availableAt,
+      label: `available again below ${formatPercent(thresholds.availableAt)}`,
+      color: "#2e7d32",
+    },
   ];
   return `<figure data-chart="load" data-unit="%" data-max="100" ` +
+    `data-lines="${escapeHtml(JSON.stringify(lines))}" ` +
     `data-series="${escapeHtml(JSON.stringify(series))}">` +
     `<figcaption>Load of the last 10 minutes (%): full at ${
       escapeHtml(formatPercent(thresholds.fullAt))

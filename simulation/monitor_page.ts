@@ -218,6 +218,8 @@ export function hostLines(data: MonitorPageData): string[] {
 
 /** What `/monitor/data` answers: the page's live parts, ready to show. */
 export interface MonitorData {
+  /** Whether a GPU was found: the page was drawn with GPU series or without. */
+  gpu: boolean;
   load: LoadView;
   host: string[];
   /** Snapshot columns (see `snapshotColumns`) and the load's (monitor_load.ts `loadColumns`). */
@@ -229,6 +231,7 @@ export interface MonitorData {
 export function monitorData(data: MonitorPageData): MonitorData {
   const now = data.now ?? Date.now();
   return {
+    gpu: data.host.gpu !== undefined,
     load: loadView({
       status: data.status,
       figures: data.loadFigures,
@@ -302,7 +305,7 @@ export function renderMonitorPage(data: MonitorPageData): string {
 <script src="assets/live_chart.js" defer></script>
 <script src="assets/simulation_monitor.js" defer></script>
 </head>
-<body>
+<body data-gpu="${live.gpu}">
 <h1>Webots simulation server: ${
     escapeHtml(data.fqdn)
   } <span id="live" class="live-state"></span></h1>

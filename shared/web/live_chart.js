@@ -3,7 +3,8 @@
 //
 // A chart is a `<figure data-chart="<name>" data-series='[{"key","label","color"}]'
 // data-unit="%" data-max="100">` rendered by the server (`data-integer` for counts: whole-number
-// ticks, the scale reaching at least `data-max`; a series may have a `dash` and a `width`);
+// ticks, the scale reaching at least `data-max`; a series may have a `dash` and a `width`;
+// `data-lines='[{"value","label","color"}]'`: dashed horizontal lines across the whole chart);
 // mounting it adds a uPlot chart and hides the server's static drawing. Every chart is exposed as `globalThis.webotsCharts[<name>]` (the uPlot
 // instance: `.data[0]` holds the timestamps), which the browser tests read.
 (function () {
@@ -43,6 +44,28 @@
     const unit = figure.dataset.unit || "";
     const max = figure.dataset.max ? Number(figure.dataset.max) : undefined;
     const integer = figure.dataset.integer !== undefined;
+    const lines = JSON.parse(figure.dataset.lines || "[]");
+    // Thresholds span the whole chart, not only the seconds that have samples.
+    const drawLines = (u) => {
+      const ctx = u.ctx;
+      const { left, width } = u.bbox;
+      ctx.save();
+      ctx.setLineDash([6 * devicePixelRatio, 4 * devicePixelRatio]);
+      ctx.lineWidth = devicePixelRatio;
+      ctx.font = `${11 * devicePixelRatio}px sans-serif`;
+      ctx.textAlign = "right";
+      for (const line of lines) {
+        const y = Math.round(u.valToPos(line.value, "y", true));
+        ctx.strokeStyle = line.color;
+        ctx.fillStyle = line.color;
+        ctx.beginPath();
+        ctx.moveTo(left, y);
+        ctx.lineTo(left + width, y);
+        ctx.stroke();
+        ctx.fillText(line.label, left + width - 4 * devicePixelRatio, y - 3 * devicePixelRatio);
+      }
+      ctx.restore();
+    };
     const holder = document.createElement("div");
     holder.className = "live-chart";
     figure.appendChild(holder);
@@ -83,6 +106,7 @@
         size: (_u, values) => 24 + 7 * Math.max(3, ...(values || []).map((v) => v.length)),
       }],
       legend: { live: true },
+      hooks: { draw: [drawLines] },
       cursor: { drag: { x: false, y: false } },
     };
     const empty = [[], ...series.map(() => [])];

@@ -54,6 +54,12 @@
   }
 
   live.poll(new URL("monitor/data", location.href), 1000, (data) => {
+    // nvidia-smi answered (or stopped answering) since the page was drawn: draw it again, with
+    // or without the GPU series.
+    if (data.gpu !== (document.body.dataset.gpu === "true")) {
+      location.reload();
+      return;
+    }
     showLoad(data.load);
     showSessions(data.sessions);
     charts.update(data.history);

@@ -38,10 +38,17 @@ serverTest(
           undefined,
           { timeout: 20_000 },
         );
-        const series = await page.evaluate(() =>
-          (globalThis as ChartWindow).webotsCharts!.load!.data.length
+        // The stand-in nvidia-smi reports a GPU: once it has answered, the page has the GPU series
+        // (timestamps + /load, slots, CPU mean, memory, swap, GPU compute and memory means).
+        await page.waitForFunction(
+          () => (globalThis as ChartWindow).webotsCharts?.load?.data.length === 1 + 7,
+          undefined,
+          { timeout: 20_000 },
         );
-        assert.equal(series, 1 + 7); // timestamps + CPU, memory, GPU ×3, swap, disk
+        assert.match(
+          (await page.locator("#host").textContent())!,
+          /GPU: NVIDIA GeForce RTX 3090/,
+        );
         assert.equal(await page.locator("figure.live canvas").count(), 3);
         assert.equal(await page.locator("#live").textContent(), "(live)");
       });
@@ -56,9 +63,10 @@ serverTest(
         const cells = await page.locator("#sessions tbody tr").first().locator("td")
           .allTextContents();
         assert.equal(cells[0], "c1");
-        assert.match(cells[1]!, /demo\.wbt \(Webots R2021b\)$/);
-        assert.equal(Number(cells[2]), fixture.server.port + 1);
-        assert.equal(cells[5], "127.0.0.1");
+        assert.match(cells[1]!, /demo\.wbt$/);
+        assert.equal(cells[2], "R2021b");
+        assert.equal(cells[6], "127.0.0.1");
+        assert.equal(Number(cells[7]), fixture.server.port + 1);
         assert.equal(await backgroundColor(badge), "rgb(46, 125, 50)");
         assert.equal(await page.locator("#sessions p.none").isVisible(), false);
         await page.waitForFunction(

@@ -169,25 +169,24 @@ Deno.test("the leases and queue sections appear only with their figures", () => 
   assert.ok(shown.includes(`<li>Pages waiting: 3</li>`));
 });
 
-Deno.test("the chart has the fullAt and availableAt lines across its whole span", () => {
+Deno.test("the chart draws the fullAt and availableAt lines from the config", () => {
   const input = {
     ...inputOf([{ entry: A, state: up(50) }]),
     thresholds: { fullAt: 95, availableAt: 80 },
   };
-  const data = monitorData(input, {
-    timestamp: [1, 2, 3],
-    average: [50, 50, 50],
-    servers: [[50, 50, 50]],
-  });
-  assert.deepEqual(data.history.fullAt, [95, 95, 95]);
-  assert.deepEqual(data.history.availableAt, [80, 80, 80]);
   const page = monitorPage(input, T0);
-  const series = JSON.parse(
-    page.match(/data-series="([^"]+)"/)![1]!.replaceAll("&quot;", '"'),
-  ) as { key: string; dash?: number[] }[];
-  assert.deepEqual(series.map((s) => s.key), ["average", "s0", "fullAt", "availableAt"]);
-  assert.ok(series.slice(2).every((s) => Array.isArray(s.dash)), "the thresholds are dashed");
+  const attribute = (name: string) =>
+    JSON.parse(page.match(new RegExp(`${name}="([^"]+)"`))![1]!.replaceAll("&quot;", '"'));
+  assert.deepEqual(attribute("data-lines"), [
+    { value: 95, label: "full at 95.0%", color: "#c62828" },
+    { value: 80, label: "available again below 80.0%", color: "#2e7d32" },
+  ]);
+  assert.deepEqual(
+    (attribute("data-series") as { key: string }[]).map((s) => s.key),
+    ["average", "s0"],
+  );
   assert.ok(page.includes("full at 95.0%, available again below 80.0%"));
+  assert.deepEqual(monitorData(input, EMPTY).thresholds, { fullAt: 95, availableAt: 80 });
 });
 
 Deno.test("a poll's slot headers reach the monitor; malformed or missing ones are not guessed", async () => {

@@ -354,8 +354,6 @@ Deno.test("GET /monitor/data has the rows, the average and one history sample pe
         average: [10, 69.5],
         s0: [10, 99],
         s1: [null, 40],
-        fullAt: [99, 99],
-        availableAt: [90, 90],
       },
     });
     assert.equal("leases" in data, false, "no leases section without the lease feature");
