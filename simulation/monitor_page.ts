@@ -112,7 +112,7 @@ function chartSpecs(data: MonitorPageData): ChartSpec[] {
   return [
     {
       name: "load",
-      title: "Load (%): what /load answers, and its parts",
+      title: "Load (%): the figure /load computes (100 while draining), and its parts",
       unit: "%",
       series: loadSeries(data.loadWindow).filter((s) => gpu || !GPU_KEYS.has(s.key)),
       yMax: 100,
@@ -273,6 +273,7 @@ h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.4em}
 ul.figures{list-style:none;padding:0}ul.figures li{margin:.25em 0}
 figure{margin:1em 0}figcaption{font-weight:600;margin-bottom:.3em}
 table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}
+th{white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 p.figure{font-size:1.25em;margin:.4em 0}
 tr.decides td{font-weight:bold;background:#fff3e0}
