@@ -404,7 +404,10 @@ serverTest("Webots' mode lines make a simulation running or idle on the monitor"
   });
   const states = async () => {
     const page = await (await fetch(`${fixture.server.baseUrl}/monitor`)).text();
-    return [...page.matchAll(/class="state state-(\w+)"/g)].map((m) => m[1]).sort();
+    // The simulations table only (the load's badge above it is a state too).
+    const start = page.indexOf(`<div id="sessions">`);
+    const table = page.slice(start, page.indexOf("</table>", start));
+    return [...table.matchAll(/class="state state-(\w+)"/g)].map((m) => m[1]).sort();
   };
   const clients = [];
   for (const world of ["run.wbt", "fast.wbt", "pause.wbt"]) {
