@@ -149,7 +149,8 @@ function totals(input: MonitorInput): Totals {
     const slots = state.kind === "up" ? input.log.record(entry).slots : undefined;
     if (slots === undefined) continue;
     simulations = (simulations ?? 0) + slots.simulations;
-    if (standingOf(state) === "available") free = (free ?? 0) + freeOf(slots.used, slots.max);
+    // Known to be 0 as soon as one server says its slots, even if none takes new clients.
+    free = (free ?? 0) + (standingOf(state) === "available" ? freeOf(slots.used, slots.max) : 0);
   }
   return {
     average: average === undefined ? { text: "N/A", className: "load" } : {

@@ -131,6 +131,25 @@ Deno.test("monitorData shows state, last answer, simulations and free slots per 
   assert.deepEqual(data.thresholds, { fullAt: 99, availableAt: 90 });
 });
 
+Deno.test("with every reporting server full or draining the fleet has 0 free slots, not —", () => {
+  const input = inputOf([
+    { entry: A, state: up(100, { full: true }) },
+    { entry: B, state: up(100, { draining: true }) },
+  ]);
+  input.log.polled(A, { kind: "up", load: 100, slots: { used: 1, max: 1, simulations: 1 } }, T0);
+  input.log.polled(B, {
+    kind: "up",
+    load: 100,
+    draining: true,
+    slots: { used: 0, max: 2, simulations: 0 },
+  }, T0);
+  assert.deepEqual(monitorData(input, EMPTY).totals, {
+    average: { text: "100.0%", className: "load full" },
+    simulations: "1",
+    freeSlots: "0",
+  });
+});
+
 Deno.test("a stock simulation server (no slot headers) shows — for its simulations and slots", () => {
   const input = inputOf([{ entry: A, state: up(12.5) }]);
   input.log.polled(A, { kind: "up", load: 12.5 }, T0);
