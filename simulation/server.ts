@@ -17,6 +17,7 @@ import {
   type HttpRequest,
   isWebSocketUpgrade,
   json,
+  methodNotAllowed,
   notFound,
   requestPath,
   text,
@@ -27,11 +28,15 @@ import { createReadiness, type Readiness } from "../shared/readiness.ts";
 import { type ServerWebSocket, upgradeWebSocket } from "../shared/websocket.ts";
 import { CLOSE_CODE } from "../shared/websocket_frames.ts";
 import { parseClientMessage, ProtocolError } from "../shared/protocol.ts";
-import { hostWithoutPort } from "../shared/urls.ts";
+import { hostWithoutPort, webotsStreamUrl } from "../shared/urls.ts";
+import { carriesSecret } from "../shared/lease_secret.ts";
+import { formatError } from "../shared/protocol.ts";
+import { createLeases, type HeldSlot, type Leases } from "./leases.ts";
+import type { PortPool } from "./ports.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { SessionCounts } from "./metrics.ts";
-import { exportSessionMetrics } from "./metrics_export.ts";
+import { exportLeaseMetrics, exportSessionMetrics } from "./metrics_export.ts";
 
 /** What the routes need besides the session dependencies. */
 export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "config" | "starts"> {
@@ -50,6 +55,11 @@ export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "co
   readonly newId: () => string;
   /** Where this server's metrics go (`/metrics`); default: a registry of its own. */
   readonly registry?: MetricsRegistry;
+  /**
+   * Slot leases, on when a secret is configured: the secret (`leaseSecret` or the content of
+   * `leaseSecretFile`) and the streaming-port pool whose ports leases hold.
+   */
+  readonly lease?: { readonly secret: string; readonly ports: PortPool };
 }
 
 /** A running simulation server: its request handler and its sessions. */
@@ -61,6 +71,11 @@ export interface SimulationServer {
   counts(): SessionCounts;
   /** `/ready`'s state: not ready once shutting down; the drain feature sets `draining`. */
   readonly readiness: Readiness;
+  /**
+   * The slot leases, when a secret is configured: `leases.setRefusing("draining")` makes lease
+   * requests answer 503 with that reason (the drain feature calls it).
+   */
+  readonly leases: Leases | undefined;
   /** Ends every session (Webots stopped, folders removed) and closes their sockets with 1001. */
   shutdown(): Promise<void>;
 }
@@ -69,6 +84,24 @@ export interface SimulationServer {
 const LOAD_INIT: ResponseInit = Object.freeze({
   headers: Object.freeze({ "content-type": "text/plain; charset=utf-8" }),
 });
+
+/** `/lease/<token>/client`: a browser's socket that comes with a slot lease. */
+const LEASED_CLIENT = /^\/lease\/([A-Za-z0-9_-]{1,64})\/client$/;
+
+/** The close code of a socket refused for want of a valid lease. */
+const POLICY_VIOLATION = 1008;
+
+function webSocketOnly(): Response {
+  return text("This is a WebSocket endpoint\n", { status: 426, headers: { upgrade: "websocket" } });
+}
+
+/** An answer to a lease request: never cached, never shown to a browser. */
+function leaseJson(value: unknown, status: number): Response {
+  return new Response(JSON.stringify(value) + "\n", {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+  });
+}
 
 /** Builds the simulation server. */
 export function createSimulationServer(deps: SimulationServerDeps): SimulationServer {
@@ -80,12 +113,18 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
   const counts = (): SessionCounts => {
     let running = 0;
     let idle = 0;
+    let reserved = 0;
     for (const session of sessions) {
-      if (!session.hasWebots) continue;
+      if (!session.hasWebots) {
+        // A leased session holds its slot from the start, not only once Webots runs.
+        if (session.leased && session.state !== "closed") reserved++;
+        continue;
+      }
       if (session.idle) idle++;
       else running++;
     }
-    return { running, idle };
+    if (leases === undefined) return { running, idle };
+    return { running, idle, reserved: reserved + leases.outstanding };
   };
 
   const registry = deps.registry ?? createRegistry();
@@ -96,9 +135,71 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     counts,
   });
   const sessionDeps: SessionDeps = { ...deps, onChange: () => deps.onChange?.(), starts };
+  const leaseEvents = exportLeaseMetrics(registry, () => leases?.outstanding ?? 0);
+  const leases: Leases | undefined = deps.lease === undefined ? undefined : createLeases({
+    ports: deps.lease.ports,
+    clock: deps.clock,
+    timeoutSeconds: deps.config.leaseTimeout,
+    logger,
+    events: { ...leaseEvents, expired: () => (leaseEvents.expired(), deps.onChange?.()) },
+  });
+  const mode = { ssl: deps.ssl, portRewrite: deps.config.portRewrite };
 
-  const openClient = (request: HttpRequest, info: ConnInfo): Response => {
+  /** `POST /lease`: reserves a slot for a browser the caller (a session server) sends here. */
+  const requestLease = (request: HttpRequest, info: ConnInfo): Response => {
+    if (leases === undefined || deps.lease === undefined) return notFound();
+    if (request.method !== "POST") return methodNotAllowed("POST");
+    if (!carriesSecret(request.headers.get("authorization"), deps.lease.secret)) {
+      leaseEvents.refused("unauthorized");
+      logger.warn(
+        { remote: (info.remoteAddr as Deno.NetAddr).hostname },
+        "lease request without the secret refused",
+      );
+      return leaseJson({ error: "unauthorized" }, 401);
+    }
+    if (shuttingDown) leases.setRefusing("shutting_down");
+    const outcome = leases.request();
+    if (outcome.kind === "refused") return leaseJson({ error: outcome.reason }, 503);
+    deps.onChange?.();
+    const host = hostWithoutPort(request.headers.get("host") ?? "localhost");
+    const url = `${webotsStreamUrl(host, deps.config.port, mode)}/lease/${outcome.token}`;
+    return leaseJson({ token: outcome.token, url, expiresIn: outcome.expiresIn }, 200);
+  };
+
+  /** Accepts the upgrade only to say why the socket is refused, then closes it. */
+  const refuseClient = (request: HttpRequest, reason: string): Response => {
+    const { socket, response } = upgradeWebSocket(request, {
+      maxMessageSize: deps.config.maxMessageSize,
+      heartbeatTimeout: deps.config.heartbeatTimeout,
+      clock: deps.clock,
+    });
+    if (socket === undefined) return response;
+    socket.onopen = () => {
+      socket.send(formatError(reason));
+      socket.close(POLICY_VIOLATION, reason);
+    };
+    return response;
+  };
+
+  const openClient = (request: HttpRequest, info: ConnInfo, token?: string): Response => {
     if (shuttingDown) return text("Server is shutting down\n", { status: 503 });
+    let slot: HeldSlot | undefined;
+    if (token !== undefined) {
+      slot = leases?.take(token);
+      if (slot === undefined) {
+        logger.info(
+          { remote: (info.remoteAddr as Deno.NetAddr).hostname },
+          "client with an unknown, used or expired lease refused",
+        );
+        return refuseClient(request, "this simulation slot lease is unknown, used or expired");
+      }
+    } else if (deps.config.requireLease) {
+      logger.info(
+        { remote: (info.remoteAddr as Deno.NetAddr).hostname },
+        "client without a lease refused",
+      );
+      return refuseClient(request, "this server only takes clients sent by its session server");
+    }
     // Neither the remote address nor the headers can be read once the request is upgraded.
     const remote = (info.remoteAddr as Deno.NetAddr).hostname;
     const host = hostWithoutPort(request.headers.get("host") ?? "localhost");
@@ -109,8 +210,11 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
       clock: deps.clock,
       onListenerError: (error) => logger.error({ err: error, remote }, "client socket failed"),
     });
-    if (socket === undefined) return response;
-    const session = new ClientSession(deps.newId(), socket, host, remote, sessionDeps);
+    if (socket === undefined) {
+      slot?.release();
+      return response;
+    }
+    const session = new ClientSession(deps.newId(), socket, host, remote, sessionDeps, slot);
     sessions.add(session);
     sockets.set(session, socket);
     socket.onmessage = (event) => {
@@ -147,15 +251,13 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
   const metrics = metricsRoute(registry);
 
   const handler = guard(logger, (request, info) => {
-    switch (requestPath(request.url)) {
+    const path = requestPath(request.url);
+    switch (path) {
       case "/client":
-        if (!isWebSocketUpgrade(request)) {
-          return text("This is a WebSocket endpoint\n", {
-            status: 426,
-            headers: { upgrade: "websocket" },
-          });
-        }
+        if (!isWebSocketUpgrade(request)) return webSocketOnly();
         return openClient(request, info);
+      case "/lease":
+        return requestLease(request, info);
       case "/load":
         return load(request);
       case "/monitor":
@@ -168,8 +270,14 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
         return readiness.health(request);
       case "/ready":
         return readiness.readyRoute(request);
-      default:
+      default: {
+        const token = leases === undefined ? undefined : LEASED_CLIENT.exec(path)?.[1];
+        if (token !== undefined) {
+          if (!isWebSocketUpgrade(request)) return webSocketOnly();
+          return openClient(request, info, token);
+        }
         return deps.assets.respond(request) ?? notFound();
+      }
     }
   });
 
@@ -178,8 +286,11 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     sessions,
     counts,
     readiness,
+    leases,
     async shutdown() {
       shuttingDown = true;
+      leases?.setRefusing("shutting_down");
+      leases?.clear();
       readiness.shuttingDown();
       await Promise.all([...sessions].map(async (session) => {
         await session.close("server shutting down");
