@@ -15,6 +15,7 @@ import {
   startSimulationServer,
 } from "../helpers/simulation_fixture.ts";
 import { connect } from "../helpers/ws_client.ts";
+import { quietPortRange } from "../helpers/quiet_ports.ts";
 import { startSession } from "./_helpers.ts";
 
 const SECRET = "fleet-test-lease-secret-7f3a9c";
@@ -58,7 +59,8 @@ serverTest(
       Array.from({ length: SERVERS }, () =>
         startSimulationServer({
           maxConnections: SLOTS,
-          config: { leaseSecret: SECRET, leaseTimeout: 120 },
+          // Slots are counted exactly: no client connection may hold a streaming port.
+          config: { port: quietPortRange(SLOTS), leaseSecret: SECRET, leaseTimeout: 120 },
         })),
     );
     const entries = fixtures.map((f) => `127.0.0.1:${f.server.port}`);
