@@ -55,7 +55,8 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     stopOnStdinEnd: watchStdin,
     onListen: (port) => {
       logger.info(
-        { port, ssl, leases: leaseSecret !== undefined },
+        // Said only when on: without leases the line is as before.
+        { port, ssl, ...(leaseSecret === undefined ? {} : { leases: "on" }) },
         `Session server running on port ${port} (${ssl ? "SSL" : "no SSL"})`,
       );
       server.start(port);

@@ -154,7 +154,8 @@ async function main(args: string[]): Promise<number> {
   });
   metrics.start(server.counts);
   logger.info(
-    { port: config.port, ssl, leases: leaseSecret !== undefined },
+    // Said only when on: without leases the line is as before.
+    { port: config.port, ssl, ...(leaseSecret === undefined ? {} : { leases: "on" }) },
     "Running simulation server",
   );
 
