@@ -204,6 +204,9 @@ Deno.test("a server that refuses, hangs or is down is passed over for the next-b
   );
   assert.ok(!metrics.includes(SECRET));
   assert.ok(!JSON.stringify(logger.lines).includes(SECRET));
+  for (const page of ["/monitor", "/monitor/data", "/"]) {
+    assert.ok(!(await (await request(page)).text()).includes(SECRET), page);
+  }
   await server.shutdown();
 });
 
