@@ -8,6 +8,7 @@ import { loadAssets } from "../shared/assets.ts";
 import { systemClock } from "../shared/clock.ts";
 import { loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
+import { readLeaseSecret } from "../shared/lease_secret.ts";
 import { createRegistry } from "../shared/metrics.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
 import { sessionConfigEnv, sessionSchema } from "./config.ts";
@@ -17,9 +18,10 @@ import { createSessionServer } from "./server.ts";
 
 async function main(configFile: string, watchStdin: boolean): Promise<number> {
   const config = await loadConfig(sessionSchema, configFile, sessionConfigEnv());
-  let logger, assets;
+  let logger, assets, leaseSecret;
   try {
     assets = await loadAssets(sessionAssets());
+    leaseSecret = await readLeaseSecret(config);
     logger = createLogger({
       server: "session",
       logDir: config.logDir,
@@ -39,6 +41,7 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     mail: addresses && { ...addresses, mailer: createSmtpMailer(config) },
     assets,
     registry: createRegistry(),
+    ...(leaseSecret === undefined ? {} : { leaseSecret }),
   });
   const ssl = config.sslCertificate !== undefined && config.sslKey !== undefined;
   await serveUntilSignal({
@@ -52,7 +55,8 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     stopOnStdinEnd: watchStdin,
     onListen: (port) => {
       logger.info(
-        { port, ssl },
+        // Said only when on: without leases the line is as before.
+        { port, ssl, ...(leaseSecret === undefined ? {} : { leases: "on" }) },
         `Session server running on port ${port} (${ssl ? "SSL" : "no SSL"})`,
       );
       server.start(port);

@@ -1,7 +1,7 @@
 /**
  * The session server's Prometheus metrics (`GET /metrics`): each simulation server's state and
- * load, the polls of `/load` (outcomes and durations), `GET /session` answers by outcome, and the
- * availability feed's subscribers.
+ * load, the polls of `/load` (outcomes and durations), `GET /session` answers by outcome, the
+ * availability feed's subscribers, and slot reservations (lease requests by outcome, durations).
  *
  * States, loads and subscribers are read when `/metrics` is rendered; polls and answers are
  * recorded as they happen, through the recorder this returns.
@@ -10,6 +10,7 @@
  */
 import { counter, gauge, histogram, type MetricsRegistry } from "../shared/metrics.ts";
 import { answeredLoad, type PollOutcome, type ServerView, standingOf } from "./load_rules.ts";
+import { RESERVATION_OUTCOMES, type ReservationEvents } from "./grant.ts";
 
 /** A simulation server's state as the metrics name it. */
 const SERVER_STATES = ["available", "full", "draining", "not_responding", "unknown"] as const;
@@ -118,5 +119,27 @@ export function exportSessionServerMetrics(
     },
     answeredServer: () => servedServer.inc(),
     answeredNone: () => servedNone.inc(),
+  };
+}
+
+/** Registers the slot-reservation metrics (all at 0 until leases are on); returns their sink. */
+export function exportReservationMetrics(registry: MetricsRegistry): ReservationEvents {
+  const attempts = counter(registry, {
+    name: "webots_session_lease_requests_total",
+    help: "Lease requests to simulation servers, by outcome (refused: full or draining; " +
+      "unauthorized: the secrets differ).",
+    labels: { outcome: RESERVATION_OUTCOMES },
+  });
+  const reservations = histogram(registry, {
+    name: "webots_session_reservation_duration_seconds",
+    help: "Time GET /session spent reserving a slot (every server asked until one granted a " +
+      "lease, or none did), by result, in seconds.",
+    labels: { result: ["granted", "none"] },
+    buckets: POLL_BUCKETS,
+  });
+  return {
+    attempt: (outcome) => attempts.inc({ outcome }),
+    reservation: (seconds, granted) =>
+      reservations.observe({ result: granted ? "granted" : "none" }, seconds),
   };
 }

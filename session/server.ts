@@ -34,7 +34,8 @@ import type { SessionConfig } from "./config.ts";
 import { createFleet } from "./fleet.ts";
 import { homePage } from "./home_page.ts";
 import { createLoadHistory } from "./load_history.ts";
-import { exportSessionServerMetrics } from "./metrics.ts";
+import { exportReservationMetrics, exportSessionServerMetrics } from "./metrics.ts";
+import { createGrant, type Grant } from "./grant.ts";
 import { averageLoad, chooseServer, isAvailable } from "./load_rules.ts";
 import { monitorData, monitorPage } from "./monitor_page.ts";
 import { createNotifier, type MailSettings } from "./notify.ts";
@@ -52,6 +53,8 @@ export interface SessionDeps {
   readonly assets: Assets;
   /** Where this server's metrics go (`/metrics`); default: a registry of its own. */
   readonly registry?: MetricsRegistry;
+  /** The lease secret (`leaseSecret` or the content of `leaseSecretFile`): slot leases on. */
+  readonly leaseSecret?: string;
 }
 
 /** A session server: a request handler plus its lifecycle. */
@@ -63,6 +66,11 @@ export interface SessionServer {
   shutdown(): Promise<void>;
   /** `/ready`'s state: not ready once shutting down; the drain feature sets `draining`. */
   readonly readiness: Readiness;
+  /**
+   * With a lease secret: reserves a slot in the fleet and gives the URL to hand out
+   * (`…/lease/<token>`), or undefined when no server granted one. Undefined without a secret.
+   */
+  readonly grant: Grant | undefined;
 }
 
 /** `GET /session`'s headers: HTML, as the reference, and its CORS headers. Built once. */
@@ -70,6 +78,17 @@ const SESSION_INIT: ResponseInit = Object.freeze({
   headers: Object.freeze({ "content-type": "text/html; charset=utf-8", ...CORS_HEADERS }),
 });
 const OPTIONS_INIT: ResponseInit = Object.freeze({ status: 204, headers: CORS_HEADERS });
+/** A leased answer is good once: no cache may hand it to a second browser. */
+const LEASED_INIT: ResponseInit = Object.freeze({
+  headers: Object.freeze({
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    ...CORS_HEADERS,
+  }),
+});
+
+/** The longest a lease request may take before the next server is asked, in milliseconds. */
+const LEASE_REQUEST_MAX_MS = 2000;
 
 /**
  * Largest message a subscriber of `/` may send, in bytes: it is sent `1`/`0` and has nothing to
@@ -128,8 +147,33 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   });
   let shuttingDown = false;
   const sessionResponse = cachedResponses(SESSION_INIT);
+  const reservations = exportReservationMetrics(registry);
+  const grant: Grant | undefined = deps.leaseSecret === undefined ? undefined : createGrant({
+    servers: () => fleet.servers(),
+    mode,
+    secret: deps.leaseSecret,
+    fetch: deps.fetch,
+    clock: deps.clock,
+    timeoutMs: Math.min(config.loadTimeout * 1000, LEASE_REQUEST_MAX_MS),
+    fullForMs: config.loadRefresh * 1000,
+    logger,
+    events: reservations,
+  });
 
-  const session = (request: HttpRequest): Response => {
+  /** `GET /session` with leases: a slot reserved first, its URL answered. */
+  const leasedSession = async (reserve: Grant): Promise<Response> => {
+    const url = await reserve();
+    if (url === undefined) {
+      recorded.answeredNone();
+      return sessionResponse(NO_SERVER_AVAILABLE);
+    }
+    recorded.answeredServer();
+    return new Response(url, LEASED_INIT);
+  };
+
+  const session = (request: HttpRequest): Response | Promise<Response> => {
+    // A HEAD reserves nothing: its answer has no body to carry a lease.
+    if (grant !== undefined && request.method === "GET") return leasedSession(grant);
     if (isGetOrHead(request)) {
       if (sessionAnswer === NO_SERVER_AVAILABLE) recorded.answeredNone();
       else recorded.answeredServer();
@@ -191,6 +235,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
       fleet.start();
     },
     readiness,
+    grant,
     async shutdown() {
       shuttingDown = true;
       readiness.shuttingDown();

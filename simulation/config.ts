@@ -5,6 +5,7 @@
  * @module
  */
 import { ADMIN_TOKEN_KEY } from "../shared/admin.ts";
+import { LEASE_SECRET_KEYS } from "../shared/lease_secret.ts";
 import { join, relative, resolve } from "node:path";
 import {
   type ConfigEnv,
@@ -363,6 +364,26 @@ export const simulationSchema = {
     min: 0,
     doc:
       "Simulations one client address may have at once; a start beyond it gets `error:` and the socket closes. 0: no limit.",
+  },
+  // lease (issue 10): slot leases (leases.ts, shared/lease_secret.ts).
+  ...LEASE_SECRET_KEYS,
+  leaseTimeout: {
+    type: "number",
+    default: 30,
+    min: 1,
+    max: 3600,
+    doc:
+      "Seconds a granted slot lease waits for its browser (`/lease/<token>/client`); then the slot is free again and the token is void.",
+  },
+  requireLease: {
+    type: "boolean",
+    default: false,
+    check: (value, earlier) =>
+      value === true && earlier.leaseSecret === undefined && earlier.leaseSecretFile === undefined
+        ? 'needs "leaseSecret" or "leaseSecretFile"'
+        : undefined,
+    doc:
+      "Refuse `/client` sockets that do not come with a valid slot lease (`error: …`, then close): every browser must have been sent here by a session server that holds the secret.",
   },
 } as const satisfies Schema;
 

@@ -8,7 +8,7 @@ import { round1, type SessionCounts, type Snapshot } from "./snapshot.ts";
 /**
  * The server's load in percent, 0–100, rounded to one decimal:
  *
- *     load = max( (running + idle) / maxConnections × 100,
+ *     load = max( (running + idle + reserved) / maxConnections × 100,
  *                 cpu %, memory %, swap %, GPU compute %, GPU memory used % )
  *
  * Every live Webots process holds one of the `maxConnections` slots whether it runs or is paused,
@@ -21,7 +21,9 @@ import { round1, type SessionCounts, type Snapshot } from "./snapshot.ts";
  * count as 0.
  */
 export function computeLoad(s: Snapshot, counts: SessionCounts, maxConnections: number): number {
-  const used = Math.max(0, counts.running) + Math.max(0, counts.idle);
+  // A slot lease holds its slot from the moment it is granted (leases.ts).
+  const used = Math.max(0, counts.running) + Math.max(0, counts.idle) +
+    Math.max(0, counts.reserved ?? 0);
   const slots = maxConnections > 0 ? (used / maxConnections) * 100 : (used > 0 ? 100 : 0);
   const figures = [slots, s.cpu, s.memory, s.swap, s.gpuCompute, s.gpuMemory]
     .map((v) => Number.isFinite(v) ? v : 0);
