@@ -28,6 +28,7 @@ import { type ServerWebSocket, upgradeWebSocket } from "../shared/websocket.ts";
 import { CLOSE_CODE } from "../shared/websocket_frames.ts";
 import { parseClientMessage, ProtocolError } from "../shared/protocol.ts";
 import { hostWithoutPort } from "../shared/urls.ts";
+import { createOriginPolicy, originRefusal } from "../shared/origins.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { SessionCounts } from "./metrics.ts";
@@ -90,6 +91,7 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
 
   const registry = deps.registry ?? createRegistry();
   const readiness = createReadiness();
+  const origins = createOriginPolicy(deps.config.allowedOrigins);
   const starts = exportSessionMetrics(registry, {
     sessions: () => sessions,
     clients: () => sockets.size,
@@ -99,6 +101,18 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
 
   const openClient = (request: HttpRequest, info: ConnInfo): Response => {
     if (shuttingDown) return text("Server is shutting down\n", { status: 503 });
+    const origin = origins.refused(request);
+    if (origin !== undefined) {
+      logger.warn(
+        {
+          origin,
+          path: requestPath(request.url),
+          remote: (info.remoteAddr as Deno.NetAddr).hostname,
+        },
+        "WebSocket refused: origin not in allowedOrigins",
+      );
+      return originRefusal();
+    }
     // Neither the remote address nor the headers can be read once the request is upgraded.
     const remote = (info.remoteAddr as Deno.NetAddr).hostname;
     const host = hostWithoutPort(request.headers.get("host") ?? "localhost");
