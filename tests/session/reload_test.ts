@@ -11,7 +11,6 @@ import { createSessionServer } from "../../session/server.ts";
 import type { Assets } from "../../shared/assets.ts";
 import { ConfigError, validateConfig } from "../../shared/config.ts";
 import { createRegistry } from "../../shared/metrics.ts";
-import { NO_SERVER_AVAILABLE } from "../../shared/protocol.ts";
 import { FakeClock, flush } from "../fakes/fake_clock.ts";
 import { FakeFetch, recordingLogger } from "./_fakes.ts";
 
