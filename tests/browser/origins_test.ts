@@ -28,6 +28,7 @@ serverTest(
       loadTimeout: 0.5,
       allowedOrigins: [origin],
     }, { dir: simulation.dir });
+    assert.equal(session.baseUrl, origin, "the pages below are served from this origin");
     await using browser = await launchBrowser();
     try {
       await t.step("the home page's origin: availability, Start, webots:", async () => {
