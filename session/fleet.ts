@@ -7,6 +7,9 @@
  * server never delays the others, and a server whose previous poll is still in flight is skipped
  * for that round. Nothing here blocks request handling.
  *
+ * A reload reconfigures the fleet in place (`reconfigure`): the servers, the period, the timeout
+ * and the thresholds change without losing what is known of the servers that stay.
+ *
  * @module
  */
 import { type Clock, every } from "../shared/clock.ts";

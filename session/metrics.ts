@@ -1,7 +1,7 @@
 /**
  * The session server's Prometheus metrics (`GET /metrics`): each simulation server's state and
- * load, the polls of `/load` (outcomes and durations), `GET /session` answers by outcome, and the
- * availability feed's subscribers.
+ * load, the polls of `/load` (outcomes and durations), `GET /session` answers by outcome, the
+ * availability feed's subscribers, reloads of the config by outcome, and refused upgrades of `/`.
  *
  * States, loads and subscribers are read when `/metrics` is rendered; polls and answers are
  * recorded as they happen, through the recorder this returns.

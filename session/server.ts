@@ -1,7 +1,8 @@
 /**
  * The session server: routes (`/session`, `/` WebSocket feed and home page, `/load`, `/monitor`,
- * `/monitor/data`, `/assets/…`) on top of the polling fleet, the availability hub, the load
- * history and the notifier.
+ * `/monitor/data`, `/assets/…`, the admin API under `/admin/`) on top of the polling fleet, the
+ * availability hub, the load history and the notifier. A reload of the config (session/reload.ts)
+ * reconfigures these in place; `allowedOrigins` guards the feed's upgrades and `/session`'s CORS.
  *
  * @module
  */
