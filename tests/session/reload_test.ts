@@ -11,8 +11,9 @@ import { createSessionServer } from "../../session/server.ts";
 import type { Assets } from "../../shared/assets.ts";
 import { ConfigError, validateConfig } from "../../shared/config.ts";
 import { createRegistry } from "../../shared/metrics.ts";
+import { NO_SERVER_AVAILABLE } from "../../shared/protocol.ts";
 import { FakeClock, flush } from "../fakes/fake_clock.ts";
-import { FakeFetch, recordingLogger } from "./_fakes.ts";
+import { FakeFetch, FakeMailer, recordingLogger } from "./_fakes.ts";
 
 const A = "a.test:2000";
 const B = "b.test:2000";
@@ -213,6 +214,7 @@ function sessionWithFile(raw: Record<string, unknown>) {
   const logger = recordingLogger();
   const registry = createRegistry();
   let file: Record<string, unknown> = raw;
+  const mailer = new FakeMailer();
   const server = createSessionServer({
     config: configOf(raw),
     logger,
@@ -222,6 +224,10 @@ function sessionWithFile(raw: Record<string, unknown>) {
     assets: NO_ASSETS,
     registry,
     readConfig: () => Promise.resolve().then(() => configOf(file)),
+    mailFor: (config) =>
+      config.administrator !== undefined && config.mailSender !== undefined
+        ? { administrator: config.administrator, sender: config.mailSender, mailer }
+        : undefined,
   });
   const request = (path: string, init: RequestInit = {}, token: string | null = TOKEN) =>
     server.handler(
@@ -241,6 +247,7 @@ function sessionWithFile(raw: Record<string, unknown>) {
     logger,
     registry,
     server,
+    mailer,
     request,
     body,
     edit: (next: Record<string, unknown>) => (file = next),
@@ -490,6 +497,60 @@ Deno.test("with allowedOrigins /session's CORS names an allowed origin only, and
       const headers = await headersFor("https://evil.test");
       assert.equal(headers.get("access-control-allow-origin"), "*");
       assert.equal(headers.get("vary"), null);
+    });
+  } finally {
+    await s.server.shutdown();
+  }
+});
+
+Deno.test("a reload changes the thresholds from the next poll and turns e-mails on", async (t) => {
+  const s = sessionWithFile({ simulationServers: [A], adminToken: TOKEN });
+  s.net.load(loadUrl(A), 50);
+  const reload = async () => {
+    const response = await s.request("/admin/reload", { method: "POST" });
+    assert.equal(response.status, 200);
+    return ((await response.json()).changed as string[]).sort();
+  };
+  try {
+    s.server.start(1999);
+    await flush();
+    assert.equal(await s.body("/session"), `ws://${A}`);
+    await t.step(
+      "fullAt 40: A at 50 is full from its next poll, and the e-mail goes out",
+      async () => {
+        s.edit({
+          simulationServers: [A],
+          adminToken: TOKEN,
+          fullAt: 40,
+          availableAt: 30,
+          administrator: "ops@example.test",
+          mailServer: "smtp.example.test",
+          mailSender: "sessions@example.test",
+        });
+        assert.deepEqual(await reload(), [
+          "administrator",
+          "availableAt",
+          "fullAt",
+          "mailSender",
+          "mailServer",
+        ]);
+        assert.equal(await s.body("/session"), `ws://${A}`, "judged again at its next poll");
+        assert.equal(s.mailer.sent.length, 0);
+        await s.clock.advance(1000);
+        assert.equal(await s.body("/session"), NO_SERVER_AVAILABLE);
+        assert.deepEqual(s.mailer.sent.map((m) => [m.to, m.subject]), [
+          ["Administrator <ops@example.test>", "Simulation server reached maximum load"],
+        ]);
+      },
+    );
+    await t.step("mail settings removed: transitions are only logged again", async () => {
+      s.edit({ simulationServers: [A], adminToken: TOKEN, fullAt: 40, availableAt: 30 });
+      assert.deepEqual(await reload(), ["administrator", "mailSender", "mailServer"]);
+      s.net.load(loadUrl(A), 10);
+      await s.clock.advance(1000);
+      assert.equal(await s.body("/session"), `ws://${A}`);
+      assert.equal(s.mailer.sent.length, 1);
+      assert.ok(s.logger.lines.some((l) => l.message.includes("is available again")));
     });
   } finally {
     await s.server.shutdown();
