@@ -1,6 +1,6 @@
 /**
  * Entry point of the session server: reads the config, builds the real collaborators (logger,
- * fetch, clock, SMTP mailer), serves until SIGINT/SIGTERM and exits 0.
+ * fetch, clock, SMTP mailer), serves until SIGINT/SIGTERM and exits 0; SIGHUP reloads the config.
  *
  * @module
  */
@@ -10,8 +10,10 @@ import { loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
 import { readLeaseSecret } from "../shared/lease_secret.ts";
 import { createRegistry } from "../shared/metrics.ts";
+import { reloadOnSighup } from "../shared/reload_signal.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
-import { sessionConfigEnv, sessionSchema } from "./config.ts";
+import { type SessionConfig, sessionConfigEnv, sessionSchema } from "./config.ts";
+import type { PathAccess } from "./reload.ts";
 import { createSmtpMailer, mailAddresses } from "./notify.ts";
 import { sessionAssets } from "./page_assets.ts";
 import { createSessionServer } from "./server.ts";
@@ -32,17 +34,24 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     console.error(error instanceof Error ? error.message : String(error));
     return 1;
   }
-  const addresses = mailAddresses(config, logger);
+  const mailFor = (c: SessionConfig) => {
+    const addresses = mailAddresses(c, logger);
+    return addresses && { ...addresses, mailer: createSmtpMailer(c) };
+  };
   const server = createSessionServer({
     config,
     logger,
     fetch: globalThis.fetch,
     clock: systemClock,
-    mail: addresses && { ...addresses, mailer: createSmtpMailer(config) },
+    mail: mailFor(config),
     assets,
     registry: createRegistry(),
     ...(leaseSecret === undefined ? {} : { leaseSecret }),
+    readConfig: () => loadConfig(sessionSchema, configFile, sessionConfigEnv()),
+    mayAccess: granted,
+    mailFor,
   });
+  const stopReloading = reloadOnSighup(() => server.reload("SIGHUP"));
   const ssl = config.sslCertificate !== undefined && config.sslKey !== undefined;
   await serveUntilSignal({
     name: "Session",
@@ -63,9 +72,15 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     },
     onShutdown: () => server.shutdown(),
   });
+  stopReloading();
   logger.info({}, "stopped");
   await logger.close();
   return 0;
+}
+
+/** Whether this process was granted the access a reloaded config needs. */
+function granted(need: PathAccess): boolean {
+  return Deno.permissions.querySync({ name: need.access, path: need.path }).state === "granted";
 }
 
 if (import.meta.main) {

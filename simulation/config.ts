@@ -6,6 +6,7 @@
  */
 import { ADMIN_TOKEN_KEY } from "../shared/admin.ts";
 import { LEASE_SECRET_KEYS } from "../shared/lease_secret.ts";
+import { ALLOWED_ORIGINS_KEY } from "../shared/origins.ts";
 import { join, relative, resolve } from "node:path";
 import {
   type ConfigEnv,
@@ -385,6 +386,8 @@ export const simulationSchema = {
     doc:
       "Refuse `/client` sockets that do not come with a valid slot lease (`error: …`, then close): every browser must have been sent here by a session server that holds the secret.",
   },
+  // admin (issue 10): which pages may open the WebSockets (shared/origins.ts).
+  allowedOrigins: ALLOWED_ORIGINS_KEY,
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */

@@ -34,6 +34,7 @@ import { carriesSecret } from "../shared/lease_secret.ts";
 import { formatError } from "../shared/protocol.ts";
 import { createLeases, type HeldSlot, type Leases } from "./leases.ts";
 import type { PortPool } from "./ports.ts";
+import { createOriginPolicy, originRefusal } from "../shared/origins.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { SessionCounts } from "./metrics.ts";
@@ -143,6 +144,7 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
 
   const registry = deps.registry ?? createRegistry();
   const readiness = createReadiness();
+  const origins = createOriginPolicy(deps.config.allowedOrigins);
   const starts = exportSessionMetrics(registry, {
     sessions: () => sessions,
     clients: () => sockets.size,
@@ -223,6 +225,18 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
 
   const openClient = (request: HttpRequest, info: ConnInfo, token?: string): Response => {
     if (shuttingDown) return text("Server is shutting down\n", { status: 503 });
+    const origin = origins.refused(request);
+    if (origin !== undefined) {
+      logger.warn(
+        {
+          origin,
+          path: requestPath(request.url),
+          remote: (info.remoteAddr as Deno.NetAddr).hostname,
+        },
+        "WebSocket refused: origin not in allowedOrigins",
+      );
+      return originRefusal();
+    }
     let slot: HeldSlot | undefined;
     if (token !== undefined) {
       slot = leases?.take(token);

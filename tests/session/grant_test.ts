@@ -265,3 +265,23 @@ Deno.test("with port rewriting the lease is asked at https://host/port/lease and
   assert.deepEqual(fleet.leaseCalls.map((c) => c.entry), ["webots.test/2000"]);
   await server.shutdown();
 });
+
+Deno.test("with allowedOrigins a page of another origin reserves no slot; an allowed one gets its own CORS", async () => {
+  const fleet = fleetOf({ "a.test:2000": { load: 10 } });
+  const { server, request, clock } = sessionOf(fleet, SECRET, {
+    allowedOrigins: ["https://good.example"],
+  });
+  server.start(1999);
+  await clock.advance(0);
+  const refused = await request("/session", { headers: { origin: "https://evil.example" } });
+  assert.equal(await refused.text(), NO_SERVER_AVAILABLE);
+  assert.equal(refused.headers.get("access-control-allow-origin"), null);
+  assert.equal(fleet.leaseCalls.length, 0, "no slot held for a page that cannot read the answer");
+  const allowed = await request("/session", { headers: { origin: "https://good.example" } });
+  const token = fleet.sims.get("a.test:2000")!.granted[0]!;
+  assert.equal(await allowed.text(), `ws://a.test:2000/lease/${token}`);
+  assert.equal(allowed.headers.get("access-control-allow-origin"), "https://good.example");
+  assert.equal(allowed.headers.get("vary"), "origin");
+  assert.equal(allowed.headers.get("cache-control"), "no-store");
+  await server.shutdown();
+});
