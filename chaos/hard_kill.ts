@@ -1,0 +1,3 @@
+export async function runHardKill(_: unknown): Promise<never> {
+  throw new Error("todo");
+}

@@ -1,0 +1,143 @@
+/**
+ * What a server left behind, measured from outside it: processes (by pid, by environment marker,
+ * by working folder or arguments pointing into the instances folder), instance folders, run
+ * records, streaming ports still listening, and a process's resident memory.
+ *
+ * @module
+ */
+import { join } from "node:path";
+
+/** True while `pid` exists and is not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** The pids in `/proc`. */
+function allPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (/^\d+$/.test(entry.name)) pids.push(Number(entry.name));
+  }
+  return pids;
+}
+
+function readOrEmpty(path: string): string {
+  try {
+    return new TextDecoder().decode(Deno.readFileSync(path));
+  } catch {
+    return "";
+  }
+}
+
+/** What marks a process as the campaign's. */
+export interface ScanTarget {
+  /** `NAME=value` that the server's environment carries and every descendant inherits. */
+  readonly envMarker: string;
+  /** The instances folder: a process working in it or naming it in its arguments is a leftover. */
+  readonly instancesDir: string;
+  /** Pids not to count (the servers themselves, while they run). */
+  readonly except: ReadonlySet<number>;
+}
+
+/** A process found by the scan, and why. */
+export interface FoundProcess {
+  readonly pid: number;
+  readonly why: string;
+  readonly command: string;
+}
+
+/**
+ * Live processes of the campaign: environment holding the campaign's marker (alone, or with
+ * the desc engineer's per-run marker `WEBOTS_SERVER_RUN=`), working folder inside the instances
+ * folder, or arguments naming it.
+ */
+export function scanProcesses(target: ScanTarget): FoundProcess[] {
+  const found: FoundProcess[] = [];
+  for (const pid of allPids()) {
+    if (pid === Deno.pid || target.except.has(pid) || !isAlive(pid)) continue;
+    const environ = readOrEmpty(`/proc/${pid}/environ`).split("\0");
+    const command = readOrEmpty(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
+    let cwd = "";
+    try {
+      cwd = Deno.readLinkSync(`/proc/${pid}/cwd`);
+    } catch { /* gone, or not ours to read */ }
+    const reasons: string[] = [];
+    if (environ.includes(target.envMarker)) {
+      reasons.push(
+        environ.some((v) => v.startsWith("WEBOTS_SERVER_RUN=")) ? "run marker" : "campaign env",
+      );
+    }
+    if (cwd === target.instancesDir || cwd.startsWith(`${target.instancesDir}/`)) {
+      reasons.push("cwd in instances");
+    }
+    if (command.includes(target.instancesDir)) reasons.push("args name instances");
+    if (reasons.length > 0) found.push({ pid, why: reasons.join("+"), command: command.slice(0, 120) });
+  }
+  return found;
+}
+
+/** Folders in the instances folder (run records live in the hidden `.webots-runs`). */
+export function instanceFolders(instancesDir: string): string[] {
+  try {
+    return [...Deno.readDirSync(instancesDir)]
+      .filter((e) => e.isDirectory && !e.name.startsWith("."))
+      .map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+/** Files in `<instancesDir>/.webots-runs/`. */
+export function runRecords(instancesDir: string): string[] {
+  try {
+    return [...Deno.readDirSync(join(instancesDir, ".webots-runs"))].map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+/** TCP ports in LISTEN state (IPv4 and IPv6) within [from, to]. */
+export function listeningPorts(from: number, to: number): number[] {
+  const ports = new Set<number>();
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readOrEmpty(file).split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 4 || fields[3] !== "0A") continue;
+      const port = parseInt(fields[1]!.split(":").pop()!, 16);
+      if (port >= from && port <= to) ports.add(port);
+    }
+  }
+  return [...ports].sort((a, b) => a - b);
+}
+
+/** Resident memory of `pid` in MiB (VmRSS), or NaN when it is gone. */
+export function rssMiB(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readOrEmpty(`/proc/${pid}/status`));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+/** The only child of `pid` (the server a launcher started), if there is exactly one. */
+export function onlyChild(pid: number): number | undefined {
+  const children = readOrEmpty(`/proc/${pid}/task/${pid}/children`).trim().split(/\s+/)
+    .filter(Boolean).map(Number);
+  return children.length === 1 ? children[0] : undefined;
+}
+
+/** Polls `condition` every 25 ms until it holds (true) or `timeoutMs` passed (false). */
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return true;
+    if (performance.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,3 @@
+export async function runSubscribers(_: unknown): Promise<never> {
+  throw new Error("todo");
+}
