@@ -141,3 +141,19 @@ export async function waitUntil(
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
+
+/**
+ * Ends (SIGKILL) what the campaign's servers left behind, so that a failing check leaves no
+ * process running on the machine: only processes that the scan proves are the campaign's
+ * (its environment marker, or working in its instances folder). Returns how many were ended.
+ */
+export function endLeftovers(target: ScanTarget): number {
+  let ended = 0;
+  for (const found of scanProcesses(target)) {
+    try {
+      Deno.kill(found.pid, "SIGKILL");
+      ended++;
+    } catch { /* gone meanwhile */ }
+  }
+  return ended;
+}

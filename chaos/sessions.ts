@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import type { Verdict, Verdicts } from "./checks.ts";
 import {
+  endLeftovers,
   instanceFolders,
   isAlive,
   listeningPorts,
@@ -53,6 +54,12 @@ export async function runSessions(options: SessionsOptions): Promise<Verdicts> {
     return await campaign(server, options);
   } finally {
     await server.process.stop();
+    const ended = endLeftovers({
+      envMarker: server.envMarker,
+      instancesDir: server.instancesDir,
+      except: new Set(),
+    });
+    if (ended > 0) options.log(`sessions: ended ${ended} leftover processes after measuring`);
   }
 }
 
