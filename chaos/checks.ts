@@ -51,7 +51,11 @@ export const CHECKS = [
   ["C04", "fleet", "subscribers get 0 when no server is left and 1 when one is back"],
   // (d) abusive sockets on the availability socket
   ["D01", "subscribers", "normal subscribers get every 1/0 while others abuse the socket"],
-  ["D02", "subscribers", "endless fragments and oversized messages close with 1009, memory bounded"],
+  [
+    "D02",
+    "subscribers",
+    "endless fragments and oversized messages close with 1009, memory bounded",
+  ],
   ["D03", "subscribers", "churn and silent subscribers leave nothing behind, /session unmoved"],
 ] as const satisfies readonly (readonly [string, Part, string])[];
 
@@ -102,7 +106,9 @@ export function report(verdicts: Verdicts, ran: ReadonlySet<Part>): {
   }
   const skipped = CHECKS.length - passed - failed;
   lines.push(
-    `SUMMARY ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""} of ${CHECKS.length} checks`,
+    `SUMMARY ${passed} passed, ${failed} failed${
+      skipped ? `, ${skipped} skipped` : ""
+    } of ${CHECKS.length} checks`,
   );
   return { lines, failed };
 }

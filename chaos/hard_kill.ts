@@ -38,10 +38,26 @@ export interface HardKillOptions {
  */
 const SHAPES = [
   { name: "children", directives: ["children 2"], killLeader: false },
-  { name: "quiet, TERM-ignoring", directives: ["children 1", "ignore-sigterm", "activity-every 600000"], killLeader: false },
-  { name: "escaped", directives: ["escaped-children 2", "activity-every 600000"], killLeader: false },
-  { name: "escaped TERM-ignoring", directives: ["escaped-children 1", "escaped-ignore-term"], killLeader: false },
-  { name: "dead leader", directives: ["children 2", "ignore-sigterm", "activity-every 600000"], killLeader: true },
+  {
+    name: "quiet, TERM-ignoring",
+    directives: ["children 1", "ignore-sigterm", "activity-every 600000"],
+    killLeader: false,
+  },
+  {
+    name: "escaped",
+    directives: ["escaped-children 2", "activity-every 600000"],
+    killLeader: false,
+  },
+  {
+    name: "escaped TERM-ignoring",
+    directives: ["escaped-children 1", "escaped-ignore-term"],
+    killLeader: false,
+  },
+  {
+    name: "dead leader",
+    directives: ["children 2", "ignore-sigterm", "activity-every 600000"],
+    killLeader: true,
+  },
 ] as const;
 
 /** Runs part (b) and returns its verdicts (B01–B06). */
@@ -65,10 +81,14 @@ export async function runHardKill(options: HardKillOptions): Promise<Verdicts> {
       const client = await rawConnect(server.clientUrl);
       clients.push(client);
       await client.sendText(server.startMessage(plan.world));
-      await client.waitFor((t) => t.startsWith("webots:"), options.timings.startTimeout * 1000 + 5000);
+      await client.waitFor(
+        (t) => t.startsWith("webots:"),
+        options.timings.startTimeout * 1000 + 5000,
+      );
     }));
     const records = server.records();
-    const recordOf = (world: string) => records.find((r) => r.args.some((a) => a.endsWith(`/${world}`)));
+    const recordOf = (world: string) =>
+      records.find((r) => r.args.some((a) => a.endsWith(`/${world}`)));
     const leaders: number[] = [];
     const children: number[] = [];
     const escaped: number[] = [];
@@ -121,12 +141,18 @@ export async function runHardKill(options: HardKillOptions): Promise<Verdicts> {
     );
     const reapMs = performance.now() - restartAt;
     const except = new Set([server.process.pid, server.serverPid]);
-    const scanned = scanProcesses({ envMarker: server.envMarker, instancesDir: server.instancesDir, except });
+    const scanned = scanProcesses({
+      envMarker: server.envMarker,
+      instancesDir: server.instancesDir,
+      except,
+    });
     const others = scanned.filter((p) => !all.includes(p.pid));
     const folders = instanceFolders(server.instancesDir).length;
     const recordsLeft = runRecords(server.instancesDir).length;
     const timing = reaped
-      ? `reaped ${fmt(reapMs, 0)} ms after the restart began (listening after ${fmt(listeningMs, 0)} ms)`
+      ? `reaped ${fmt(reapMs, 0)} ms after the restart began (listening after ${
+        fmt(listeningMs, 0)
+      } ms)`
       : `not all reaped ${fmt(boundMs, 0)} ms after the restart`;
     options.log(`kill: ${timing}; killed ${fmt(restartAt - killedAt, 0)} ms before the restart`);
 
@@ -137,7 +163,10 @@ export async function runHardKill(options: HardKillOptions): Promise<Verdicts> {
     try {
       const sentAt = performance.now();
       await client.sendText(server.startMessage("after.wbt"));
-      const webots = await client.waitFor((t) => t.startsWith("webots:"), options.timings.startTimeout * 1000 + 5000);
+      const webots = await client.waitFor(
+        (t) => t.startsWith("webots:"),
+        options.timings.startTimeout * 1000 + 5000,
+      );
       await client.leave();
       b01 = { ok: true, detail: `webots: after ${fmt(webots.at - sentAt, 0)} ms` };
     } catch (error) {
@@ -147,7 +176,10 @@ export async function runHardKill(options: HardKillOptions): Promise<Verdicts> {
     }
     const afterRecord = server.records().find((r) => r.args.some((a) => a.endsWith("/after.wbt")));
     await waitUntil(() => afterRecord === undefined || !isAlive(afterRecord.pid), boundMs);
-    await waitUntil(() => listeningPorts(server.port + 1, server.port + maxConnections).length === 0, 3000);
+    await waitUntil(
+      () => listeningPorts(server.port + 1, server.port + maxConnections).length === 0,
+      3000,
+    );
     const ports = listeningPorts(server.port + 1, server.port + maxConnections);
 
     const left = (pids: number[]) => pids.filter(isAlive).length;
@@ -157,7 +189,9 @@ export async function runHardKill(options: HardKillOptions): Promise<Verdicts> {
       B01: b01,
       B02: {
         ok: left(leaders) === 0 && others.length === 0,
-        detail: `${line(left(leaders), leaders.length, aliveBefore.leaders)}; other campaign processes: ${others.length}${
+        detail: `${
+          line(left(leaders), leaders.length, aliveBefore.leaders)
+        }; other campaign processes: ${others.length}${
           others[0] ? ` (${others[0].pid} ${others[0].why}: ${others[0].command})` : ""
         }`,
       },
@@ -173,7 +207,8 @@ export async function runHardKill(options: HardKillOptions): Promise<Verdicts> {
       },
       B05: {
         ok: folders === 0 && recordsLeft === 0,
-        detail: `${folders} instance folders, ${recordsLeft} run records left (${plans.length} sessions killed)`,
+        detail:
+          `${folders} instance folders, ${recordsLeft} run records left (${plans.length} sessions killed)`,
       },
       B06: {
         ok: ports.length === 0,

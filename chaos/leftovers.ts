@@ -77,7 +77,9 @@ export function scanProcesses(target: ScanTarget): FoundProcess[] {
       reasons.push("cwd in instances");
     }
     if (command.includes(target.instancesDir)) reasons.push("args name instances");
-    if (reasons.length > 0) found.push({ pid, why: reasons.join("+"), command: command.slice(0, 120) });
+    if (reasons.length > 0) {
+      found.push({ pid, why: reasons.join("+"), command: command.slice(0, 120) });
+    }
   }
   return found;
 }

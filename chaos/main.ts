@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { type Part, report, type Verdicts, failRest } from "./checks.ts";
+import { failRest, type Part, report, type Verdicts } from "./checks.ts";
 import { parseOptions, USAGE } from "./options.ts";
 import { createRandom } from "./random.ts";
 import { runSessions } from "./sessions.ts";
@@ -26,7 +26,9 @@ async function main(args: string[]): Promise<number> {
   const campaign = `${options.seed}-${Deno.pid}`;
   const log = (line: string) => console.error(`chaos: ${line}`);
   log(
-    `seed ${options.seed} (replay: deno task chaos${options.short ? " --short" : ""} --seed ${options.seed}` +
+    `seed ${options.seed} (replay: deno task chaos${
+      options.short ? " --short" : ""
+    } --seed ${options.seed}` +
       ` --sessions ${options.sessions} --concurrency ${options.concurrency}), folder ${dir}`,
   );
   const random = createRandom(options.seed);
@@ -43,10 +45,23 @@ async function main(args: string[]): Promise<number> {
         log,
       }),
     kill: () =>
-      runHardKill({ dir, campaign, random, sessions: options.killSessions, timings: options.timings, log }),
-    fleet: () => runFleet({ dir, log, short: options.short }),
+      runHardKill({
+        dir,
+        campaign,
+        random,
+        sessions: options.killSessions,
+        timings: options.timings,
+        log,
+      }),
+    fleet: () => runFleet({ dir, campaign, log, short: options.short }),
     subscribers: () =>
-      runSubscribers({ dir, log, toggles: options.toggles, churn: options.churn, sizes: options.sizes }),
+      runSubscribers({
+        dir,
+        log,
+        toggles: options.toggles,
+        churn: options.churn,
+        sizes: options.sizes,
+      }),
   };
   let verdicts: Verdicts = {};
   for (const part of options.parts) {

@@ -70,8 +70,18 @@ export function parseOptions(args: string[], defaultSeed: number): CampaignOptio
     seed: int("seed", values.seed, defaultSeed, 0),
     parts,
     sizes: short
-      ? { fragmentedBytes: 32 * MiB, fragmentBytes: MiB, longLineBytes: 16 * MiB, burstLines: 50_000 }
-      : { fragmentedBytes: 128 * MiB, fragmentBytes: MiB, longLineBytes: 16 * MiB, burstLines: 50_000 },
+      ? {
+        fragmentedBytes: 32 * MiB,
+        fragmentBytes: MiB,
+        longLineBytes: 16 * MiB,
+        burstLines: 50_000,
+      }
+      : {
+        fragmentedBytes: 128 * MiB,
+        fragmentBytes: MiB,
+        longLineBytes: 16 * MiB,
+        burstLines: 50_000,
+      },
     timings: { startTimeout: 3, killTimeout: 1, heartbeatTimeout: 2 },
     killSessions: short ? 5 : 10,
     toggles: short ? 6 : 20,

@@ -108,7 +108,7 @@ export function planSessions(
       default:
         break;
     }
-    const garbageChars = "{}[]\":,abcxyz0123456789 \\\u00e9\u20ac";
+    const garbageChars = '{}[]":,abcxyz0123456789 \\\u00e9\u20ac';
     let garbage = "";
     for (let i = random.int(1, 200); i > 0; i--) garbage += random.pick([...garbageChars]);
     return {
@@ -170,7 +170,10 @@ async function processesEnd(
   since: number,
   boundMs: number,
 ): Promise<{ endMs: number | undefined; alive: number[] }> {
-  const done = await waitUntil(() => pidsOf(recordsOf(server, world)).every((p) => !isAlive(p)), boundMs);
+  const done = await waitUntil(
+    () => pidsOf(recordsOf(server, world)).every((p) => !isAlive(p)),
+    boundMs,
+  );
   const alive = pidsOf(recordsOf(server, world)).filter(isAlive);
   return { endMs: done ? performance.now() - since : undefined, alive };
 }

@@ -88,7 +88,8 @@ async function campaign(server: SimServer, options: SessionsOptions): Promise<Ve
   // Leftovers, from outside, once the server had its kill timeout to finish.
   const except = new Set([server.process.pid, server.serverPid]);
   const target = { envMarker: server.envMarker, instancesDir: server.instancesDir, except };
-  const recorded = () => server.records().flatMap((r) => [r.pid, ...r.childPids, ...(r.escapedPids ?? [])]);
+  const recorded = () =>
+    server.records().flatMap((r) => [r.pid, ...r.childPids, ...(r.escapedPids ?? [])]);
   const settleMs = server.timings.killTimeout * 1000 + 5000;
   await waitUntil(
     () =>
@@ -121,19 +122,26 @@ async function campaign(server: SimServer, options: SessionsOptions): Promise<Ve
   };
   const msFigures = (values: (number | undefined)[], label: string) => {
     const v = values.filter((x): x is number => x !== undefined);
-    return v.length ? `, ${label} p50 ${fmt(percentile(v, 50), 0)} ms max ${fmt(Math.max(...v), 0)} ms` : "";
+    return v.length
+      ? `, ${label} p50 ${fmt(percentile(v, 50), 0)} ms max ${fmt(Math.max(...v), 0)} ms`
+      : "";
   };
 
   const waiting = outcomes.filter((o) => o.answered !== undefined);
   const unanswered = waiting.filter((o) => !o.answered);
   verdicts.A01 = {
     ok: waiting.length > 0 && unanswered.length === 0,
-    detail: `${waiting.length - unanswered.length}/${waiting.length} answered (${outcomes.length} sessions, ${
-      options.concurrency
-    } at a time, ${fmt(elapsed)} s)${unanswered[0] ? `; first unanswered: ${unanswered[0].detail}` : ""}`,
+    detail: `${
+      waiting.length - unanswered.length
+    }/${waiting.length} answered (${outcomes.length} sessions, ${options.concurrency} at a time, ${
+      fmt(elapsed)
+    } s)${unanswered[0] ? `; first unanswered: ${unanswered[0].detail}` : ""}`,
   };
   verdicts.A02 = tally(["normal"], msFigures(of("normal").map((o) => o.startMs), "webots: after"));
-  verdicts.A03 = tally(["leave-startup"], msFigures(of("leave-startup").map((o) => o.endMs), "ended"));
+  verdicts.A03 = tally(
+    ["leave-startup"],
+    msFigures(of("leave-startup").map((o) => o.endMs), "ended"),
+  );
   verdicts.A04 = tally(["leave-ready"], msFigures(of("leave-ready").map((o) => o.endMs), "ended"));
   verdicts.A05 = tally(["garbage"]);
   verdicts.A06 = tally(["binary"]);
@@ -154,18 +162,26 @@ async function campaign(server: SimServer, options: SessionsOptions): Promise<Ve
     } MiB in ${options.sizes.fragmentBytes / 1024} KiB fragments, sent before the end p50 ${
       fmt(percentile(fragmented.map((o) => (o.sentBytes ?? 0) / 2 ** 20), 50))
     } MiB; server RSS peak growth ${fmt(maxGrowth)} MiB (limit 16)${
-      fragmented.find((o) => !o.ok) ? `; first failure: ${fragmented.find((o) => !o.ok)!.detail}` : ""
+      fragmented.find((o) => !o.ok)
+        ? `; first failure: ${fragmented.find((o) => !o.ok)!.detail}`
+        : ""
     }`,
   };
   verdicts.A09 = tally(["crash-before"]);
   verdicts.A10 = tally(["crash-after"]);
   verdicts.A11 = tally(
     ["never-ready"],
-    msFigures(of("never-ready").map((o) => o.errorMs), `error: (startTimeout ${server.timings.startTimeout} s) after`),
+    msFigures(
+      of("never-ready").map((o) => o.errorMs),
+      `error: (startTimeout ${server.timings.startTimeout} s) after`,
+    ),
   );
   verdicts.A12 = tally(
     ["ignore-term"],
-    msFigures(of("ignore-term").map((o) => o.endMs), `ended (killTimeout ${server.timings.killTimeout} s)`),
+    msFigures(
+      of("ignore-term").map((o) => o.endMs),
+      `ended (killTimeout ${server.timings.killTimeout} s)`,
+    ),
   );
   verdicts.A13 = tally(["children"], msFigures(of("children").map((o) => o.endMs), "all ended"));
   verdicts.A14 = tally(["escaped"], msFigures(of("escaped").map((o) => o.endMs), "all ended"));
@@ -189,7 +205,10 @@ async function campaign(server: SimServer, options: SessionsOptions): Promise<Ve
   verdicts.A17 = tally(["burst"], `, ${options.sizes.burstLines} lines then real-time`);
   verdicts.A18 = tally(
     ["vanish"],
-    msFigures(of("vanish").map((o) => o.endMs), `Webots ended (heartbeatTimeout ${server.timings.heartbeatTimeout} s) after silence`),
+    msFigures(
+      of("vanish").map((o) => o.endMs),
+      `Webots ended (heartbeatTimeout ${server.timings.heartbeatTimeout} s) after silence`,
+    ),
   );
 
   const loadMs = load.samples.map((s) => s.ms);
@@ -197,16 +216,19 @@ async function campaign(server: SimServer, options: SessionsOptions): Promise<Ve
   const p99 = percentile(loadMs, 99);
   verdicts.A19 = {
     ok: loadMs.length > 0 && loadFailed === 0 && p99 < 500,
-    detail: `${loadMs.length} GET /load: p50 ${fmt(percentile(loadMs, 50))} ms, p99 ${fmt(p99)} ms, max ${
-      fmt(Math.max(...loadMs))
-    } ms, ${loadFailed} failed (limit p99 500 ms)`,
+    detail: `${loadMs.length} GET /load: p50 ${fmt(percentile(loadMs, 50))} ms, p99 ${
+      fmt(p99)
+    } ms, max ${fmt(Math.max(...loadMs))} ms, ${loadFailed} failed (limit p99 500 ms)`,
   };
   const totalRecorded = recorded().length;
   verdicts.A20 = {
     ok: alivePids.length === 0 && scanned.length === 0,
-    detail: `${alivePids.length} of ${totalRecorded} recorded pids alive, ${scanned.length} found by /proc scan${
-      scanned[0] ? ` (${scanned.slice(0, 3).map((p) => `${p.pid} ${p.why}: ${p.command}`).join("; ")})` : ""
-    }`,
+    detail:
+      `${alivePids.length} of ${totalRecorded} recorded pids alive, ${scanned.length} found by /proc scan${
+        scanned[0]
+          ? ` (${scanned.slice(0, 3).map((p) => `${p.pid} ${p.why}: ${p.command}`).join("; ")})`
+          : ""
+      }`,
   };
   verdicts.A21 = {
     ok: folders.length === 0 && records.length === 0,
@@ -214,9 +236,9 @@ async function campaign(server: SimServer, options: SessionsOptions): Promise<Ve
   };
   verdicts.A22 = {
     ok: ports.length === 0,
-    detail: `${ports.length} listening in ${server.port + 1}-${server.port + server.maxConnections}${
-      ports.length ? `: ${ports.slice(0, 5)}` : ""
-    }`,
+    detail: `${ports.length} listening in ${server.port + 1}-${
+      server.port + server.maxConnections
+    }${ports.length ? `: ${ports.slice(0, 5)}` : ""}`,
   };
   const peak = memory.peak(0, Infinity);
   verdicts.A23 = {

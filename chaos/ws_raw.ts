@@ -117,7 +117,10 @@ export async function rawConnect(url: string, timeoutMs = 5000): Promise<RawClie
     await Promise.race([
       handshake,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no handshake within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`no handshake within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
       }),
     ]);
   } catch (error) {
@@ -228,7 +231,9 @@ export async function rawConnect(url: string, timeoutMs = 5000): Promise<RawClie
       }, timeoutMs);
       if (!found) {
         const texts = received.map((r) => r.text.slice(0, 80));
-        const why = closedState ? `closed (${closedState.code})` : `timed out after ${timeoutMs} ms`;
+        const why = closedState
+          ? `closed (${closedState.code})`
+          : `timed out after ${timeoutMs} ms`;
         throw new Error(`${why}; received ${JSON.stringify(texts)}`);
       }
       return found;
