@@ -57,10 +57,12 @@ async function main(args: string[]): Promise<number> {
     subscribers: () =>
       runSubscribers({
         dir,
-        log,
+        random,
         toggles: options.toggles,
         churn: options.churn,
-        sizes: options.sizes,
+        fragmentSockets: options.fragmentSockets,
+        fragmentBytes: options.subscriberFragmentBytes,
+        log,
       }),
   };
   let verdicts: Verdicts = {};

@@ -24,6 +24,9 @@ export interface CampaignOptions {
   readonly toggles: number;
   /** Connect/disconnect cycles on the availability socket (part d). */
   readonly churn: number;
+  /** Availability sockets sending endless fragments, and the most each sends (part d). */
+  readonly fragmentSockets: number;
+  readonly subscriberFragmentBytes: number;
 }
 
 export const USAGE =
@@ -86,5 +89,7 @@ export function parseOptions(args: string[], defaultSeed: number): CampaignOptio
     killSessions: short ? 5 : 10,
     toggles: short ? 6 : 20,
     churn: short ? 200 : 1000,
+    fragmentSockets: short ? 5 : 10,
+    subscriberFragmentBytes: short ? 16 * MiB : 64 * MiB,
   };
 }
