@@ -18,6 +18,15 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** How a stand-in Webots shows in its command line. */
+const WEBOTS_PATH_PART = "/webots ";
+
+/** Field 4 of `/proc/<pid>/stat`: the parent's pid (0 when unreadable). */
+function parentOf(pid: number): number {
+  const stat = readOrEmpty(`/proc/${pid}/stat`);
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? 0);
+}
+
 /** The pids in `/proc`. */
 function allPids(): number[] {
   const pids: number[] = [];
@@ -63,6 +72,9 @@ export function scanProcesses(target: ScanTarget): FoundProcess[] {
     if (pid === Deno.pid || target.except.has(pid) || !isAlive(pid)) continue;
     const environ = readOrEmpty(`/proc/${pid}/environ`).split("\0");
     const command = readOrEmpty(`/proc/${pid}/cmdline`).split("\0").join(" ").trim();
+    // A live server's own helpers (nvidia-smi, cat, ps, kill) are its children; its Webots are
+    // not helpers and still count.
+    if (target.except.has(parentOf(pid)) && !command.includes(WEBOTS_PATH_PART)) continue;
     let cwd = "";
     try {
       cwd = Deno.readLinkSync(`/proc/${pid}/cwd`);

@@ -10,7 +10,7 @@ import type { Random } from "./random.ts";
 import { isAlive, waitUntil } from "./leftovers.ts";
 import { type RawClient, rawConnect } from "./ws_raw.ts";
 import type { SimServer, WebotsRecord } from "./servers.ts";
-import { delay, timedGet } from "./measure.ts";
+import { delay, sampleGet, timedGet } from "./measure.ts";
 
 /** The faults of part (a); `normal` is the control. */
 export const FAULT_KINDS = [
@@ -141,8 +141,10 @@ export interface SessionOutcome {
   readonly endMs?: number;
   /** ms from the start message to the `error:` (never ready). */
   readonly errorMs?: number;
-  /** performance.now() window of the start (long line) or of the send (fragmented). */
+  /** performance.now() window of the send (fragmented). */
   readonly window?: readonly [number, number];
+  /** `/load` times (ms; Infinity: failed) while Webots printed its long line and got ready. */
+  readonly loadMs?: readonly number[];
   /** Bytes sent of the fragmented message before the server closed. */
   readonly sentBytes?: number;
   readonly closeCode?: number | undefined;
@@ -220,10 +222,14 @@ async function play(
   });
 
   /** Sends start, waits for webots:, stays, leaves; checks every process ended. */
-  const startRunLeave = async (extra: Partial<SessionOutcome> = {}): Promise<SessionOutcome> => {
+  const startRunLeave = async (
+    extra: Partial<SessionOutcome> = {},
+    onReady?: () => Promise<void>,
+  ): Promise<SessionOutcome> => {
     const sentAt = performance.now();
     await client.sendText(start);
     const webots = await client.waitFor(isWebots, webotsWaitMs);
+    await onReady?.();
     const startMs = webots.at - sentAt;
     await delay(plan.holdMs);
     const leftAt = performance.now();
@@ -386,9 +392,15 @@ async function play(
       };
     }
     case "long-line": {
-      const from = performance.now();
-      const outcome = await startRunLeave();
-      return { ...outcome, window: [from, from + (outcome.startMs ?? 0)] };
+      // /load is asked every 10 ms while Webots prints its long line and gets ready.
+      const load = sampleGet(`${server.baseUrl}/load`, 10);
+      let outcome: SessionOutcome;
+      try {
+        outcome = await startRunLeave({}, () => load.stop());
+      } finally {
+        await load.stop();
+      }
+      return { ...outcome, loadMs: load.samples.map((s) => (s.status === 200 ? s.ms : Infinity)) };
     }
     case "burst": {
       await client.sendText(start);
