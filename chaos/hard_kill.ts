@@ -15,6 +15,7 @@ import {
   runRecords,
   scanProcesses,
   waitUntil,
+  watchRunMarkers,
 } from "./leftovers.ts";
 import { delay, fmt } from "./measure.ts";
 import type { Random } from "./random.ts";
@@ -71,6 +72,7 @@ export async function runHardKill(options: HardKillOptions): Promise<Verdicts> {
     maxConnections,
   });
   const clients: RawClient[] = [];
+  const runMarkers = watchRunMarkers(server.instancesDir, 50);
   try {
     const plans = Array.from({ length: options.sessions }, (_, i) => ({
       world: `k${i}.wbt`,
@@ -86,6 +88,8 @@ export async function runHardKill(options: HardKillOptions): Promise<Verdicts> {
         options.timings.startTimeout * 1000 + 5000,
       );
     }));
+    // The run records name each run's marker; the restart removes them.
+    await runMarkers.stop();
     const records = server.records();
     const recordOf = (world: string) =>
       records.find((r) => r.args.some((a) => a.endsWith(`/${world}`)));
@@ -145,6 +149,7 @@ export async function runHardKill(options: HardKillOptions): Promise<Verdicts> {
       envMarker: server.envMarker,
       instancesDir: server.instancesDir,
       except,
+      runMarkers: runMarkers.markers,
     });
     const others = scanned.filter((p) => !all.includes(p.pid));
     const folders = instanceFolders(server.instancesDir).length;
@@ -218,6 +223,7 @@ export async function runHardKill(options: HardKillOptions): Promise<Verdicts> {
       },
     };
   } finally {
+    await runMarkers.stop();
     for (const client of clients) client.drop();
     await server.process.stop();
     const ended = endLeftovers({

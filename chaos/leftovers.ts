@@ -18,6 +18,9 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** The per-run environment marker of the simulation server's Webots runs. */
+const RUN_MARKER = "WEBOTS_SERVER_RUN=";
+
 /** How a stand-in Webots shows in its command line. */
 const WEBOTS_PATH_PART = "/webots ";
 
@@ -52,6 +55,8 @@ export interface ScanTarget {
   readonly instancesDir: string;
   /** Pids not to count (the servers themselves, while they run). */
   readonly except: ReadonlySet<number>;
+  /** `WEBOTS_SERVER_RUN` values seen in the server's run records (see `watchRunMarkers`). */
+  readonly runMarkers?: ReadonlySet<string>;
 }
 
 /** A process found by the scan, and why. */
@@ -80,10 +85,10 @@ export function scanProcesses(target: ScanTarget): FoundProcess[] {
       cwd = Deno.readLinkSync(`/proc/${pid}/cwd`);
     } catch { /* gone, or not ours to read */ }
     const reasons: string[] = [];
-    if (environ.includes(target.envMarker)) {
-      reasons.push(
-        environ.some((v) => v.startsWith("WEBOTS_SERVER_RUN=")) ? "run marker" : "campaign env",
-      );
+    if (environ.includes(target.envMarker)) reasons.push("campaign env");
+    const run = environ.find((v) => v.startsWith(RUN_MARKER));
+    if (run !== undefined && target.runMarkers?.has(run.slice(RUN_MARKER.length))) {
+      reasons.push("run marker");
     }
     if (cwd === target.instancesDir || cwd.startsWith(`${target.instancesDir}/`)) {
       reasons.push("cwd in instances");
@@ -170,4 +175,45 @@ export function endLeftovers(target: ScanTarget): number {
     } catch { /* gone meanwhile */ }
   }
   return ended;
+}
+
+/** The run markers a server wrote in its run records, gathered while they exist. */
+export interface RunMarkerWatch {
+  readonly markers: ReadonlySet<string>;
+  /** Reads the records once more now (e.g. before a restart reaps them). */
+  collect(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Reads `<instancesDir>/.webots-runs/*.json` every `periodMs` and keeps every `marker` seen, so
+ * that a process carrying a run's marker is found after its record is gone. Records without a
+ * marker (servers before the per-run marker) add nothing.
+ */
+export function watchRunMarkers(instancesDir: string, periodMs: number): RunMarkerWatch {
+  const markers = new Set<string>();
+  const dir = join(instancesDir, ".webots-runs");
+  const collect = () => {
+    for (const name of runRecords(instancesDir)) {
+      try {
+        const record = JSON.parse(Deno.readTextFileSync(join(dir, name)));
+        if (typeof record?.marker === "string") markers.add(record.marker);
+      } catch { /* removed or being written */ }
+    }
+  };
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      collect();
+      await new Promise((resolve) => setTimeout(resolve, periodMs));
+    }
+  })();
+  return {
+    markers,
+    collect,
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
 }

@@ -15,6 +15,7 @@ import {
   runRecords,
   scanProcesses,
   waitUntil,
+  watchRunMarkers,
 } from "./leftovers.ts";
 import { delay, fmt, percentile, sampleGet, traceMemory } from "./measure.ts";
 import type { Random } from "./random.ts";
@@ -69,6 +70,7 @@ async function campaign(server: SimServer, options: SessionsOptions): Promise<Ve
   await delay(500);
   const rssBefore = rssMiB(server.serverPid);
   const memory = traceMemory(server.serverPid, 50);
+  const runMarkers = watchRunMarkers(server.instancesDir, 50);
   const load = sampleGet(`${server.baseUrl}/load`, 100);
   const outcomes: SessionOutcome[] = [];
   const queue = [...plans];
@@ -87,7 +89,13 @@ async function campaign(server: SimServer, options: SessionsOptions): Promise<Ve
 
   // Leftovers, from outside, once the server had its kill timeout to finish.
   const except = new Set([server.process.pid, server.serverPid]);
-  const target = { envMarker: server.envMarker, instancesDir: server.instancesDir, except };
+  await runMarkers.stop();
+  const target = {
+    envMarker: server.envMarker,
+    instancesDir: server.instancesDir,
+    except,
+    runMarkers: runMarkers.markers,
+  };
   const recorded = () =>
     server.records().flatMap((r) => [r.pid, ...r.childPids, ...(r.escapedPids ?? [])]);
   const settleMs = server.timings.killTimeout * 1000 + 5000;
