@@ -141,8 +141,6 @@ export interface SessionOutcome {
   readonly endMs?: number;
   /** ms from the start message to the `error:` (never ready). */
   readonly errorMs?: number;
-  /** performance.now() window of the send (fragmented). */
-  readonly window?: readonly [number, number];
   /** `/load` times (ms; Infinity: failed) while Webots printed its long line and got ready. */
   readonly loadMs?: readonly number[];
   /** Bytes sent of the fragmented message before the server closed. */
@@ -225,13 +223,14 @@ async function play(
   const startRunLeave = async (
     extra: Partial<SessionOutcome> = {},
     onReady?: () => Promise<void>,
+    holdMs = plan.holdMs,
   ): Promise<SessionOutcome> => {
     const sentAt = performance.now();
     await client.sendText(start);
     const webots = await client.waitFor(isWebots, webotsWaitMs);
     await onReady?.();
     const startMs = webots.at - sentAt;
-    await delay(plan.holdMs);
+    if (holdMs > 0) await delay(holdMs);
     const leftAt = performance.now();
     await client.leave();
     const ended = await processesEnd(server, plan.world, leftAt, endBoundMs);
@@ -245,9 +244,9 @@ async function play(
 
   switch (plan.kind) {
     case "normal":
-    case "leave-ready":
-      if (plan.kind === "leave-ready") return await startRunLeaveNow();
       return await startRunLeave();
+    case "leave-ready":
+      return await startRunLeave({}, undefined, 0);
     case "leave-startup": {
       await client.sendText(start);
       await delay(plan.holdMs);
@@ -293,13 +292,10 @@ async function play(
       return { plan, ok: true, detail: "", answered: true, closeCode: 1009 };
     }
     case "fragmented": {
-      const from = performance.now();
       const sentBytes = await client.sendFragmented(sizes.fragmentedBytes, sizes.fragmentBytes);
       const closed = await client.waitClosed(5000);
-      const to = performance.now();
       const replies = client.received.map((r) => r.text.slice(0, 60));
       const extra = {
-        window: [from, to] as const,
         sentBytes,
         closeCode: closed?.code,
         answered: closed !== undefined || replies.length > 0,
@@ -436,24 +432,6 @@ async function play(
       const unreachable: never = plan.kind;
       throw new Error(`unknown fault ${unreachable}`);
     }
-  }
-
-  async function startRunLeaveNow(): Promise<SessionOutcome> {
-    const sentAt = performance.now();
-    await client.sendText(start);
-    const webots = await client.waitFor(isWebots, webotsWaitMs);
-    const leftAt = performance.now();
-    await client.leave();
-    const ended = await processesEnd(server, plan.world, leftAt, endBoundMs);
-    if (ended.endMs === undefined) return fail(`processes alive: ${ended.alive}`);
-    return {
-      plan,
-      ok: true,
-      detail: "",
-      answered: true,
-      startMs: webots.at - sentAt,
-      endMs: ended.endMs,
-    };
   }
 }
 
