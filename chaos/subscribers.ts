@@ -60,26 +60,51 @@ export async function runSubscribers(options: SubscribersOptions): Promise<Verdi
     const rssBefore = rssMiB(session.serverPid);
     const memory = traceMemory(session.serverPid, 50);
     const sessionLatency = sampleGet(`${session.baseUrl}/session`, 10);
-    const abuseStart = performance.now();
 
-    // The abusers.
-    const silent = await connect();
-    silent.goSilent();
-    const silentAt = performance.now();
+    // Availability flips all through the abuse; every normal subscriber must see each one.
+    const latencies: number[] = [];
+    const firstOfAbuse = normal.map((s) => s.received.length);
+    let missed = 0;
+    let toggles = 0;
+    let abusing = true;
+    const toggling = (async () => {
+      while (abusing || toggles < options.toggles) {
+        const value = toggles % 2 === 0 ? "0" : "1";
+        const counts = normal.map((s) => s.received.length);
+        const setAt = performance.now();
+        sim.setLoad(value === "0" ? 100 : 0);
+        toggles++;
+        await Promise.all(normal.map(async (socket, k) => {
+          const got = await waitUntil(() => socket.received.length > counts[k]!, 5000);
+          const message = socket.received[counts[k]!];
+          if (!got || message?.text !== value) missed++;
+          else latencies.push(message.at - setAt);
+        }));
+        await delay(options.random.int(50, 300));
+      }
+    })();
+
+    // First the size abusers, alone, so that the memory they cost is not mixed with the churn's.
+    const sizeStart = performance.now();
     const fragmenters = await Promise.all(
       Array.from({ length: options.fragmentSockets }, connect),
     );
     const oversized = await connect();
-    const binary = await connect();
-    const garbage = await connect();
-    const fragmenting = fragmenters.map(async (socket) => {
+    const fragmentResults = await Promise.all(fragmenters.map(async (socket) => {
       const sent = await socket.sendFragmented(options.fragmentBytes, 64 * 1024);
       return { sent, closed: await socket.waitClosed(5000) };
-    });
-    const oversizing = (async () => {
-      await oversized.sendText("x".repeat(MiB)).catch(() => {});
-      return await oversized.waitClosed(5000);
-    })();
+    }));
+    await oversized.sendText("x".repeat(MiB)).catch(() => {});
+    const oversizedClosed = await oversized.waitClosed(5000);
+    await delay(250);
+    const sizeEnd = performance.now();
+
+    // Then the others.
+    const silent = await connect();
+    silent.goSilent();
+    const silentAt = performance.now();
+    const binary = await connect();
+    const garbage = await connect();
     await binary.sendBinary(options.random.bytes(options.random.int(1, 4096)));
     await garbage.sendText(
       Array.from(
@@ -87,45 +112,22 @@ export async function runSubscribers(options: SubscribersOptions): Promise<Verdi
         () => options.random.pick([...'{}[]:,"ab1\u20ac']),
       ).join(""),
     );
-    const churning = (async () => {
-      const queue = Array.from({ length: options.churn }, (_, i) => i);
-      let failed = 0;
-      const worker = async () => {
-        while (queue.shift() !== undefined) {
-          try {
-            const socket = await rawConnect(session.wsUrl);
-            if (options.random.next() < 0.5) socket.drop();
-            else await socket.leave(1000);
-          } catch {
-            failed++;
-          }
+    const churnQueue = Array.from({ length: options.churn }, (_, i) => i);
+    let churnFailed = 0;
+    const churner = async () => {
+      while (churnQueue.shift() !== undefined) {
+        try {
+          const socket = await rawConnect(session.wsUrl);
+          if (options.random.next() < 0.5) socket.drop();
+          else await socket.leave(1000);
+        } catch {
+          churnFailed++;
         }
-      };
-      await Promise.all(Array.from({ length: 10 }, worker));
-      return failed;
-    })();
-
-    // Availability flips while the abuse goes on; every normal subscriber must see each one.
-    const latencies: number[] = [];
-    const firstOfAbuse = normal.map((s) => s.received.length);
-    let missed = 0;
-    for (let i = 0; i < options.toggles; i++) {
-      const value = i % 2 === 0 ? "0" : "1";
-      const counts = normal.map((s) => s.received.length);
-      const setAt = performance.now();
-      sim.setLoad(value === "0" ? 100 : 0);
-      for (const [k, socket] of normal.entries()) {
-        const got = await waitUntil(() => socket.received.length > counts[k]!, 5000);
-        const message = socket.received[counts[k]!];
-        if (!got || message?.text !== value) missed++;
-        else latencies.push(message.at - setAt);
       }
-      await delay(options.random.int(50, 300));
-    }
-    const fragmentResults = await Promise.all(fragmenting);
-    const oversizedClosed = await oversizing;
-    const churnFailed = await churning;
-    const abuseEnd = performance.now();
+    };
+    await Promise.all(Array.from({ length: 10 }, churner));
+    abusing = false;
+    await toggling;
     await sessionLatency.stop();
 
     // The silent one: closed by the heartbeat (the server's log says so).
@@ -148,13 +150,13 @@ export async function runSubscribers(options: SubscribersOptions): Promise<Verdi
     const hubSize = lastSubscriberCount(session.logLines());
     await delay(500);
     const rssAfter = rssMiB(session.serverPid);
-    const peak = memory.peak(abuseStart, abuseEnd);
+    const peak = memory.peak(sizeStart, sizeEnd);
     await memory.stop();
 
     const sequences = normal.map((s, k) =>
       s.received.slice(firstOfAbuse[k]).map((r) => r.text).join("")
     );
-    const expected = Array.from({ length: options.toggles }, (_, i) => (i % 2 === 0 ? "0" : "1"))
+    const expected = Array.from({ length: toggles }, (_, i) => (i % 2 === 0 ? "0" : "1"))
       .join("");
     const sequencesOk = sequences.every((s) => s === expected);
     const boundMs = 2 * LOAD_REFRESH * 1000 + 500;
@@ -171,7 +173,7 @@ export async function runSubscribers(options: SubscribersOptions): Promise<Verdi
     return {
       D01: {
         ok: sequencesOk && missed === 0 && p99 <= boundMs,
-        detail: `${NORMAL} subscribers × ${options.toggles} changes: ${missed} missed or wrong, ${
+        detail: `${NORMAL} subscribers × ${toggles} changes: ${missed} missed or wrong, ${
           sequences.filter((s) => s === expected).length
         }/${NORMAL} exact sequences; delay p50 ${fmt(percentile(latencies, 50), 0)} ms p99 ${
           fmt(p99, 0)
