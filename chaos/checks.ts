@@ -36,7 +36,7 @@ export const CHECKS = [
   ["A20", "sessions", "no process left after the sessions"],
   ["A21", "sessions", "no instance folder or run record left after the sessions"],
   ["A22", "sessions", "no streaming port left listening after the sessions"],
-  ["A23", "sessions", "simulation server memory levels off over the sessions"],
+  ["A23", "sessions", "the simulation server leaks no descriptor, its memory stays bounded"],
   // (b) hard kill of the simulation server, restart on the same config
   ["B01", "kill", "the restarted server serves a new session"],
   ["B02", "kill", "the restart ends the killed server's Webots"],

@@ -217,3 +217,12 @@ export function watchRunMarkers(instancesDir: string, periodMs: number): RunMark
     },
   };
 }
+
+/** Open file descriptors of `pid` (sockets, pipes, files), NaN when unreadable. */
+export function openFds(pid: number): number {
+  try {
+    return [...Deno.readDirSync(`/proc/${pid}/fd`)].length;
+  } catch {
+    return NaN;
+  }
+}

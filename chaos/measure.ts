@@ -28,15 +28,25 @@ export interface Sample {
   readonly body: string;
 }
 
-/** GETs `url` once and times it; a failure is a sample with status 0. */
-export async function timedGet(url: string, timeoutMs = 5000): Promise<Sample> {
+/**
+ * GETs `url` once and times it; a failure is a sample with status 0. Without `client`, the
+ * connection is closed afterwards: a kept-alive one would count among the server's descriptors.
+ */
+export async function timedGet(
+  url: string,
+  timeoutMs = 5000,
+  client?: Deno.HttpClient,
+): Promise<Sample> {
+  const own = client ?? Deno.createHttpClient({});
   const at = performance.now();
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), client: own });
     const body = await response.text();
     return { at, ms: performance.now() - at, status: response.status, body };
   } catch (error) {
     return { at, ms: performance.now() - at, status: 0, body: String(error) };
+  } finally {
+    if (client === undefined) own.close();
   }
 }
 
@@ -49,10 +59,12 @@ export interface Sampler {
 /** Starts sampling `url`. */
 export function sampleGet(url: string, periodMs: number): Sampler {
   const samples: Sample[] = [];
+  // One kept-alive connection for the sampler, closed when it stops.
+  const client = Deno.createHttpClient({});
   let running = true;
   const loop = (async () => {
     while (running) {
-      samples.push(await timedGet(url));
+      samples.push(await timedGet(url, 5000, client));
       await new Promise((resolve) => setTimeout(resolve, periodMs));
     }
   })();
@@ -61,6 +73,7 @@ export function sampleGet(url: string, periodMs: number): Sampler {
     async stop() {
       running = false;
       await loop;
+      client.close();
     },
   };
 }
