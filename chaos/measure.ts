@@ -53,6 +53,7 @@ export async function timedGet(
 /** A background sampler: one GET every `periodMs` (never two in flight) until stopped. */
 export interface Sampler {
   readonly samples: readonly Sample[];
+  /** Stops sampling and closes its connection; idempotent. */
   stop(): Promise<void>;
 }
 
@@ -68,12 +69,13 @@ export function sampleGet(url: string, periodMs: number): Sampler {
       await new Promise((resolve) => setTimeout(resolve, periodMs));
     }
   })();
+  let stopped: Promise<void> | undefined;
   return {
     samples,
-    async stop() {
+    stop() {
       running = false;
-      await loop;
-      client.close();
+      stopped ??= loop.then(() => client.close());
+      return stopped;
     },
   };
 }
