@@ -14,11 +14,18 @@
  *   server that looks at the request's method and path at all can do (Deno then builds the
  *   `Request`, and reading its method and URL is one call into the runtime each).
  *
+ * - `engine <json>`: the same answer on the project's own HTTP engine (shared/http_server.ts),
+ *   prepared once (`preparedResponses`) and written for every request whatever it asks: the
+ *   engine's floor for that answer, what `/session` costs without its routing and handler.
+ *
  * Usage: `deno run --allow-net=127.0.0.1 bench/baseline.ts bare | answer <json> | cloned <json> |
- * routed <json> <path>`.
+ * routed <json> <path> | engine <json>`.
  *
  * @module
  */
+
+import { listenHttp } from "../shared/http_server.ts";
+import { preparedResponses } from "../shared/http_response.ts";
 
 /** One HTTP answer, as the baseline replays it. */
 export interface Answer {
@@ -27,7 +34,7 @@ export interface Answer {
   readonly body: string;
 }
 
-/** Headers that Deno.serve writes itself: a baseline must not set them again. */
+/** Headers that the HTTP layer writes itself: a baseline must not set them again. */
 export const SERVER_HEADERS: readonly string[] = ["content-length", "date"];
 
 /** The answer of `response`, without the headers the HTTP layer adds on its own. */
@@ -69,8 +76,14 @@ if (import.meta.main) {
         ? prototype.clone()
         : new Response("Not found", { status: 404 })
     );
+  } else if (role === "engine" && answer !== undefined) {
+    const respond = preparedResponses(init);
+    const server = listenHttp({ hostname: "127.0.0.1", port: 0, handler: () => respond(body!) });
+    console.log(`listening ${server.port}`);
   } else {
-    console.error("usage: baseline.ts bare | answer <json> | cloned <json> | routed <json> <path>");
+    console.error(
+      "usage: baseline.ts bare | answer <json> | cloned <json> | routed <json> <path> | engine <json>",
+    );
     Deno.exit(2);
   }
 }

@@ -12,7 +12,9 @@
  * - the cloned answer of each: the same answer built once and cloned per request, the cheapest
  *   way known here to give it (the servers do the same: `cachedResponses` in shared/http.ts);
  * - the routed floor of each: the cloned answer for `GET <path>` only, from a handler that reads
- *   the request's method and URL (see bench/baseline.ts).
+ *   the request's method and URL (see bench/baseline.ts);
+ * - the engine floor of each: the same answer prepared once on the project's own HTTP engine
+ *   (what the servers run on), for any request.
  *
  * After a warm-up round, `wrk -t1 -c64` runs against each target in turn (A, B, C, …, A, B, C, …)
  * for the given number of rounds. Each round also records wrk's own CPU time, the target's CPU
@@ -223,16 +225,20 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<
       cleanup.push(() => stopBaseline(cloned));
       const routed = await startBaseline(["routed", JSON.stringify(answer), path]);
       cleanup.push(() => stopBaseline(routed));
+      const engine = await startBaseline(["engine", JSON.stringify(answer)]);
+      cleanup.push(() => stopBaseline(engine));
       // The load figure moves between two requests; the status and headers cannot.
       const sameBody = name === "session";
       await assertSameAnswer(answer, local(copy, path), `${path} same-answer`, sameBody);
       await assertSameAnswer(answer, local(cloned, path), `${path} cloned`, sameBody);
       await assertSameAnswer(answer, local(routed, path), `${path} routed`, sameBody);
+      await assertSameAnswer(answer, local(engine, path), `${path} engine`, sameBody);
       all.push(
         { name, path, url, pid: serverPid(launcher.pid) },
         { name: `${name}-same-answer`, path, url: local(copy, path), pid: copy.child.pid },
         { name: `${name}-cloned`, path, url: local(cloned, path), pid: cloned.child.pid },
         { name: `${name}-routed-floor`, path, url: local(routed, path), pid: routed.child.pid },
+        { name: `${name}-engine-floor`, path, url: local(engine, path), pid: engine.child.pid },
       );
       if (name === "session") {
         all.push({ name: "bare", path: "/", url: local(bare, "/"), pid: bare.child.pid });
@@ -311,10 +317,12 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<
         sessionToBare: ratio("session", "bare"),
         sessionToCloned: ratio("session", "session-cloned"),
         sessionToRoutedFloor: ratio("session", "session-routed-floor"),
+        sessionToEngineFloor: ratio("session", "session-engine-floor"),
         loadToSameAnswer: ratio("load", "load-same-answer"),
         loadToBare: ratio("load", "bare"),
         loadToCloned: ratio("load", "load-cloned"),
         loadToRoutedFloor: ratio("load", "load-routed-floor"),
+        loadToEngineFloor: ratio("load", "load-engine-floor"),
       },
     };
   } finally {
@@ -360,10 +368,12 @@ export function httpTables(result: Record<string, unknown>): string {
   row("`/session` ÷ bare constant", "sessionToBare", "");
   row("`/session` ÷ the same answer built once and cloned", "sessionToCloned", "");
   row("`/session` ÷ that cloned answer after reading method and path", "sessionToRoutedFloor", "");
+  row("`/session` ÷ the same answer prepared on the project's engine", "sessionToEngineFloor", "");
   row("`/load` ÷ its same-answer minimum", "loadToSameAnswer", "≥ 0.9");
   row("`/load` ÷ bare constant", "loadToBare", "");
   row("`/load` ÷ the same answer built once and cloned", "loadToCloned", "");
   row("`/load` ÷ that cloned answer after reading method and path", "loadToRoutedFloor", "");
+  row("`/load` ÷ the same answer prepared on the project's engine", "loadToEngineFloor", "");
   return lines.join("\n");
 }
 

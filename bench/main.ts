@@ -269,7 +269,10 @@ async function main(args: string[]): Promise<number> {
     );
   }
   console.log(out.join("\n"));
-  await Deno.writeTextFile(values.out, JSON.stringify(results, null, 2) + "\n");
+  await Deno.writeTextFile(
+    values.out,
+    JSON.stringify(await withEarlierParts(values.out, results, which), null, 2) + "\n",
+  );
   console.log(`\nWrote ${values.out}`);
   const failed = which.some((w) => isRecord(results[w]) && "error" in (results[w] as object));
   return failed ? 1 : 0;
@@ -281,4 +284,28 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args));
+}
+
+/**
+ * `results` plus the parts of the file at `path` that this run did not measure (with `--only`),
+ * each marked with the date of the run that did, so that a partial run keeps the others' figures.
+ */
+export async function withEarlierParts(
+  path: string,
+  results: Record<string, unknown>,
+  measured: readonly string[],
+): Promise<Record<string, unknown>> {
+  let earlier: Record<string, unknown>;
+  try {
+    earlier = JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return results;
+  }
+  const merged = { ...results };
+  for (const part of BENCHES) {
+    if (measured.includes(part) || !isRecord(earlier[part])) continue;
+    const date = (earlier[part] as Record<string, unknown>).measured ?? earlier.date;
+    merged[part] = { ...(earlier[part] as Record<string, unknown>), measured: date };
+  }
+  return merged;
 }

@@ -44,7 +44,11 @@ export const PACKAGE_SETS: Readonly<Record<"test" | "bench", readonly Prerequisi
     { name: "firejail", why: "the sandbox tests run Webots' stand-in in `/usr/bin/firejail`" },
     {
       name: "procps",
-      why: "`/usr/bin/kill`, which the simulation server uses to end a Webots process group",
+      why: "`/usr/bin/kill` and `/usr/bin/ps`, with which the simulation server ends a Webots run",
+    },
+    {
+      name: "prometheus",
+      why: "`/usr/bin/promtool check metrics` checks both servers' `/metrics`",
     },
   ],
   bench: [

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ADMIN_TOKEN_KEY } from "../shared/admin.ts";
 import { resolve } from "node:path";
 import {
   type ConfigEnv,
@@ -13,6 +14,7 @@ import {
   type Schema,
 } from "../shared/config.ts";
 import { heartbeatTimeoutKey } from "../shared/heartbeat.ts";
+import { DEFAULT_THRESHOLDS } from "./load_rules.ts";
 
 /** The project root: relative config paths resolve against it. */
 export const PROJECT_ROOT: string = resolve(import.meta.dirname ?? ".", "..");
@@ -112,6 +114,30 @@ export const sessionSchema = {
   },
   // hb (issue 9): WebSocket heartbeat on `/`.
   heartbeatTimeout: heartbeatTimeoutKey("which drops it from the availability feed"),
+  // steady (issue 10): a band between full and available again, against flapping.
+  fullAt: {
+    type: "number",
+    default: DEFAULT_THRESHOLDS.fullAt,
+    min: 0,
+    max: 100,
+    doc:
+      "Load (0–100) at which a simulation server becomes full: `GET /session` stops handing it out, and the feed, the e-mails and `/monitor` say so.",
+  },
+  availableAt: {
+    type: "number",
+    default: DEFAULT_THRESHOLDS.availableAt,
+    min: 0,
+    max: 100,
+    check: (value, earlier) =>
+      typeof value === "number" && typeof earlier.fullAt === "number" &&
+        value >= earlier.fullAt
+        ? `must be below "fullAt" (${earlier.fullAt}), got ${value}`
+        : undefined,
+    doc:
+      "Load (0–100, below `fullAt`) under which a full simulation server is available again; between the two a server keeps its standing.",
+  },
+  // issue 10: the admin API (shared/admin.ts).
+  adminToken: ADMIN_TOKEN_KEY,
 } as const satisfies Schema;
 
 /** A validated session-server config. */

@@ -1,6 +1,7 @@
 /**
  * The fleet of simulation servers: polls each one's `/load` on a fixed period, keeps its state,
- * and reports state transitions (down, up again, full, available again).
+ * and reports state transitions (down, up again, full, available again). Whether an answering
+ * server is full is decided by `nextState` (load_rules.ts) from its load and its state before.
  *
  * Each server is polled independently: a result is applied as soon as it arrives, a slow or dead
  * server never delays the others, and a server whose previous poll is still in flight is skipped
@@ -11,7 +12,15 @@
 import { type Clock, every } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import { loadUrl, type UrlMode } from "../shared/urls.ts";
-import { type DownReason, type ServerState, type ServerView, standingOf } from "./load_rules.ts";
+import {
+  type DownReason,
+  type LoadThresholds,
+  nextState,
+  type PollOutcome,
+  type ServerState,
+  type ServerView,
+  standingOf,
+} from "./load_rules.ts";
 
 /** A change worth telling the administrator about. */
 export type Transition =
@@ -30,9 +39,13 @@ export interface FleetDeps {
   readonly clock: Clock;
   readonly refreshMs: number;
   readonly timeoutMs: number;
+  /** When a server becomes full and available again (`fullAt`, `availableAt`). */
+  readonly thresholds: LoadThresholds;
   /** Called after any server's state changed (availability may have changed). */
   readonly onUpdate: () => void;
   readonly onTransition: (transition: Transition) => void;
+  /** Hears each poll's outcome and how long it took, in seconds (`/metrics`). */
+  readonly onPoll?: (entry: string, outcome: PollOutcome, seconds: number) => void;
 }
 
 /** The polling fleet. */
@@ -80,6 +93,8 @@ interface Slot {
   state: ServerState;
   inFlight: Promise<void> | undefined;
   abort: AbortController | undefined;
+  /** A round came while the poll was in flight: poll again as soon as it ends. */
+  due: boolean;
 }
 
 /** Creates the fleet; polling starts with `start()`. */
@@ -90,20 +105,22 @@ export function createFleet(deps: FleetDeps): Fleet {
     state: { kind: "unknown" },
     inFlight: undefined,
     abort: undefined,
+    due: false,
   }));
   let stopRounds: (() => void) | undefined;
   let stopped = false;
 
-  const apply = (slot: Slot, state: ServerState) => {
+  const apply = (slot: Slot, outcome: PollOutcome) => {
     if (stopped) return;
     const before = slot.state;
+    const state = nextState(before, outcome, deps.thresholds);
     slot.state = state;
     const transition = transitionOf(slot.entry, before, state);
     if (transition) deps.onTransition(transition);
     deps.onUpdate();
   };
 
-  const query = async (slot: Slot, abort: AbortController): Promise<ServerState> => {
+  const query = async (slot: Slot, abort: AbortController): Promise<PollOutcome> => {
     const timer = deps.clock.setTimeout(() => abort.abort(), deps.timeoutMs);
     try {
       const response = await deps.fetch(slot.url, { signal: abort.signal });
@@ -127,12 +144,22 @@ export function createFleet(deps: FleetDeps): Fleet {
   };
 
   const poll = (slot: Slot) => {
-    if (slot.inFlight || stopped) return;
+    if (stopped) return;
+    if (slot.inFlight) {
+      // Skipping the round for good would leave a server that hung polled only every other
+      // round when loadTimeout ≥ loadRefresh (the timeout and the round fall due together): a
+      // restored server would wait a whole extra period to be seen.
+      slot.due = true;
+      return;
+    }
+    slot.due = false;
     const abort = new AbortController();
     slot.abort = abort;
+    const began = deps.clock.now();
     slot.inFlight = query(slot, abort).then((state) => {
       slot.inFlight = undefined;
       slot.abort = undefined;
+      deps.onPoll?.(slot.entry, state, (deps.clock.now() - began) / 1000);
       if (state.kind === "down") {
         deps.logger.debug(
           { entry: slot.entry, reason: state.reason, detail: state.detail },
@@ -144,6 +171,8 @@ export function createFleet(deps: FleetDeps): Fleet {
       // onTransition/onUpdate threw: log it once here so that polling goes on (reference bug 13).
       slot.inFlight = undefined;
       deps.logger.error({ entry: slot.entry, err: error }, "applying a poll result failed");
+    }).finally(() => {
+      if (slot.due) poll(slot);
     });
   };
 

@@ -3,11 +3,17 @@
  * simulation server, when a server is full, which server `GET /session` hands out, and the average
  * that `/load`, `/monitor` and the load history show.
  *
+ * A server becomes full when its load reaches `fullAt` and is available again only once it falls
+ * below `availableAt` (`nextState`): a load that wavers inside the band between the two changes
+ * nothing, so one busy machine does not flap the availability feed, the e-mails and `/session`.
+ * Every reader (the feed, `/session`, the e-mails, `/monitor`) takes the standing from the state
+ * this produces, never from a load figure of its own.
+ *
  * ```ts
  * import { chooseServer } from "./load_rules.ts";
  * chooseServer([
- *   { entry: "a:2000", state: { kind: "up", load: 40 } },
- *   { entry: "b:2000", state: { kind: "up", load: 10 } },
+ *   { entry: "a:2000", state: { kind: "up", load: 40, full: false } },
+ *   { entry: "b:2000", state: { kind: "up", load: 10, full: false } },
  * ]); // "b:2000"
  * ```
  *
@@ -17,14 +23,34 @@
 /** A simulation server at or above this load takes no new client (reference `LOAD_THRESHOLD`). */
 export const LOAD_THRESHOLD = 99;
 
+/** When a server becomes full and when it is available again (config `fullAt`, `availableAt`). */
+export interface LoadThresholds {
+  /** A load at or above it makes a server full. */
+  readonly fullAt: number;
+  /** A full server is available again only with a load below it (below `fullAt`). */
+  readonly availableAt: number;
+}
+
+/** The defaults: full at the reference's threshold, available again below 90. */
+export const DEFAULT_THRESHOLDS: LoadThresholds = Object.freeze({
+  fullAt: LOAD_THRESHOLD,
+  availableAt: 90,
+});
+
 /** Why a server counts as not responding. */
 export type DownReason = "refused" | "timeout" | "status" | "body";
 
 /** What the session server knows about one simulation server. */
 export type ServerState =
   | { readonly kind: "unknown" }
-  | { readonly kind: "up"; readonly load: number }
+  /** It answered `load`; `full` is decided by `nextState`. */
+  | { readonly kind: "up"; readonly load: number; readonly full: boolean }
   | { readonly kind: "down"; readonly reason: DownReason; readonly detail: string };
+
+/** What one poll of a server's `/load` found: the load it answered, or why it did not answer. */
+export type PollOutcome =
+  | { readonly kind: "up"; readonly load: number }
+  | Extract<ServerState, { kind: "down" }>;
 
 /** One simulation server as configured, with its current state. */
 export interface ServerView {
@@ -38,9 +64,26 @@ export interface ServerView {
  */
 export type Standing = "unknown" | "down" | "full" | "available";
 
-/** True when a load leaves no room for a new client. */
-export function isFull(load: number): boolean {
-  return load >= LOAD_THRESHOLD;
+/** True when a load alone makes a server full (`fullAt` reached), whatever it was before. */
+export function isFull(load: number, thresholds: LoadThresholds): boolean {
+  return load >= thresholds.fullAt;
+}
+
+/**
+ * The state of a server after a poll: full from `fullAt` on, and once full, until the load is
+ * below `availableAt`. A server that was not answering before (or not polled yet) has no standing
+ * to keep, so its first answer is judged on `fullAt` alone, as without the band.
+ */
+export function nextState(
+  before: ServerState,
+  outcome: PollOutcome,
+  thresholds: LoadThresholds,
+): ServerState {
+  if (outcome.kind === "down") return outcome;
+  const { load } = outcome;
+  const wasFull = before.kind === "up" && before.full;
+  const full = wasFull ? load >= thresholds.availableAt : isFull(load, thresholds);
+  return { kind: "up", load, full };
 }
 
 /** The standing of a server in `state`. */
@@ -50,13 +93,13 @@ export function standingOf(state: ServerState): Standing {
     case "down":
       return state.kind;
     case "up":
-      return isFull(state.load) ? "full" : "available";
+      return state.full ? "full" : "available";
     default:
       return state satisfies never;
   }
 }
 
-/** True when a server takes new clients (it answered, with a load below the threshold). */
+/** True when a server takes new clients (it answered, and is not full). */
 export function isAvailable(state: ServerState): state is Extract<ServerState, { kind: "up" }> {
   return standingOf(state) === "available";
 }

@@ -8,6 +8,7 @@ import { loadAssets } from "../shared/assets.ts";
 import { systemClock } from "../shared/clock.ts";
 import { loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
+import { createRegistry } from "../shared/metrics.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
 import { sessionConfigEnv, sessionSchema } from "./config.ts";
 import { createSmtpMailer, mailAddresses } from "./notify.ts";
@@ -37,6 +38,7 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     clock: systemClock,
     mail: addresses && { ...addresses, mailer: createSmtpMailer(config) },
     assets,
+    registry: createRegistry(),
   });
   const ssl = config.sslCertificate !== undefined && config.sslKey !== undefined;
   await serveUntilSignal({
@@ -45,6 +47,8 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     cert: ssl ? await Deno.readTextFile(config.sslCertificate!) : undefined,
     key: ssl ? await Deno.readTextFile(config.sslKey!) : undefined,
     handler: server.handler,
+    onError: (error, what) => logger.error({ err: error }, what),
+    clock: systemClock,
     stopOnStdinEnd: watchStdin,
     onListen: (port) => {
       logger.info(

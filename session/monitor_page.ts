@@ -15,6 +15,7 @@ import {
   answeredLoad,
   averageLoad,
   isFull,
+  type LoadThresholds,
   type ServerState,
   type ServerView,
   standingOf,
@@ -92,16 +93,21 @@ function serverRows(servers: readonly ServerView[], mode: UrlMode): ServerRow[] 
       state: badge.text,
       stateClass: badge.className,
       load: load === undefined ? "N/A" : `${pythonFloat(load)}%`,
-      loadClass: load !== undefined && isFull(load) ? "load full" : "load",
+      // Red exactly while the server is full, band included (load_rules.ts `nextState`).
+      loadClass: standingOf(state) === "full" ? "load full" : "load",
     };
   });
 }
 
-function averageCell(servers: readonly ServerView[]): { text: string; className: string } {
+function averageCell(
+  servers: readonly ServerView[],
+  thresholds: LoadThresholds,
+): { text: string; className: string } {
   const average = averageLoad(servers);
-  return average === undefined
-    ? { text: "N/A", className: "load" }
-    : { text: `${formatG(average)}%`, className: isFull(average) ? "load full" : "load" };
+  return average === undefined ? { text: "N/A", className: "load" } : {
+    text: `${formatG(average)}%`,
+    className: isFull(average, thresholds) ? "load full" : "load",
+  };
 }
 
 /** What `/monitor/data` answers. */
@@ -117,13 +123,18 @@ export function monitorData(
   servers: readonly ServerView[],
   history: LoadColumns,
   mode: UrlMode,
+  thresholds: LoadThresholds,
 ): MonitorData {
   const columns: Record<string, (number | null)[]> = {
     timestamp: history.timestamp,
     average: history.average,
   };
   history.servers.forEach((loads, i) => (columns[`s${i}`] = loads));
-  return { servers: serverRows(servers, mode), average: averageCell(servers), history: columns };
+  return {
+    servers: serverRows(servers, mode),
+    average: averageCell(servers, thresholds),
+    history: columns,
+  };
 }
 
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"];
@@ -162,6 +173,7 @@ export function monitorPage(
   servers: readonly ServerView[],
   startedAt: Date,
   mode: UrlMode,
+  thresholds: LoadThresholds,
 ): string {
   const rows = serverRows(servers, mode).map((row, i) =>
     `<tr><td>${i + 1}</td><td><a href="${escapeHtml(row.monitor)}">${
@@ -170,7 +182,7 @@ export function monitorPage(
       escapeHtml(row.state)
     }</span></td><td class="${row.loadClass}">${escapeHtml(row.load)}</td></tr>`
   );
-  const average = averageCell(servers);
+  const average = averageCell(servers, thresholds);
   const n = servers.length;
   return `<!DOCTYPE html>
 <html>

@@ -174,7 +174,13 @@ export function createNotifier(deps: NotifierDeps): Notifier {
         () => deps.logger.info({ to: mail.administrator, subject }, "e-mail sent"),
         (error) =>
           deps.logger.error(
-            { to: mail.administrator, subject, err: error },
+            // The reason in a field of its own: the text line shows it without the stack.
+            {
+              to: mail.administrator,
+              subject,
+              reason: error instanceof Error ? error.message : String(error),
+              err: error,
+            },
             `Error: unable to send email to ${mail.administrator}`,
           ),
       ).finally(() => pending.delete(sending));

@@ -12,6 +12,7 @@ import {
   guard,
   type Handler,
   html,
+  type HttpRequest,
   isGetOrHead,
   isWebSocketUpgrade,
   json,
@@ -23,7 +24,9 @@ import {
 import type { Assets } from "../shared/assets.ts";
 import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
-import { upgradeWithHeartbeat } from "../shared/heartbeat.ts";
+import { createRegistry, type MetricsRegistry, metricsRoute } from "../shared/metrics.ts";
+import { createReadiness, type Readiness } from "../shared/readiness.ts";
+import { upgradeWebSocket } from "../shared/websocket.ts";
 import { NO_SERVER_AVAILABLE } from "../shared/protocol.ts";
 import { checkUrl, simulationServerWsUrl, type UrlMode } from "../shared/urls.ts";
 import { createAvailabilityHub } from "./availability.ts";
@@ -31,6 +34,7 @@ import type { SessionConfig } from "./config.ts";
 import { createFleet } from "./fleet.ts";
 import { homePage } from "./home_page.ts";
 import { createLoadHistory } from "./load_history.ts";
+import { exportSessionServerMetrics } from "./metrics.ts";
 import { averageLoad, chooseServer, isAvailable } from "./load_rules.ts";
 import { monitorData, monitorPage } from "./monitor_page.ts";
 import { createNotifier, type MailSettings } from "./notify.ts";
@@ -46,6 +50,8 @@ export interface SessionDeps {
   readonly mail: MailSettings | undefined;
   /** The pages' scripts and styles, served under `/assets/`. */
   readonly assets: Assets;
+  /** Where this server's metrics go (`/metrics`); default: a registry of its own. */
+  readonly registry?: MetricsRegistry;
 }
 
 /** A session server: a request handler plus its lifecycle. */
@@ -55,6 +61,8 @@ export interface SessionServer {
   start(port: number): void;
   /** Closes subscribers with 1001, stops polling, waits for e-mails in flight. */
   shutdown(): Promise<void>;
+  /** `/ready`'s state: not ready once shutting down; the drain feature sets `draining`. */
+  readonly readiness: Readiness;
 }
 
 /** `GET /session`'s headers: HTML, as the reference, and its CORS headers. Built once. */
@@ -62,6 +70,13 @@ const SESSION_INIT: ResponseInit = Object.freeze({
   headers: Object.freeze({ "content-type": "text/html; charset=utf-8", ...CORS_HEADERS }),
 });
 const OPTIONS_INIT: ResponseInit = Object.freeze({ status: 204, headers: CORS_HEADERS });
+
+/**
+ * Largest message a subscriber of `/` may send, in bytes: it is sent `1`/`0` and has nothing to
+ * say (what it sends is logged and ignored), so a small JSON message is the most it needs; a larger
+ * one closes its socket with 1009 before it is held in memory.
+ */
+export const SUBSCRIBER_MAX_MESSAGE = 4096;
 
 /** Creates the session server; nothing runs until `start`. */
 export function createSessionServer(deps: SessionDeps): SessionServer {
@@ -71,9 +86,17 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     portRewrite: config.portRewrite,
   };
   const startedAt = new Date(deps.clock.now());
+  const thresholds = { fullAt: config.fullAt, availableAt: config.availableAt };
   let port = config.port;
   const hub = createAvailabilityHub(logger, deps.clock);
   const history = createLoadHistory();
+  const registry = deps.registry ?? createRegistry();
+  const readiness = createReadiness();
+  const recorded = exportSessionServerMetrics(registry, {
+    entries: config.simulationServers,
+    servers: () => fleet.servers(),
+    subscribers: () => hub.size,
+  });
   /** `GET /session`'s body for the fleet's current state; no server is known before a poll. */
   let sessionAnswer = NO_SERVER_AVAILABLE;
   const notifier = createNotifier({
@@ -89,6 +112,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     clock: deps.clock,
     refreshMs: config.loadRefresh * 1000,
     timeoutMs: config.loadTimeout * 1000,
+    thresholds,
     onUpdate: () => {
       const servers = fleet.servers();
       // Kept here rather than chosen per request: `/session` is the hot path, polls are rare.
@@ -100,31 +124,44 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
       hub.set(servers.some((s) => isAvailable(s.state)));
     },
     onTransition: (transition) => notifier.notify(transition),
+    onPoll: recorded.polled,
   });
   let shuttingDown = false;
   const sessionResponse = cachedResponses(SESSION_INIT);
 
-  const session = (request: Request): Response => {
-    if (isGetOrHead(request)) return sessionResponse(sessionAnswer);
+  const session = (request: HttpRequest): Response => {
+    if (isGetOrHead(request)) {
+      if (sessionAnswer === NO_SERVER_AVAILABLE) recorded.answeredNone();
+      else recorded.answeredServer();
+      return sessionResponse(sessionAnswer);
+    }
     if (request.method === "OPTIONS") return new Response(null, OPTIONS_INIT);
     return methodNotAllowed("GET, HEAD, OPTIONS");
   };
 
-  const root = getOnly((request: Request): Response => {
+  const root = getOnly((request: HttpRequest): Response => {
     if (!isWebSocketUpgrade(request)) {
       return html(homePage(new URL(request.url).searchParams.get("url") ?? ""));
     }
     if (shuttingDown) return text("Shutting down\n", { status: 503 });
     // The request's headers are gone once upgraded.
     const host = request.headers.get("host") ?? "";
-    const { socket, response } = upgradeWithHeartbeat(request, config.heartbeatTimeout);
-    hub.add(socket, host);
+    const { socket, response } = upgradeWebSocket(request, {
+      maxMessageSize: SUBSCRIBER_MAX_MESSAGE,
+      heartbeatTimeout: config.heartbeatTimeout,
+      clock: deps.clock,
+      onListenerError: (error) => logger.error({ err: error, host }, "subscriber socket failed"),
+    });
+    if (socket !== undefined) hub.add(socket, host);
     return response;
   });
 
   const load = getOnly(() => text(String(averageLoad(fleet.servers()) ?? -1)));
-  const monitor = getOnly(() => html(monitorPage(fleet.servers(), startedAt, mode)));
-  const data = getOnly(() => json(monitorData(fleet.servers(), history.columns(), mode)));
+  const monitor = getOnly(() => html(monitorPage(fleet.servers(), startedAt, mode, thresholds)));
+  const data = getOnly(() =>
+    json(monitorData(fleet.servers(), history.columns(), mode, thresholds))
+  );
+  const metrics = metricsRoute(registry);
 
   return {
     handler: guard(logger, (request) => {
@@ -139,6 +176,12 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
           return monitor(request);
         case "/monitor/data":
           return data(request);
+        case "/metrics":
+          return metrics(request);
+        case "/health":
+          return readiness.health(request);
+        case "/ready":
+          return readiness.readyRoute(request);
         default:
           return deps.assets.respond(request) ?? notFound();
       }
@@ -147,8 +190,10 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
       port = listenPort;
       fleet.start();
     },
+    readiness,
     async shutdown() {
       shuttingDown = true;
+      readiness.shuttingDown();
       logger.info({ subscribers: hub.size }, "shutting down");
       await Promise.all([hub.closeAll(1001, "server shutting down", 2000), fleet.stop()]);
       await notifier.idle();

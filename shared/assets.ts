@@ -7,7 +7,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { isGetOrHead, methodNotAllowed, notFound } from "./http.ts";
+import { type HttpRequest, isGetOrHead, methodNotAllowed, notFound } from "./http.ts";
 
 /** A file to serve as `/assets/<name>`. */
 export interface AssetSource {
@@ -24,7 +24,7 @@ export class AssetError extends Error {
 /** The loaded assets. */
 export interface Assets {
   /** Answers `GET|HEAD /assets/<name>` (404 for unknown names); undefined for other paths. */
-  respond(request: Request): Response | undefined;
+  respond(request: HttpRequest): Response | undefined;
   /** The names served. */
   readonly names: readonly string[];
 }

@@ -5,6 +5,10 @@
  * @module
  */
 import type { Logger } from "./log.ts";
+import type { ConnInfo, Handler, HttpRequest } from "./http_request.ts";
+import { preparedResponses } from "./http_response.ts";
+
+export type { ConnInfo, Handler, HttpRequest };
 
 /** Headers the reference sends on `/session` (the Webots client fetches it cross-origin). */
 export const CORS_HEADERS: Readonly<Record<string, string>> = {
@@ -38,14 +42,14 @@ export function methodNotAllowed(allow: string): Response {
 }
 
 /** True for the methods a read-only route answers. */
-export function isGetOrHead(request: Request): boolean {
+export function isGetOrHead(request: HttpRequest): boolean {
   return request.method === "GET" || request.method === "HEAD";
 }
 
 /** Wraps a read-only route: other methods than GET and HEAD get 405. */
 export function getOnly<A extends unknown[]>(
-  route: (request: Request, ...rest: A) => Response,
-): (request: Request, ...rest: A) => Response {
+  route: (request: HttpRequest, ...rest: A) => Response,
+): (request: HttpRequest, ...rest: A) => Response {
   return (request, ...rest) =>
     isGetOrHead(request) ? route(request, ...rest) : methodNotAllowed("GET, HEAD");
 }
@@ -64,23 +68,17 @@ export function escapeHtml(value: unknown): string {
 }
 
 /** True when the request asks for a WebSocket upgrade. */
-export function isWebSocketUpgrade(request: Request): boolean {
+export function isWebSocketUpgrade(request: HttpRequest): boolean {
   return request.headers.get("upgrade")?.toLowerCase() === "websocket";
 }
 
-/** A request handler as Deno.serve takes it: synchronous routes answer without a promise. */
-export type Handler = (
-  request: Request,
-  info: Deno.ServeHandlerInfo,
-) => Response | Promise<Response>;
-
 /**
  * Wraps a handler so that a thrown error (or a rejected promise) becomes a logged 500 and never
- * reaches Deno.serve. A synchronous answer is passed on as it is: wrapping every answer in an async
+ * reaches the HTTP engine. A synchronous answer is passed on as it is: wrapping every answer in an async
  * function would cost each request a promise and a microtask.
  */
 export function guard(logger: Logger, handler: Handler): Handler {
-  const fail = (request: Request, error: unknown): Response => {
+  const fail = (request: HttpRequest, error: unknown): Response => {
     logger.error({ method: request.method, url: request.url, err: error }, "request failed");
     return text("Internal server error\n", { status: 500 });
   };
@@ -131,21 +129,12 @@ export function requestPath(url: string): string {
 
 /**
  * Answers of a hot route whose body changes rarely (`/session` between polls, `/load` between
- * snapshots): the `Response` is built only when the body changes, and every request gets a clone
- * of it. A clone copies the validated header list instead of converting and validating `init`'s
- * headers again, which is most of what building a small response costs.
+ * snapshots): each request gets an ordinary `Response` (a clone of one built when the body
+ * changed), and the HTTP engine writes the bytes serialized when the body changed instead of
+ * serializing that response again (see `preparedResponses` in http_response.ts).
  */
-export function cachedResponses(init: ResponseInit): (body: string) => Response {
-  let lastBody: string | undefined;
-  let prototype: Response | undefined;
-  return (body) => {
-    if (prototype === undefined || body !== lastBody) {
-      lastBody = body;
-      prototype = new Response(body, init);
-    }
-    return prototype.clone();
-  };
-}
+export const cachedResponses: (init: ResponseInit) => (body: string) => Response =
+  preparedResponses;
 
 /** An `application/json` response that no cache keeps (live monitor data). */
 export function json(value: unknown, init: ResponseInit = {}): Response {

@@ -10,7 +10,7 @@
  * @module
  */
 import pino from "pino";
-import { createStream } from "rotating-file-stream";
+import { openLogFile } from "./log_file.ts";
 
 /** The logging interface the servers use; child loggers carry extra fields on every line. */
 export interface Logger {
@@ -135,23 +135,31 @@ export function createLogger(options: LogOptions): Logger {
       },
     );
   }
-  // Classical rotation gives the reference's names: output.log, output.log.1 … output.log.10.
-  // In classical mode the generator's first argument is the rotation index (null: current file).
-  const name = (index: number | Date | null) => index ? `output.log.${index}` : "output.log";
-  const stream = createStream(name, {
-    path: dir,
-    size: `${Math.max(1, Math.round((options.maxBytes ?? 500_000) / 1000))}K`,
-    rotate: options.maxFiles ?? 10,
+  // A full or read-only log folder must not stop the server, nor silence it for good: the file
+  // says once on stderr that it cannot write, drops lines meanwhile, and says when it works again.
+  const file = openLogFile({
+    dir,
+    maxBytes: options.maxBytes ?? 500_000,
+    maxFiles: options.maxFiles ?? 10,
+    onFailure: (path, reason) =>
+      console.error(
+        `${options.server} server: cannot write the log file ${path}: ${reason}; ` +
+          "dropping log lines until it works again",
+      ),
+    onRecovery: (path, dropped) => {
+      console.error(
+        `${options.server} server: writing the log file ${path} again ` +
+          `(${dropped} lines were dropped)`,
+      );
+      // Called from a write callback, long after `logger` below is assigned.
+      logger.warn({ path, dropped }, "Writing the log file again, lines were dropped");
+    },
   });
-  stream.on("error", (error: unknown) => {
-    console.error(`log write failed: ${error}`);
-  });
-  const close = () =>
-    new Promise<void>((resolve) => {
-      stream.end(() => resolve());
-    });
-  if (!json) return textLogger((line) => stream.write(line), "info", {}, close);
-  return wrap(pino({ base, timestamp: pino.stdTimeFunctions.isoTime }, stream), close);
+  const close = () => file.close();
+  const logger: Logger = json
+    ? wrap(pino({ base, timestamp: pino.stdTimeFunctions.isoTime }, file), close)
+    : textLogger((line) => file.write(line), "info", {}, close);
+  return logger;
 }
 
 function wrap(p: pino.Logger, close: () => Promise<void>): Logger {

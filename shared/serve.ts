@@ -1,9 +1,13 @@
 /**
- * Serving lifecycle both servers share: listen (with TLS when configured), print the reference's
- * start line, and on SIGINT/SIGTERM shut down gracefully and exit 0.
+ * Serving lifecycle both servers share: listen (with TLS when configured) on the project's own
+ * HTTP engine (http_server.ts), print the reference's start line, and on SIGINT/SIGTERM shut down
+ * gracefully and exit 0.
  *
  * @module
  */
+import type { Clock } from "./clock.ts";
+import type { Handler } from "./http_request.ts";
+import { listenHttp } from "./http_server.ts";
 
 /** What `serveUntilSignal` needs. */
 export interface ServeOptions {
@@ -14,7 +18,11 @@ export interface ServeOptions {
   /** PEM certificate and key; both set → HTTPS/WSS. */
   readonly cert?: string | undefined;
   readonly key?: string | undefined;
-  readonly handler: Deno.ServeHandler;
+  readonly handler: Handler;
+  /** Times the engine's head and idle deadlines (default: the wall clock). */
+  readonly clock?: Clock;
+  /** Told about what the engine survived: a handler's throw, a failed accept or upgrade. */
+  readonly onError?: (error: unknown, what: string) => void;
   /** Runs once a signal arrives, before the listener closes: close sockets, stop processes. */
   readonly onShutdown: () => Promise<void>;
   /** Runs once listening, with the real port (useful with port 0). */
@@ -35,31 +43,33 @@ export function startLine(name: string, port: number, ssl: boolean): string {
 }
 
 /**
- * Serves until SIGINT or SIGTERM, then calls `onShutdown`, waits for in-flight requests and
- * resolves. The caller exits.
+ * Serves until SIGINT or SIGTERM, then calls `onShutdown`, stops accepting, lets requests in
+ * flight be answered, closes the remaining connections and resolves. The caller exits.
  */
 export async function serveUntilSignal(options: ServeOptions): Promise<void> {
   const ssl = options.cert !== undefined && options.key !== undefined;
-  const abort = new AbortController();
+  let signalled!: () => void;
+  const stopRequested = new Promise<void>((resolve) => signalled = resolve);
   let stopping: Promise<void> | undefined;
   const stop = () => {
-    stopping ??= options.onShutdown().finally(() => abort.abort());
+    stopping ??= options.onShutdown().finally(signalled);
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   if (options.stopOnStdinEnd) void stopAtEndOfStdin(stop);
-  const tls = ssl ? { cert: options.cert!, key: options.key! } : {};
-  const server = Deno.serve({
-    port: options.port,
+  const server = listenHttp({
     hostname: options.hostname ?? "0.0.0.0",
-    signal: abort.signal,
-    ...tls,
-    onListen: ({ port }) => {
-      console.log(startLine(options.name, port, ssl));
-      options.onListen?.(port);
-    },
-  }, options.handler);
-  await server.finished;
+    port: options.port,
+    cert: ssl ? options.cert : undefined,
+    key: ssl ? options.key : undefined,
+    handler: options.handler,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.onError ? { onError: options.onError } : {}),
+  });
+  console.log(startLine(options.name, server.port, ssl));
+  options.onListen?.(server.port);
+  await stopRequested;
+  await server.shutdown();
   await stopping;
   Deno.removeSignalListener("SIGINT", stop);
   Deno.removeSignalListener("SIGTERM", stop);

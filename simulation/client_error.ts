@@ -8,3 +8,16 @@
 export class ClientError extends Error {
   override name = "ClientError";
 }
+
+/**
+ * A failure of this server rather than of the browser's request (a full or read-only disk),
+ * already logged once where it was found: each refused session logs it at debug level only.
+ */
+export class UnavailableError extends ClientError {
+  override name = "UnavailableError";
+}
+
+/** Every simulation slot of the server is taken. */
+export class NoSlotError extends ClientError {
+  override name = "NoSlotError";
+}

@@ -24,9 +24,14 @@ import {
   parseWebotsLine,
 } from "../shared/protocol.ts";
 import { webotsStreamUrl } from "../shared/urls.ts";
-import { ClientError } from "./client_error.ts";
+import { ClientError, NoSlotError, UnavailableError } from "./client_error.ts";
 import type { SimulationConfig } from "./config.ts";
 import { describeProgress, type OnProgress, startingWebots, throttleProgress } from "./progress.ts";
+import {
+  IGNORED_START_EVENTS,
+  type StartEvents,
+  type StartFailureReason,
+} from "./metrics_export.ts";
 import type { Project, Projects } from "./projects.ts";
 import type { WebotsProcess, WebotsRun, WebotsRuns } from "./webots_run.ts";
 
@@ -55,7 +60,12 @@ export interface SessionDeps {
   readonly clock: Clock;
   /** Called whenever the state or idle flag changes (the monitor and `/load` count sessions). */
   readonly onChange: () => void;
+  /** Hears each start's beginning and outcome (`/metrics`); default: nobody. */
+  readonly starts?: StartEvents;
 }
+
+/** The step a start is in, which tells why it failed (`START_FAILURE_REASONS`). */
+type StartStep = "open" | "project" | "release" | "ready";
 
 /** A row of the monitor page's table. */
 export interface SessionInfo {
@@ -87,6 +97,9 @@ export class ClientSession {
   readonly #abort = new AbortController();
   readonly #log: Logger;
   readonly #startedAt: number;
+  /** The step of a start not yet ready, failed or abandoned; undefined otherwise. */
+  #startStep: StartStep | undefined;
+  #startBegan = 0;
 
   constructor(
     readonly id: string,
@@ -180,6 +193,9 @@ export class ClientSession {
     }
     this.#generation = this.#generationOf(message);
     this.#setState("preparing");
+    this.#startStep = "open";
+    this.#startBegan = this.deps.clock.now();
+    this.#starts.requested();
     const opening = this.deps.webotsRuns.open(this.#log);
     this.#inFlight = opening;
     const run = await opening;
@@ -193,6 +209,7 @@ export class ClientSession {
     let mode: "x3d" | "mjpeg" | undefined;
     let controllerEdit = false;
     const signal = this.#abort.signal;
+    this.#startStep = "project";
     if (message.kind === "init") {
       this.#world = `${message.init.app}/${message.init.world}`;
       this.#log.info(
@@ -224,6 +241,7 @@ export class ClientSession {
     }
     if (this.#isClosed()) return;
     this.#setState("starting");
+    this.#startStep = "release";
     const starting = run.start(
       { worldFile: this.#project.worldFile, mode, controllerEdit },
       (release) => this.#loading(startingWebots(release)),
@@ -231,6 +249,7 @@ export class ClientSession {
     this.#inFlight = starting;
     const webots = await starting;
     this.#webots = webots;
+    if (this.#startStep === "release") this.#startStep = "ready";
     // close() has stopped the run while it was being started.
     if (this.#isClosed()) return;
     this.#log.info({ pid: webots.pid, port }, "Webots started");
@@ -245,7 +264,10 @@ export class ClientSession {
     const timeout = new AbortController();
     sleep(this.deps.clock, startTimeout * 1000, timeout.signal).then(() => {
       if (this.#state === "starting") {
-        void this.#fail(new ClientError(`Webots did not get ready within ${startTimeout} s`));
+        void this.#fail(
+          new ClientError(`Webots did not get ready within ${startTimeout} s`),
+          "start_timeout",
+        );
       }
     }, () => {});
     try {
@@ -287,6 +309,10 @@ export class ClientSession {
   #ready(port: number) {
     if (this.#state !== "starting") return;
     this.#setState("running");
+    if (this.#startStep !== undefined) {
+      this.#startStep = undefined;
+      this.#starts.ready((this.deps.clock.now() - this.#startBegan) / 1000);
+    }
     const url = webotsStreamUrl(this.deps.config.fullyQualifiedDomainName ?? this.host, port, {
       ssl: this.deps.ssl,
       portRewrite: this.deps.config.portRewrite,
@@ -329,6 +355,7 @@ export class ClientSession {
       { pid: this.#webots?.pid, code: status.code, signal: status.signal },
       "Webots exited",
     );
+    this.#startFailed("webots_exited");
     this.#send(formatError(`Webots exited (${how})`));
     this.socket.close(1000, "Webots exited");
     void this.close("Webots exited");
@@ -343,9 +370,13 @@ export class ClientSession {
     this.#send(formatResetController(path));
   }
 
-  async #fail(error: unknown) {
+  async #fail(error: unknown, reason?: StartFailureReason) {
     if (this.#isClosed()) return;
-    if (error instanceof ClientError) {
+    this.#startFailed(reason ?? this.#failureReason(error));
+    if (error instanceof UnavailableError) {
+      this.#log.debug({ reason: error.message }, "simulation failed");
+      this.#send(formatError(error.message));
+    } else if (error instanceof ClientError) {
       this.#log.warn({ reason: error.message }, "simulation failed");
       this.#send(formatError(error.message));
     } else {
@@ -356,7 +387,39 @@ export class ClientSession {
     await this.close("failure");
   }
 
+  /** Why a start failed with `error` in the step it is in. */
+  #failureReason(error: unknown): StartFailureReason {
+    if (!(error instanceof ClientError)) return "internal";
+    if (error instanceof NoSlotError) return "no_slot";
+    if (error instanceof UnavailableError) return "storage";
+    switch (this.#startStep) {
+      case "open":
+        return "no_webots";
+      case "project":
+        return "project";
+      case "release":
+        return "release";
+      default:
+        return "internal";
+    }
+  }
+
+  /** Records the failure of a start in progress; nothing once it is ready or settled. */
+  #startFailed(reason: StartFailureReason) {
+    if (this.#startStep === undefined) return;
+    this.#startStep = undefined;
+    this.#starts.failed(reason);
+  }
+
+  get #starts(): StartEvents {
+    return this.deps.starts ?? IGNORED_START_EVENTS;
+  }
+
   async #cleanUp(reason: string) {
+    if (this.#startStep !== undefined) {
+      this.#startStep = undefined;
+      this.#starts.abandoned();
+    }
     this.#setState("closed");
     this.#abort.abort(new Error(`session closed: ${reason}`));
     // A step in flight may still write into the run's folder: let it give up first.

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { ADMIN_TOKEN_KEY } from "../shared/admin.ts";
 import { join, relative, resolve } from "node:path";
 import {
   type ConfigEnv,
@@ -209,7 +210,8 @@ export const simulationSchema = {
     type: "integer",
     default: 65536,
     min: 64,
-    doc: "Largest `/client` message accepted, in bytes; larger ones get an `error:` reply.",
+    doc:
+      "Largest `/client` message accepted, in bytes (UTF-8, all fragments together); a larger one closes the socket with 1009 while it arrives, and its simulation ends like a departure.",
   },
   // cfg (issue 8): file roots, then the keys of the reference servers' configs (R2019b–R2023)
   // that this server reads under another name or does not use.
@@ -321,6 +323,25 @@ export const simulationSchema = {
   heartbeatTimeout: heartbeatTimeoutKey(
     "which ends its simulation like a departure (Webots stopped, folder removed, port freed)",
   ),
+  // steady (issue 10): steady load figures.
+  loadWindow: {
+    type: "integer",
+    default: 5,
+    min: 1,
+    max: 60,
+    doc:
+      "Seconds over which the CPU and GPU figures of `/load` are averaged (1–60; 1 is the latest one-second figure, as before); the slot share, memory and swap are taken as they are now.",
+  },
+  // net (issue 9): a hung helper program (nvidia-smi) is ended.
+  helperTimeout: {
+    type: "number",
+    default: 10,
+    min: 0.1,
+    doc:
+      "Seconds a helper program (`nvidia-smi`, `cat /proc/net/dev`, `kill`) may run before it gets SIGTERM, then SIGKILL a second later; a hung `nvidia-smi` then counts as failing (GPU figures 0, logged once).",
+  },
+  // issue 10: the admin API (shared/admin.ts).
+  adminToken: ADMIN_TOKEN_KEY,
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */

@@ -93,6 +93,11 @@ export async function readGpus(
   signal?: AbortSignal,
 ): Promise<GpuSummary> {
   const out = await runCommand(nvidiaSmiPath, [...NVIDIA_SMI_ARGS], signal ? { signal } : {});
+  if (out.timedOutAfterMs !== undefined) {
+    throw new Error(
+      `${nvidiaSmiPath} did not answer within ${out.timedOutAfterMs / 1000} s and was ended`,
+    );
+  }
   if (!out.success) {
     const said = (out.stdout.trim() || out.stderr?.trim() || "").split("\n")[0];
     throw new Error(`${nvidiaSmiPath} failed${said ? `: ${said}` : ""}`);

@@ -27,3 +27,29 @@ export function computeLoad(s: Snapshot, counts: SessionCounts, maxConnections: 
     .map((v) => Number.isFinite(v) ? v : 0);
   return Math.min(100, Math.max(0, round1(Math.max(...figures))));
 }
+
+/**
+ * The figures `/load` judges the machine by: the latest snapshot, with its CPU and GPU figures
+ * replaced by their mean over the last `count` snapshots (fewer while the history is shorter).
+ * Undefined before the first snapshot.
+ *
+ * CPU and GPU utilisation are rates that swing from second to second (a world loading, a
+ * controller compiling): one busy second must not make a server look full. Memory and swap are
+ * levels, taken as they are now: they do not spike and fall back within seconds, and a machine
+ * out of memory is out of it now.
+ */
+export function steadyFigures(history: readonly Snapshot[], count: number): Snapshot | undefined {
+  const latest = history.at(-1);
+  if (latest === undefined || count <= 1) return latest;
+  const window = history.slice(-count);
+  const mean = (figure: (s: Snapshot) => number) =>
+    window.reduce((sum, s) => sum + (Number.isFinite(figure(s)) ? figure(s) : 0), 0) /
+    window.length;
+  return {
+    ...latest,
+    cpu: mean((s) => s.cpu),
+    gpuCompute: mean((s) => s.gpuCompute),
+    gpuMemoryLoad: mean((s) => s.gpuMemoryLoad),
+    gpuMemory: mean((s) => s.gpuMemory),
+  };
+}

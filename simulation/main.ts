@@ -10,17 +10,21 @@
 import { AssetError, loadAssets } from "../shared/assets.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
+import { createRegistry } from "../shared/metrics.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
 import { resolve } from "node:path";
 import { systemClock } from "../shared/clock.ts";
 import { createCommandRunner } from "./command_runner.ts";
 import { simulationConfigEnv, simulationSchema } from "./config.ts";
 import { createMetrics } from "./metrics.ts";
+import { exportLoadMetrics } from "./metrics_export.ts";
 import { createMonitorView } from "./monitor_view.ts";
 import { simulationAssets } from "./page_assets.ts";
 import { canBindPort, createPortPool } from "./ports.ts";
 import { createSpawner } from "./process.ts";
+import { guardInstances } from "./instances_health.ts";
 import { createProjects } from "./projects.ts";
+import { createRunProcesses } from "./run_processes.ts";
 import { createRunRecords } from "./run_records.ts";
 import { createSimulationServer } from "./server.ts";
 import { resolveInstallations, WebotsVersionError } from "./webots_installations.ts";
@@ -28,6 +32,8 @@ import { createWebotsRuns, noWebotsNotice, webotsInstalled } from "./webots_run.
 
 const KILL = "/usr/bin/kill";
 const CAT = "/usr/bin/cat";
+const PS = "/usr/bin/ps";
+const GREP = "/usr/bin/grep";
 
 async function main(args: string[]): Promise<number> {
   const [configFile] = args;
@@ -47,23 +53,40 @@ async function main(args: string[]): Promise<number> {
   const cert = config.sslCertificate ? await Deno.readTextFile(config.sslCertificate) : undefined;
   const key = config.sslKey ? await Deno.readTextFile(config.sslKey) : undefined;
   const clock = systemClock;
-  const runCommand = createCommandRunner({ clock });
+  const runCommand = createCommandRunner({ clock, timeoutMs: config.helperTimeout * 1000 });
 
   // Who this server is to the run records it shares an instancesDir with.
   const owner = { port: config.port, config: resolve(configFile) };
   await Deno.mkdir(config.instancesDir, { recursive: true });
+  const processes = createRunProcesses({
+    runCommand,
+    psBinary: PS,
+    grepBinary: GREP,
+    catBinary: CAT,
+    killBinary: KILL,
+    uid: Deno.uid() ?? 0,
+    selfPid: Deno.pid,
+    clock,
+    logger,
+  });
   const records = createRunRecords({
     instancesDir: config.instancesDir,
     owner,
     runCommand,
     catBinary: CAT,
     killBinary: KILL,
+    processes,
     clock,
     logger,
   });
   const reaped = await records.reap(config.killTimeout * 1000);
   logger.info(
-    { killed: reaped.killed, gone: reaped.gone, removedFolders: reaped.removedFolders.length },
+    {
+      killed: reaped.killed,
+      gone: reaped.gone,
+      ended: reaped.ended,
+      removedFolders: reaped.removedFolders.length,
+    },
     "Cleaned up leftovers of a previous run",
   );
   const installations = await resolveInstallations(
@@ -87,6 +110,8 @@ async function main(args: string[]): Promise<number> {
     metrics,
   });
   let nextId = 0;
+  const registry = createRegistry();
+  const ports = createPortPool(config.port + 1, config.port + config.maxConnections, canBindPort);
   const server = createSimulationServer({
     config,
     logger,
@@ -94,22 +119,35 @@ async function main(args: string[]): Promise<number> {
     clock,
     newId: () => `c${++nextId}`,
     projects: createProjects({ config, fetch, logger }),
-    webotsRuns: createWebotsRuns({
-      config,
-      installations,
-      owner,
-      ssl,
-      display: Deno.env.get("DISPLAY"),
-      ports: createPortPool(config.port + 1, config.port + config.maxConnections, canBindPort),
-      spawner: createSpawner({ killBinary: KILL, runCommand, clock, logger }),
-      records,
-      clock,
+    webotsRuns: guardInstances(
+      createWebotsRuns({
+        config,
+        installations,
+        owner,
+        ssl,
+        display: Deno.env.get("DISPLAY"),
+        ports,
+        spawner: createSpawner({ killBinary: KILL, runCommand, clock, logger }),
+        processes,
+        records,
+        clock,
+        logger,
+      }),
+      config.instancesDir,
       logger,
-    }),
+    ),
     load: metrics.load,
     monitorPage: monitor.page,
     monitorData: monitor.data,
     assets,
+    registry,
+  });
+  exportLoadMetrics(registry, {
+    load: metrics.load,
+    figures: metrics.loadFigures,
+    counts: server.counts,
+    slotsInUse: () => ports.inUse,
+    maxConnections: config.maxConnections,
   });
   metrics.start(server.counts);
   logger.info({ port: config.port, ssl }, "Running simulation server");
@@ -120,6 +158,8 @@ async function main(args: string[]): Promise<number> {
     cert,
     key,
     handler: server.handler,
+    onError: (error, what) => logger.error({ err: error }, what),
+    clock: clock,
     stopOnStdinEnd: args.includes(WATCH_STDIN_FLAG),
     onShutdown: async () => {
       logger.info({}, "Shutting down");

@@ -7,13 +7,16 @@
  * for them at most `probeBudgetMs` and otherwise uses their previous reading. When one is absent or
  * fails its figures are 0, the failure is logged once, and it is retried after `probeRetryMs`.
  *
+ * `/load` takes the CPU and GPU figures averaged over the last `loadWindow` seconds of snapshots
+ * (`steadyFigures`) and the slot share from the session counts at the moment it is asked.
+ *
  * @module
  */
 import type { Logger } from "../shared/log.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { RunCommand } from "./command_runner.ts";
 import { type GpuSummary, readGpus } from "./gpu.ts";
-import { computeLoad } from "./load.ts";
+import { computeLoad, steadyFigures } from "./load.ts";
 import { type MonitorCsv, monitorCsvPath, openMonitorCsv } from "./monitor_csv.ts";
 import { networkRates, type NetworkReading, readNetwork } from "./network.ts";
 import { createProbe } from "./probe.ts";
@@ -29,7 +32,7 @@ import {
 } from "./system_stats.ts";
 
 export type { SessionCounts, Snapshot } from "./snapshot.ts";
-export { computeLoad } from "./load.ts";
+export { computeLoad, steadyFigures } from "./load.ts";
 
 /** Timer functions, injectable so that tests can fire snapshots themselves. */
 export interface Timers {
@@ -41,7 +44,12 @@ export interface Timers {
 export interface MetricsDeps {
   config: Pick<
     SimulationConfig,
-    "logDir" | "monitorLogEnabled" | "maxConnections" | "nvidiaSmiPath" | "instancesDir"
+    | "logDir"
+    | "monitorLogEnabled"
+    | "maxConnections"
+    | "nvidiaSmiPath"
+    | "instancesDir"
+    | "loadWindow"
   >;
   logger: Logger;
   /** Milliseconds since the epoch. */
@@ -89,8 +97,13 @@ export interface Metrics {
   stop(): Promise<void>;
   /** Oldest first, at most `historySize`. */
   readonly history: readonly Snapshot[];
-  /** The latest figures with the current session counts, through `computeLoad`. */
+  /**
+   * The figures of the last `loadWindow` seconds (`steadyFigures`) with the session counts of
+   * this moment, through `computeLoad`.
+   */
   load(): number;
+  /** The figures `load()` judges by (`steadyFigures`); undefined before the first snapshot. */
+  loadFigures(): Snapshot | undefined;
   hostInfo(): HostInfo;
   /** Takes one snapshot now (the timer's job; exposed for tests). Calls overlapping one share it. */
   takeSnapshot(): Promise<Snapshot>;
@@ -111,6 +124,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   const budgetMs = deps.probeBudgetMs ?? 800;
   const retryMs = deps.probeRetryMs ?? 60_000;
   const historySize = deps.historySize ?? 600;
+  // One snapshot per interval: the window in snapshots, at least the latest one.
+  const windowCount = Math.max(1, Math.round((config.loadWindow * 1000) / intervalMs));
   const log = logger.child({ component: "metrics" });
 
   const gpuProbe = createProbe<GpuSummary>({
@@ -134,6 +149,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   const cpuSample = createCpuSampler(system);
 
   const history: Snapshot[] = [];
+  /** `steadyFigures` of the history, brought up to date with each snapshot. */
+  let loadFigures: Snapshot | undefined;
   let counts: () => SessionCounts = () => ({ running: 0, idle: 0 });
   let lastLoad: { snapshot: Snapshot | undefined; running: number; idle: number; value: number } = {
     snapshot: undefined,
@@ -205,6 +222,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     };
     history.push(snapshot);
     if (history.length > historySize) history.splice(0, history.length - historySize);
+    loadFigures = steadyFigures(history, windowCount);
     csv?.append(snapshot);
     deps.onSnapshot?.(snapshot);
     return snapshot;
@@ -248,16 +266,17 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       return history;
     },
     load() {
-      const latest = history.at(-1);
+      const figures = loadFigures;
+      // Read at every call: a simulation that starts or ends shows in the very next `/load`.
       const { running, idle } = counts();
       // `/load` is polled hard and its inputs change about once a second: compute on change.
       if (
-        latest === undefined || latest !== lastLoad.snapshot || running !== lastLoad.running ||
+        figures === undefined || figures !== lastLoad.snapshot || running !== lastLoad.running ||
         idle !== lastLoad.idle
       ) {
-        const snapshot = latest ?? emptySnapshot(Math.floor(now() / 1000));
+        const snapshot = figures ?? emptySnapshot(Math.floor(now() / 1000));
         lastLoad = {
-          snapshot: latest,
+          snapshot: figures,
           running,
           idle,
           value: computeLoad(snapshot, { running, idle }, config.maxConnections),
@@ -265,6 +284,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       }
       return lastLoad.value;
     },
+    loadFigures: () => loadFigures,
     hostInfo() {
       const cpus = system.cpus();
       const memory = system.memory();

@@ -29,37 +29,98 @@ export interface MonitorCsv {
   close(): Promise<void>;
 }
 
+/** Options of `openMonitorCsv`. */
+export interface MonitorCsvOptions {
+  /** Milliseconds clock (default `Date.now`). */
+  readonly now?: () => number;
+  /** After a failure, lines are dropped for this many milliseconds, then tried again (60 s). */
+  readonly retryMs?: number;
+}
+
 /**
  * Truncates (or creates) the file and writes the header. When that fails, logs
- * `Log file '<path>' cannot be created: <err>` and every later append is dropped.
+ * `Log file '<path>' cannot be created: <err>`; when a line cannot be written (disk full),
+ * `Cannot write to '<path>': <err>`; either once, until a line is written again, which is logged
+ * with the number of lines lost. Meanwhile lines are dropped, and the file is tried again every
+ * `retryMs`.
  */
-export function openMonitorCsv(path: string, logger: Logger): MonitorCsv {
+export function openMonitorCsv(
+  path: string,
+  logger: Logger,
+  options: MonitorCsvOptions = {},
+): MonitorCsv {
   const encoder = new TextEncoder();
+  const now = options.now ?? Date.now;
+  const retryMs = options.retryMs ?? 60_000;
   let file: Deno.FsFile | undefined;
-  let writeFailed = false;
+  let failing = false;
+  let retryAt = -Infinity;
+  let dropped = 0;
+  // A write the disk cut short left half a line: the next line starts on a line of its own.
+  let torn = false;
 
-  const write = async (text: string) => {
-    if (!file || writeFailed) return;
+  const fail = (message: string, error: unknown) => {
+    retryAt = now() + retryMs;
+    if (failing) return;
+    failing = true;
+    logger.error(
+      { path, err: String(error) },
+      `${message}: ${error}; monitor lines are dropped until it works again`,
+    );
+  };
+
+  const writeAll = async (open: Deno.FsFile, text: string) => {
+    const bytes = encoder.encode(torn ? `\n${text}` : text);
+    let done = 0;
     try {
-      const bytes = encoder.encode(text);
-      let done = 0;
-      while (done < bytes.length) done += await file.write(bytes.subarray(done));
+      while (done < bytes.length) done += await open.write(bytes.subarray(done));
+      torn = false;
     } catch (error) {
-      writeFailed = true;
-      logger.error({ path, err: String(error) }, `Cannot write to '${path}': ${error}`);
+      if (done > 0) torn = true;
+      throw error;
     }
   };
 
-  let queue: Promise<void> = (async () => {
+  const open = async (): Promise<boolean> => {
+    let opened: Deno.FsFile | undefined;
     try {
       await Deno.mkdir(dirname(path), { recursive: true });
-      file = await Deno.open(path, { write: true, create: true, truncate: true });
+      opened = await Deno.open(path, { write: true, create: true, truncate: true });
+      torn = false;
+      await writeAll(opened, `${MONITOR_CSV_HEADER}\n`);
+      file = opened;
+      return true;
     } catch (error) {
-      logger.error({ path, err: String(error) }, `Log file '${path}' cannot be created: ${error}`);
+      opened?.close();
+      fail(`Log file '${path}' cannot be created`, error);
+      return false;
+    }
+  };
+
+  const write = async (line: string) => {
+    if (now() < retryAt) {
+      dropped++;
       return;
     }
-    await write(`${MONITOR_CSV_HEADER}\n`);
-  })();
+    if (!file && !await open()) {
+      dropped++;
+      return;
+    }
+    try {
+      await writeAll(file!, line);
+    } catch (error) {
+      dropped++;
+      fail(`Cannot write to '${path}'`, error);
+      return;
+    }
+    if (failing) {
+      failing = false;
+      logger.info({ path, dropped }, `Writing '${path}' again (${dropped} lines were dropped)`);
+      dropped = 0;
+    }
+  };
+
+  let queue: Promise<unknown> = open();
 
   let closed = false;
   return {
@@ -69,7 +130,7 @@ export function openMonitorCsv(path: string, logger: Logger): MonitorCsv {
       queue = queue.then(() => write(line));
     },
     async close() {
-      if (closed) return queue;
+      if (closed) return void await queue;
       closed = true;
       await queue;
       file?.close();

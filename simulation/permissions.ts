@@ -6,7 +6,10 @@
  * `nvidia-smi`, `/usr/bin/kill` (Deno refuses `Deno.kill(-pgid)` without unscoped `--allow-run`,
  * and Webots' controllers must die with it, so the process group is signalled through `kill`) and
  * `/usr/bin/cat` (Deno refuses to read `/proc` without `--allow-all`; `cat` reads `/proc/net/dev`
- * for the network figures, and `/proc/<pid>/stat` and the boot id to prove a Webots' identity).
+ * for the network figures, and `/proc/<pid>/stat` and the boot id to prove a process' identity),
+ * `/usr/bin/ps` (lists the server user's processes) and `/usr/bin/grep` (finds those whose
+ * `/proc/<pid>/environ` carries a run's marker), so that every descendant of a run ends with it
+ * (see `run_processes.ts`).
  * Network access is not scoped: project downloads go to the
  * site a client names (when a key for it exists) and to the GitHub archive host.
  *
@@ -23,6 +26,8 @@ export function allowedPrograms(config: SimulationConfig): string[] {
     config.nvidiaSmiPath,
     "/usr/bin/kill",
     "/usr/bin/cat",
+    "/usr/bin/ps",
+    "/usr/bin/grep",
   ];
   if (config.sandbox === "firejail") programs.push(config.firejailPath);
   return programs;

@@ -7,7 +7,8 @@
  * `Deno.kill(-pgid)` without unscoped `--allow-run`; so a group is signalled by running
  * `/usr/bin/kill -s SIG -- -PGID` through the one command runner. Every child is spawned
  * `detached` (setsid: its pgid is its pid), which is what makes the group — Webots, `webots-bin`,
- * its controllers — one target.
+ * its controllers — one target. Descendants that leave the group (setsid, setpgid) are found and
+ * ended by the run's marker instead (`run_processes.ts`, used by `webots_run.ts`).
  *
  * @module
  */

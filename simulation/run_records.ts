@@ -3,22 +3,25 @@
  *
  * Each run has one record, `<instancesDir>/.webots-runs/<run id>.json`, written before its
  * instance folder is created and removed after the folder: `{owner: {port, config}, instanceDir,
- * pid, startTime, bootId}` (the last three once Webots is spawned). The record lives outside the
- * instance folders because a jailed Webots may write its own folder and could forge a pid there.
+ * marker, pid, startTime, bootId}` (the last three once Webots is spawned; `marker` is the run's
+ * `WEBOTS_SERVER_RUN` value, see `run_processes.ts`). The record lives outside the instance
+ * folders because a jailed Webots may write its own folder and could forge a pid there.
  *
  * Reaping at start-up touches only records whose owner is this server (same port and same
- * absolute config path): it ends a recorded process group only when the pid is provably the same
- * process (same boot id, same start time in `/proc/<pid>/stat`), then removes the instance folder
- * (only inside `instancesDir`) and the record. Other owners' records, folders without a record of
- * ours, and the files of the old layout (`.webots-pids/`, marker files) are never touched.
+ * absolute config path). A record with a marker has every process of its run ended by marker
+ * (TERM, the grace period, KILL in rounds until none is left), also when the Webots leader is
+ * already dead, and also when the server died between the spawn and the recording of the pid. A
+ * record without a marker (older layout) has its process group ended only when the pid is
+ * provably the same process (same boot id, same start time in `/proc/<pid>/stat`). Then the
+ * instance folder (only inside `instancesDir`) and the record are removed. Other owners' records,
+ * folders without a record of ours, and the files of the old layout (`.webots-pids/`, marker
+ * files) are never touched.
  *
- * Every process call (reading `/proc`, signalling a group) goes through the injected command
- * runner, and every wait through the injected clock.
+ * Every process call (reading `/proc`, signalling) goes through the injected command runner, and
+ * every wait through the injected clock.
  *
- * Limits, by design: a Webots whose leader had already exited before the reaping (its controllers
- * living on) cannot be proven ours and is not signalled; a crash in the moment between the spawn
- * and the recording of its pid leaves a record without a pid, whose folder is removed while that
- * Webots is not signalled.
+ * Limits, by design: for a record without a marker, a Webots whose leader had already exited
+ * before the reaping (its controllers living on) cannot be proven ours and is not signalled.
  *
  * @module
  */
@@ -26,6 +29,7 @@ import { join, relative, resolve } from "node:path";
 import { type Clock, sleep } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import type { RunCommand } from "./command_runner.ts";
+import { isMarker, type RunProcesses } from "./run_processes.ts";
 
 /** The server a run belongs to. */
 export interface ServerIdentity {
@@ -47,6 +51,8 @@ export interface ProcessIdentity {
 export interface RunRecord {
   readonly owner: ServerIdentity;
   readonly instanceDir: string;
+  /** The run's `WEBOTS_SERVER_RUN` value (absent in records of the older layout). */
+  readonly marker?: string;
   readonly pid?: number;
   readonly startTime?: string;
   readonly bootId?: string;
@@ -62,6 +68,8 @@ export interface RunRecordsDeps {
   readonly catBinary: string;
   /** `/usr/bin/kill`: Deno may not signal a process group without unscoped `--allow-run`. */
   readonly killBinary: string;
+  /** Ends the processes of a run by its marker. */
+  readonly processes: RunProcesses;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -72,6 +80,8 @@ export interface ReapReport {
   readonly killed: number[];
   /** Recorded pids that were gone or now belong to another process: not signalled. */
   readonly gone: number[];
+  /** Pids found by their run's marker and ended (the recorded leader included, if alive). */
+  readonly ended: number[];
   /** Instance folders removed. */
   readonly removedFolders: string[];
 }
@@ -140,8 +150,25 @@ export function createRunRecords(deps: RunRecordsDeps): RunRecords {
   };
 
   const reapOne = async (record: RunRecord, graceMs: number, report: ReapReport) => {
-    const { pid, startTime } = record;
-    if (pid !== undefined && startTime !== undefined) {
+    const { pid, startTime, marker } = record;
+    if (marker !== undefined) {
+      // The leader is reported as before; its run is ended by marker whether it lives or not.
+      if (pid !== undefined && startTime !== undefined) {
+        const now = await identity(pid);
+        const alive = now !== undefined && now.startTime === startTime &&
+          now.bootId === record.bootId;
+        (alive ? report.killed : report.gone).push(pid);
+      }
+      const ended = await deps.processes.end(marker, graceMs);
+      const pids = [...new Set([...ended.termed, ...ended.killed])];
+      report.ended.push(...pids);
+      if (pids.length > 0) {
+        log.warn(
+          { pid, ended: pids, graceful: ended.graceful },
+          "ended a run left by a previous run",
+        );
+      }
+    } else if (pid !== undefined && startTime !== undefined) {
       const now = await identity(pid);
       if (now !== undefined && now.startTime === startTime && now.bootId === record.bootId) {
         await signal(pid, "TERM");
@@ -168,15 +195,21 @@ export function createRunRecords(deps: RunRecordsDeps): RunRecords {
     async write(id, record) {
       await Deno.mkdir(folder, { recursive: true });
       const temporary = `${file(id)}.tmp`;
-      await Deno.writeTextFile(temporary, JSON.stringify(record));
-      await Deno.rename(temporary, file(id));
+      try {
+        await Deno.writeTextFile(temporary, JSON.stringify(record));
+        await Deno.rename(temporary, file(id));
+      } catch (error) {
+        // A full disk can create the file and refuse its bytes: leave nothing behind.
+        await Deno.remove(temporary).catch(() => {});
+        throw error;
+      }
     },
     async remove(id) {
       await Deno.remove(file(id)).catch(() => {});
     },
     identity,
     async reap(graceMs) {
-      const report: ReapReport = { killed: [], gone: [], removedFolders: [] };
+      const report: ReapReport = { killed: [], gone: [], ended: [], removedFolders: [] };
       let entries: Deno.DirEntry[] = [];
       try {
         entries = await Array.fromAsync(Deno.readDir(folder));
@@ -226,6 +259,7 @@ export function parseRecord(text: string): RunRecord | undefined {
     return {
       owner: { port: owner.port, config: owner.config },
       instanceDir: value.instanceDir,
+      ...(isMarker(value.marker) ? { marker: value.marker } : {}),
       ...(spawned ? { pid: value.pid, startTime: value.startTime, bootId: value.bootId } : {}),
     };
   } catch {

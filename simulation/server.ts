@@ -9,25 +9,32 @@ import type { Assets } from "../shared/assets.ts";
 import type { Logger } from "../shared/log.ts";
 import {
   cachedResponses,
+  type ConnInfo,
   getOnly,
   guard,
   type Handler,
   html,
+  type HttpRequest,
   isWebSocketUpgrade,
   json,
   notFound,
   requestPath,
   text,
 } from "../shared/http.ts";
-import { closedByHeartbeat, upgradeWithHeartbeat } from "../shared/heartbeat.ts";
+import { closedByHeartbeat } from "../shared/heartbeat.ts";
+import { createRegistry, type MetricsRegistry, metricsRoute } from "../shared/metrics.ts";
+import { createReadiness, type Readiness } from "../shared/readiness.ts";
+import { type ServerWebSocket, upgradeWebSocket } from "../shared/websocket.ts";
+import { CLOSE_CODE } from "../shared/websocket_frames.ts";
 import { parseClientMessage, ProtocolError } from "../shared/protocol.ts";
 import { hostWithoutPort } from "../shared/urls.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { SessionCounts } from "./metrics.ts";
+import { exportSessionMetrics } from "./metrics_export.ts";
 
 /** What the routes need besides the session dependencies. */
-export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "config"> {
+export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "config" | "starts"> {
   readonly config: SimulationConfig;
   /** The current load, as `/load` reports it. */
   readonly load: () => number;
@@ -41,6 +48,8 @@ export interface SimulationServerDeps extends Omit<SessionDeps, "onChange" | "co
   readonly onChange?: () => void;
   /** Makes a session id; unique within a run. */
   readonly newId: () => string;
+  /** Where this server's metrics go (`/metrics`); default: a registry of its own. */
+  readonly registry?: MetricsRegistry;
 }
 
 /** A running simulation server: its request handler and its sessions. */
@@ -50,6 +59,8 @@ export interface SimulationServer {
   readonly sessions: ReadonlySet<ClientSession>;
   /** Running and idle Webots counts for `/load` and snapshots. */
   counts(): SessionCounts;
+  /** `/ready`'s state: not ready once shutting down; the drain feature sets `draining`. */
+  readonly readiness: Readiness;
   /** Ends every session (Webots stopped, folders removed) and closes their sockets with 1001. */
   shutdown(): Promise<void>;
 }
@@ -62,7 +73,7 @@ const LOAD_INIT: ResponseInit = Object.freeze({
 /** Builds the simulation server. */
 export function createSimulationServer(deps: SimulationServerDeps): SimulationServer {
   const sessions = new Set<ClientSession>();
-  const sockets = new Map<ClientSession, WebSocket>();
+  const sockets = new Map<ClientSession, ServerWebSocket>();
   const logger: Logger = deps.logger;
   let shuttingDown = false;
 
@@ -77,25 +88,34 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     return { running, idle };
   };
 
-  const sessionDeps: SessionDeps = { ...deps, onChange: () => deps.onChange?.() };
+  const registry = deps.registry ?? createRegistry();
+  const readiness = createReadiness();
+  const starts = exportSessionMetrics(registry, {
+    sessions: () => sessions,
+    clients: () => sockets.size,
+    counts,
+  });
+  const sessionDeps: SessionDeps = { ...deps, onChange: () => deps.onChange?.(), starts };
 
-  const openClient = (request: Request, info: Deno.ServeHandlerInfo): Response => {
+  const openClient = (request: HttpRequest, info: ConnInfo): Response => {
     if (shuttingDown) return text("Server is shutting down\n", { status: 503 });
     // Neither the remote address nor the headers can be read once the request is upgraded.
     const remote = (info.remoteAddr as Deno.NetAddr).hostname;
     const host = hostWithoutPort(request.headers.get("host") ?? "localhost");
-    const { socket, response } = upgradeWithHeartbeat(request, deps.config.heartbeatTimeout);
+    // A message larger than maxMessageSize bytes closes the socket with 1009 while it arrives.
+    const { socket, response } = upgradeWebSocket(request, {
+      maxMessageSize: deps.config.maxMessageSize,
+      heartbeatTimeout: deps.config.heartbeatTimeout,
+      clock: deps.clock,
+      onListenerError: (error) => logger.error({ err: error, remote }, "client socket failed"),
+    });
+    if (socket === undefined) return response;
     const session = new ClientSession(deps.newId(), socket, host, remote, sessionDeps);
     sessions.add(session);
     sockets.set(session, socket);
-    const maxSize = deps.config.maxMessageSize;
     socket.onmessage = (event) => {
       if (typeof event.data !== "string") {
         session.reject("binary messages are not supported");
-        return;
-      }
-      if (event.data.length > maxSize) {
-        session.reject(`message too large (more than ${maxSize} bytes)`);
         return;
       }
       try {
@@ -107,8 +127,11 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     };
     socket.onclose = (event) => {
       sockets.delete(session);
-      // Deno may report one close twice; session.close() is idempotent.
-      const reason = closedByHeartbeat(event) ? "no answer to ping" : "browser left";
+      const reason = closedByHeartbeat(event)
+        ? "no answer to ping"
+        : event.code === CLOSE_CODE.TOO_BIG
+        ? "message too large"
+        : "browser left";
       void session.close(reason).finally(() => sessions.delete(session));
     };
     socket.onerror = () => {
@@ -121,6 +144,7 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
   const load = getOnly(() => loadResponse(String(deps.load())));
   const monitor = getOnly(() => html(deps.monitorPage([...sessions])));
   const monitorData = getOnly(() => json(deps.monitorData([...sessions])));
+  const metrics = metricsRoute(registry);
 
   const handler = guard(logger, (request, info) => {
     switch (requestPath(request.url)) {
@@ -138,6 +162,12 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
         return monitor(request);
       case "/monitor/data":
         return monitorData(request);
+      case "/metrics":
+        return metrics(request);
+      case "/health":
+        return readiness.health(request);
+      case "/ready":
+        return readiness.readyRoute(request);
       default:
         return deps.assets.respond(request) ?? notFound();
     }
@@ -147,8 +177,10 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     handler,
     sessions,
     counts,
+    readiness,
     async shutdown() {
       shuttingDown = true;
+      readiness.shuttingDown();
       await Promise.all([...sessions].map(async (session) => {
         await session.close("server shutting down");
         try {

@@ -1,23 +1,25 @@
 /**
  * One Webots run, owned from end to end: the streaming port, the instance folder (handed to
  * project preparation to fill), the crash-recovery record, the Webots process (optionally in
- * firejail) and its process group. `stop()` releases all of them, exactly once, whatever ends the
- * run: the browser leaving, Webots exiting, a failure, a shutdown, or a preparation that failed
- * or was aborted half-way.
+ * firejail), its process group and every descendant carrying the run's marker (see
+ * `run_processes.ts`), also those that left the group or the session. `stop()` releases all of
+ * them, exactly once, whatever ends the run: the browser leaving, Webots exiting, a failure, a
+ * shutdown, or a preparation that failed or was aborted half-way.
  *
- * Order of acquisition: port, record (without a pid), folder, process (the record then gets its
- * pid); release runs the other way round, so that a crash at any point leaves a record that the
- * next start of the same server reaps (`run_records.ts`).
+ * Order of acquisition: port, record (with the run's marker, without a pid), folder, process (the
+ * record then gets its pid); release runs the other way round, so that a crash at any point
+ * leaves a record that the next start of the same server reaps (`run_records.ts`).
  *
  * @module
  */
 import { join } from "node:path";
 import type { Clock } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
-import { ClientError } from "./client_error.ts";
+import { ClientError, NoSlotError } from "./client_error.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { PortPool } from "./ports.ts";
-import { type ChildProcessHandle, type Spawner, stopProcessGroup } from "./process.ts";
+import type { ChildProcessHandle, Spawner } from "./process.ts";
+import { MARKER_VARIABLE, newMarker, type RunProcesses } from "./run_processes.ts";
 import type { RunRecords, ServerIdentity } from "./run_records.ts";
 import { webotsCommand, type WebotsCommandConfig, webotsEnv } from "./webots.ts";
 import type { Readiness } from "./webots_dialect.ts";
@@ -62,8 +64,9 @@ export interface WebotsRun {
    */
   start(launch: WebotsStart, onChosen?: (release: string) => void): Promise<WebotsProcess>;
   /**
-   * Stops Webots and its process group (SIGTERM, SIGKILL after `killTimeout`), removes the folder
-   * and the record, releases the port. Idempotent; resolves with Webots' exit status, if started.
+   * Stops Webots, its process group and every other process carrying the run's marker (SIGTERM,
+   * SIGKILL after `killTimeout` until none is left), removes the folder and the record, releases
+   * the port. Idempotent; resolves with Webots' exit status, if started.
    */
   stop(): Promise<Deno.CommandStatus | undefined>;
 }
@@ -92,6 +95,8 @@ export interface WebotsRunsDeps {
   readonly display: string | undefined;
   readonly ports: PortPool;
   readonly spawner: Spawner;
+  /** Finds and ends the processes of a run by its marker. */
+  readonly processes: RunProcesses;
   readonly records: RunRecords;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -139,15 +144,16 @@ export function createWebotsRuns(deps: WebotsRunsDeps): WebotsRuns {
       }
       const port = deps.ports.acquire();
       if (port === undefined) {
-        throw new ClientError(
+        throw new NoSlotError(
           `no simulation slot left on this server (${config.maxConnections} in use)`,
         );
       }
       const id = crypto.randomUUID();
+      const marker = newMarker();
       const dir = join(config.instancesDir, id);
       const log = logger.child({ run: id, port });
       try {
-        await deps.records.write(id, { owner: deps.owner, instanceDir: dir });
+        await deps.records.write(id, { owner: deps.owner, instanceDir: dir, marker });
         await Deno.mkdir(dir, { recursive: true });
       } catch (error) {
         await removeFolder(dir, log);
@@ -156,7 +162,7 @@ export function createWebotsRuns(deps: WebotsRunsDeps): WebotsRuns {
         throw error;
       }
       log.debug({ dir }, "run opened");
-      return new Run(id, dir, port, deps, log);
+      return new Run(id, dir, port, marker, deps, log);
     },
   };
 }
@@ -170,6 +176,7 @@ class Run implements WebotsRun {
     readonly id: string,
     readonly dir: string,
     readonly port: number,
+    private readonly marker: string,
     private readonly deps: WebotsRunsDeps,
     private readonly log: Logger,
   ) {}
@@ -198,7 +205,8 @@ class Run implements WebotsRun {
       installation,
     }, this.deps.ssl);
     const handle = this.deps.spawner.spawn(command, args, {
-      env: webotsEnv({ DISPLAY: this.deps.display }),
+      // Every descendant that keeps its environment carries the marker: that is how it is found.
+      env: { ...webotsEnv({ DISPLAY: this.deps.display }), [MARKER_VARIABLE]: this.marker },
       cwd: this.dir,
     });
     this.#handle = handle;
@@ -226,6 +234,7 @@ class Run implements WebotsRun {
       await this.deps.records.write(this.id, {
         owner: this.deps.owner,
         instanceDir: this.dir,
+        marker: this.marker,
         pid,
         ...identity,
       });
@@ -238,14 +247,19 @@ class Run implements WebotsRun {
     const handle = this.#handle;
     let status: Deno.CommandStatus | undefined;
     if (handle !== undefined) {
-      status = await stopProcessGroup(
-        handle,
+      const ended = await this.deps.processes.end(
+        this.marker,
         this.deps.config.killTimeout * 1000,
-        this.deps.clock,
-        this.log,
+        { pgid: handle.pid, signal: (s) => handle.signalGroup(s), exited: handle.status },
       );
+      status = await handle.status;
       this.log.info(
-        { pid: handle.pid, code: status.code, signal: status.signal },
+        {
+          pid: handle.pid,
+          code: status.code,
+          signal: status.signal,
+          ...(ended.survivors.length > 0 ? { survivors: ended.survivors } : {}),
+        },
         "Webots stopped",
       );
     }

@@ -13,7 +13,9 @@ export interface Frame {
   readonly payload: Uint8Array;
 }
 
+export const CONTINUATION = 0x0;
 export const TEXT = 0x1;
+export const BINARY = 0x2;
 export const CLOSE = 0x8;
 export const PING = 0x9;
 export const PONG = 0xa;
@@ -22,6 +24,8 @@ export const PONG = 0xa;
 export interface RawWebSocket {
   /** Sends a text frame. */
   sendText(text: string): Promise<void>;
+  /** Sends bytes as they are (frames made with `maskedFrame`, or anything else). */
+  sendRaw(bytes: Uint8Array): Promise<void>;
   /**
    * Reads frames, answering each ping with a pong, until a text frame satisfies `predicate`;
    * returns its text. Nothing is read once this returns.
@@ -123,6 +127,7 @@ export async function rawConnect(url: string): Promise<RawWebSocket> {
 
   return {
     sendText: (text) => sendFrame(TEXT, encoder.encode(text)),
+    sendRaw: (bytes) => writeAll(conn, bytes),
     async readUntilText(predicate) {
       for (;;) {
         const frame = await nextFrame();
@@ -173,12 +178,12 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array) {
   }
 }
 
-/** A client frame: FIN set, masked as RFC 6455 requires of clients. */
-function maskedFrame(opcode: number, payload: Uint8Array): Uint8Array {
+/** A client frame, masked as RFC 6455 requires of clients; FIN set unless `fin` is false. */
+export function maskedFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
   const length = payload.length;
   const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
   const frame = new Uint8Array(header + 4 + length);
-  frame[0] = 0x80 | opcode;
+  frame[0] = (fin ? 0x80 : 0) | opcode;
   if (length < 126) {
     frame[1] = 0x80 | length;
   } else if (length < 65536) {

@@ -49,6 +49,8 @@ export interface FixtureOptions {
    * (and `port`) restarts the same server, with the same config file.
    */
   readonly dir?: string;
+  /** Environment added for the server (and so for the stand-ins it runs). */
+  readonly env?: Record<string, string>;
 }
 
 /** Writes a project: `worlds/<name>` files and a controller `controllers/c/c.py`. */
@@ -133,7 +135,7 @@ export async function startSimulationServer(
       // Tests and the benchmark read the log as JSON lines.
       logFormat: "json",
       ...options.config,
-    }, { dir, env: { FAKE_WEBOTS_RECORD_DIR: recordDir } });
+    }, { dir, env: { FAKE_WEBOTS_RECORD_DIR: recordDir, ...options.env } });
   } catch (error) {
     if (ownDir) await Deno.remove(dir, { recursive: true });
     throw error;

@@ -4,7 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { createFleet, type Transition } from "../../session/fleet.ts";
-import type { ServerState } from "../../session/load_rules.ts";
+import {
+  DEFAULT_THRESHOLDS,
+  type LoadThresholds,
+  type ServerState,
+} from "../../session/load_rules.ts";
 import { FakeClock, flush } from "../fakes/fake_clock.ts";
 import { FakeFetch, recordingLogger } from "./_fakes.ts";
 
@@ -17,6 +21,8 @@ interface Options {
   readonly refreshMs?: number;
   readonly timeoutMs?: number;
   readonly onUpdate?: () => void;
+  /** Default: the stock 99 / 90. */
+  readonly thresholds?: LoadThresholds;
 }
 
 /** A fleet over `entries` on a fake clock and a scripted fetch; nothing is started. */
@@ -34,6 +40,7 @@ function fleetOf(entries: string[], options: Options = {}) {
     clock,
     refreshMs: options.refreshMs ?? 1000,
     timeoutMs: options.timeoutMs ?? 500,
+    thresholds: options.thresholds ?? DEFAULT_THRESHOLDS,
     onUpdate: () => {
       updates++;
       options.onUpdate?.();
@@ -56,8 +63,8 @@ Deno.test("the fleet polls every server once at start, then once per loadRefresh
     fleet.start();
     assert.deepEqual(net.calls.map((c) => c.url), [url(A), url(B)], "first round at once");
     await flush();
-    assert.deepEqual(state(A), { kind: "up", load: 10 });
-    assert.deepEqual(state(B), { kind: "up", load: 20 });
+    assert.deepEqual(state(A), { kind: "up", load: 10, full: false });
+    assert.deepEqual(state(B), { kind: "up", load: 20, full: false });
     await clock.advance(999);
     assert.equal(net.calls.length, 2, "no second round before loadRefresh");
     await clock.advance(1);
@@ -66,7 +73,7 @@ Deno.test("the fleet polls every server once at start, then once per loadRefresh
     await clock.advance(3000);
     assert.equal(net.callsTo(url(A)).length, 5);
     assert.equal(net.callsTo(url(B)).length, 5);
-    assert.deepEqual(state(A), { kind: "up", load: 42.5 });
+    assert.deepEqual(state(A), { kind: "up", load: 42.5, full: false });
     fleet.start();
     await clock.advance(1000);
     assert.equal(net.callsTo(url(A)).length, 6, "a second start() adds no rounds");
@@ -83,14 +90,14 @@ Deno.test("an answer is applied as soon as it arrives, whatever the other server
     fleet.start();
     await flush();
     assert.deepEqual(state(A), { kind: "unknown" });
-    assert.deepEqual(state(B), { kind: "up", load: 30 });
+    assert.deepEqual(state(B), { kind: "up", load: 30, full: false });
     assert.deepEqual(transitions, []);
   } finally {
     await fleet.stop();
   }
 });
 
-Deno.test("a poll without answer times out after loadTimeout and skips rounds meanwhile", async (t) => {
+Deno.test("a poll without answer times out after loadTimeout, then the skipped round polls at once", async (t) => {
   const { clock, net, fleet, state, transitions } = fleetOf([A, B], {
     refreshMs: 1000,
     timeoutMs: 2500,
@@ -107,23 +114,42 @@ Deno.test("a poll without answer times out after loadTimeout and skips rounds me
       assert.equal(net.hanging, 1);
     });
     await t.step("at 2.5 s the poll is aborted and the server reported down/timeout", async () => {
+      net.answer(url(A), { hang: true });
       await clock.advance(1);
-      assert.equal(net.hanging, 0);
       assert.equal(net.callsTo(url(A))[0]!.signal?.aborted, true);
+      assert.deepEqual(transitions, [{ kind: "not-responding", entry: A, reason: "timeout" }]);
+    });
+    await t.step("the rounds it skipped poll it again at once, not a round later", () => {
+      assert.equal(net.callsTo(url(A)).length, 2);
+      assert.equal(net.hanging, 1);
       assert.deepEqual(state(A), {
         kind: "down",
         reason: "timeout",
         detail: "no answer in 2500 ms",
       });
-      assert.deepEqual(transitions, [{ kind: "not-responding", entry: A, reason: "timeout" }]);
     });
-    await t.step("the next round polls it again", async () => {
-      net.load(url(A), 50);
-      await clock.advance(500);
-      assert.equal(net.callsTo(url(A)).length, 2);
-      assert.deepEqual(state(A), { kind: "up", load: 50 });
-      assert.deepEqual(transitions.at(-1), { kind: "working-again", entry: A, load: 50 });
-    });
+  } finally {
+    await fleet.stop();
+  }
+});
+
+Deno.test("with loadTimeout = loadRefresh a hung server is polled every round and seen back one poll after it answers", async () => {
+  const { clock, net, fleet, state, transitions } = fleetOf([A], {
+    refreshMs: 1000,
+    timeoutMs: 1000,
+  });
+  net.answer(url(A), { hang: true });
+  try {
+    fleet.start();
+    // Each poll times out exactly when the next round is due: neither round may be lost.
+    await clock.advance(3000);
+    assert.equal(net.callsTo(url(A)).length, 4);
+    assert.equal(state(A)?.kind, "down");
+    net.load(url(A), 7);
+    await clock.advance(1000);
+    assert.equal(net.callsTo(url(A)).length, 5);
+    assert.deepEqual(state(A), { kind: "up", load: 7, full: false });
+    assert.deepEqual(transitions.map((t) => t.kind), ["not-responding", "working-again"]);
   } finally {
     await fleet.stop();
   }
@@ -147,7 +173,8 @@ Deno.test("transitions follow the scripted answers: full, available again, down,
     ["first answer is no transition", 10],
     ["99 is full", 99],
     ["still full", 100],
-    ["below 99 again", 98.9],
+    ["below 99 but not below 90: still full", 98.9],
+    ["below 90: available again", 89.9],
     ["refused", "refuse"],
     ["still refused", "refuse"],
     ["back, but full", 150],
@@ -164,12 +191,12 @@ Deno.test("transitions follow the scripted answers: full, available again, down,
     assert.equal(net.callsTo(url(A)).length, script.length);
     assert.deepEqual(transitions, [
       { kind: "full", entry: A, load: 99 },
-      { kind: "available-again", entry: A, load: 98.9 },
+      { kind: "available-again", entry: A, load: 89.9 },
       { kind: "not-responding", entry: A, reason: "refused" },
       { kind: "working-again", entry: A, load: 150 },
       { kind: "available-again", entry: A, load: 50 },
     ]);
-    assert.deepEqual(state(A), { kind: "up", load: 50 });
+    assert.deepEqual(state(A), { kind: "up", load: 50, full: false });
   } finally {
     await fleet.stop();
   }
@@ -238,7 +265,7 @@ Deno.test("an onUpdate that throws is logged once per poll and polling goes on",
     net.load(url(A), 20);
     await clock.advance(1000);
     assert.equal(net.callsTo(url(A)).length, 4);
-    assert.deepEqual(state(A), { kind: "up", load: 20 });
+    assert.deepEqual(state(A), { kind: "up", load: 20, full: false });
     const errors = logger.lines.filter((l) => l.level === "error");
     assert.equal(errors.length, 4);
     assert.equal(errors[0]!.message, "applying a poll result failed");
@@ -260,6 +287,7 @@ Deno.test("with SSL or portRewrite the fleet polls https://<entry>/load", async 
     clock,
     refreshMs: 1000,
     timeoutMs: 500,
+    thresholds: DEFAULT_THRESHOLDS,
     onUpdate: () => {},
     onTransition: () => {},
   });

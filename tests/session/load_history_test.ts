@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import type { ServerView } from "../../session/load_rules.ts";
 import { createLoadHistory } from "../../session/load_history.ts";
 
-const up = (entry: string, load: number): ServerView => ({ entry, state: { kind: "up", load } });
+const up = (entry: string, load: number): ServerView => ({
+  entry,
+  state: { kind: "up", load, full: load >= 99 },
+});
 const down = (entry: string): ServerView => ({
   entry,
   state: { kind: "down", reason: "refused", detail: "" },

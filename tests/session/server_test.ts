@@ -439,3 +439,59 @@ Deno.test("shutdown stops polling, aborts polls in flight and refuses new subscr
   assert.equal(await response.text(), "Shutting down\n");
   assert.ok(s.logger.lines.some((l) => l.message === "shutting down"));
 });
+
+Deno.test("a load flapping between 92 and 100 is one change each way for /session, /monitor and the e-mails", async () => {
+  const s = sessionOf({ simulationServers: [A], server: "sessions.test" }, { mail: true });
+  // One poll each: full at 99, held full in the band, available again below 90, then flapping.
+  const loads = [10, 99, 95, 92, 100, 93, 99.5, 89, 95, 98.5, 92, 97];
+  const seen: [string, string, string][] = [];
+  try {
+    for (const [i, load] of loads.entries()) {
+      s.net.load(loadUrl(A), load);
+      if (i === 0) s.server.start(1999);
+      else await s.nextRound();
+      await flush();
+      const row = (await s.monitorData()).servers[0];
+      seen.push([await s.body("/session"), row.state, row.loadClass]);
+    }
+    const available: [string, string, string] = [`ws://${A}`, "available", "load"];
+    const full: [string, string, string] = [NO_SERVER_AVAILABLE, "full", "load full"];
+    assert.deepEqual(seen, [
+      available,
+      ...Array(6).fill(full),
+      ...Array(5).fill(available),
+    ]);
+    assert.deepEqual(s.mailer.sent.map((m) => m.subject), [
+      "Simulation server reached maximum load",
+      "Simulation server available again",
+    ]);
+    assert.match(s.mailer.sent[1]!.text, /is available again \(load = 89\.0%\)/);
+  } finally {
+    await s.server.shutdown();
+  }
+});
+
+Deno.test("fullAt and availableAt from the config move the band of /session and /monitor", async () => {
+  const s = sessionOf({ simulationServers: [A, B], fullAt: 80, availableAt: 50 });
+  s.net.load(loadUrl(A), 85);
+  s.net.load(loadUrl(B), 70);
+  const states = async () =>
+    (await s.monitorData()).servers.map((row: { state: string }) => row.state);
+  try {
+    s.server.start(1999);
+    await flush();
+    assert.deepEqual(await states(), ["full", "available"]);
+    assert.equal(await s.body("/session"), `ws://${B}`);
+    s.net.load(loadUrl(A), 60);
+    s.net.load(loadUrl(B), 80);
+    await s.nextRound();
+    assert.deepEqual(await states(), ["full", "full"]);
+    assert.equal(await s.body("/session"), NO_SERVER_AVAILABLE);
+    s.net.load(loadUrl(A), 49.9);
+    await s.nextRound();
+    assert.deepEqual(await states(), ["available", "full"]);
+    assert.equal(await s.body("/session"), `ws://${A}`);
+  } finally {
+    await s.server.shutdown();
+  }
+});

@@ -1,10 +1,12 @@
 /**
- * The heartbeat's config key and its upgrade over loopback: Deno pings and closes a silent peer
- * when the timeout is set, and sends nothing when it is 0.
+ * The heartbeat's config key and the sockets' heartbeat over loopback: the shared engine pings
+ * and closes a silent peer when the timeout is set, and sends nothing when it is 0.
  */
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { ConfigError, validateConfig } from "../../shared/config.ts";
-import { closedByHeartbeat, upgradeWithHeartbeat } from "../../shared/heartbeat.ts";
+import { closedByHeartbeat } from "../../shared/heartbeat.ts";
+import { listenHttp } from "../../shared/http_server.ts";
+import { type ServerWebSocket, upgradeWebSocket } from "../../shared/websocket.ts";
 import { sessionSchema } from "../../session/config.ts";
 import { simulationSchema } from "../../simulation/config.ts";
 import { CLOSE, describe, PING, rawConnect } from "../helpers/raw_ws.ts";
@@ -40,19 +42,24 @@ Deno.test("heartbeatTimeout refuses negative values and fractions of a second", 
 
 Deno.test("a silent peer is pinged and closed with 1001 after the timeout; with 0 nothing is sent", async () => {
   const closes = new Map<string, Promise<CloseEvent>>();
-  const serverSockets = new Map<string, WebSocket>();
-  await using server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    (request) => {
+  const serverSockets = new Map<string, ServerWebSocket>();
+  const server = listenHttp({
+    hostname: "127.0.0.1",
+    port: 0,
+    handler: (request) => {
       const name = new URL(request.url).pathname;
-      const { socket, response } = upgradeWithHeartbeat(request, name === "/on" ? 1 : 0);
+      const { socket, response } = upgradeWebSocket(request, {
+        maxMessageSize: 1024,
+        heartbeatTimeout: name === "/on" ? 1 : 0,
+      });
+      if (socket === undefined) return response;
       serverSockets.set(name, socket);
-      // Only the first close event counts: Deno may report one close twice.
+      // Only the first close event counts (there is only one).
       closes.set(name, new Promise((resolve) => socket.addEventListener("close", resolve)));
       return response;
     },
-  );
-  const base = `ws://127.0.0.1:${server.addr.port}`;
+  });
+  const base = `ws://127.0.0.1:${server.port}`;
   const on = await rawConnect(`${base}/on`);
   const off = await rawConnect(`${base}/off`);
   try {
@@ -73,5 +80,6 @@ Deno.test("a silent peer is pinged and closed with 1001 after the timeout; with 
   } finally {
     on.close();
     off.close();
+    await server.shutdown();
   }
 });

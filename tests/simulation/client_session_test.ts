@@ -18,6 +18,7 @@ import type { Project, Projects } from "../../simulation/projects.ts";
 import type { RunRecord, RunRecords } from "../../simulation/run_records.ts";
 import { singleInstallation } from "../../simulation/webots_installations.ts";
 import { createWebotsRuns } from "../../simulation/webots_run.ts";
+import { ProcessTable } from "../fakes/process_table.ts";
 import { FakeClock, flush } from "../fakes/fake_clock.ts";
 import { FakeSpawner } from "../fakes/fake_spawner.ts";
 
@@ -140,6 +141,8 @@ async function harness(raw: Record<string, unknown> = {}, release = "R2021b") {
       display: ":9",
       ports,
       spawner,
+      // The fake spawner's processes are not in any process table: scans find nothing.
+      processes: new ProcessTable().runProcesses(clock),
       records,
       clock,
       logger: silentLogger,
@@ -226,13 +229,20 @@ Deno.test("init: the run is prepared, Webots started with the run's port, and we
   const webots = h.webots;
   assert.equal(webots.command, join(FAKE_HOME, "webots"));
   assert.ok(webots.args.includes(`--stream="port=${PORT};monitorActivity;controllerEdit"`));
-  assert.deepEqual(webots.options.env, { DISPLAY: ":9", WEBOTS_FIREJAIL_CONTROLLERS: "1" });
+  const marker = webots.options.env.WEBOTS_SERVER_RUN;
+  assert.match(marker ?? "", /^[0-9a-f]{32}$/);
+  assert.deepEqual(webots.options.env, {
+    DISPLAY: ":9",
+    WEBOTS_FIREJAIL_CONTROLLERS: "1",
+    WEBOTS_SERVER_RUN: marker,
+  });
   const [folder] = await h.folders();
   assert.equal(webots.options.cwd, join(h.config.instancesDir, folder!));
   const [record] = h.records.records.values();
   assert.deepEqual(record, {
     owner: record?.owner,
     instanceDir: webots.options.cwd,
+    marker,
     pid: webots.pid,
     startTime: "4242",
     bootId: "boot",

@@ -11,7 +11,14 @@ import { createCommandRunner, type RunCommand } from "../../simulation/command_r
 import { parseNvidiaSmi, summarizeGpus } from "../../simulation/gpu.ts";
 import { networkRates, parseNetDev, readNetwork } from "../../simulation/network.ts";
 import { MONITOR_CSV_HEADER } from "../../simulation/monitor_csv.ts";
-import { createCpuSampler, osString, realSystemSources } from "../../simulation/system_stats.ts";
+import {
+  type CpuTimes,
+  createCpuSampler,
+  osString,
+  realSystemSources,
+  type SystemSources,
+} from "../../simulation/system_stats.ts";
+import { FakeClock } from "../fakes/fake_clock.ts";
 
 const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
 const FAKE_NVIDIA_SMI = join(ROOT, "tests", "fakes", "nvidia-smi");
@@ -72,6 +79,8 @@ function deps(
       maxConnections: 100,
       nvidiaSmiPath: FAKE_NVIDIA_SMI,
       instancesDir: dir,
+      // The latest figure alone, as before `loadWindow`: the window has tests of its own.
+      loadWindow: 1,
     },
     logger,
     now: Date.now,
@@ -493,6 +502,181 @@ Deno.test("load() combines the latest figures with the current session counts", 
       assert.equal(metrics.load(), computeLoad(next, counts, 4));
     } finally {
       await metrics.stop();
+    }
+  });
+});
+
+// ---------------------------------------------------------------- load window (steady figures)
+
+/**
+ * A machine whose CPU use, GPU use and memory the test sets second by second; snapshots are
+ * taken on a fake clock by the metrics' own timer, so each `second()` is one tick of it.
+ */
+function scriptedMachine(dir: string, loadWindow: number, maxConnections = 100) {
+  const clock = new FakeClock();
+  const cores: CpuTimes[] = [0, 1].map(() => ({ user: 0, nice: 0, sys: 0, idle: 0, irq: 0 }));
+  let gpu = 0;
+  let memoryUsed = 20;
+  const system: SystemSources = {
+    cpus: () => cores.map((times) => ({ model: "Test CPU", times: { ...times } })),
+    memory: () => ({
+      total: 1000,
+      available: 1000 - memoryUsed * 10,
+      swapTotal: 0,
+      swapFree: 0,
+    }),
+    statfs: () => Promise.resolve({ blocks: 100, bfree: 50, bavail: 50, bsize: 4096 }),
+    hostname: () => "test-host",
+    osRelease: () => "6.1.0",
+    osReleaseFile: () => "",
+  };
+  const runCommand: RunCommand = (cmd) =>
+    Promise.resolve({
+      success: true,
+      stdout: cmd.endsWith("cat") ? NET_DEV_SAMPLE : `Tesla T4, ${gpu}, 0, 0, 16000\n`,
+    });
+  let taken: (() => void) | undefined;
+  const d = deps(dir, {
+    now: () => clock.now(),
+    timers: clock,
+    system,
+    runCommand,
+    onSnapshot: () => taken?.(),
+  });
+  d.config = { ...d.config, loadWindow, maxConnections };
+  const metrics = createMetrics(d);
+  let counts = { running: 0, idle: 0 };
+  let first = true;
+  return {
+    metrics,
+    setCounts(running: number, idle: number) {
+      counts = { running, idle };
+    },
+    setMemory(percent: number) {
+      memoryUsed = percent;
+    },
+    /** One second with the CPU at `cpu` % and the GPU at `gpuCompute` %, ending in a snapshot. */
+    async second(cpu: number, gpuCompute = 0) {
+      for (const core of cores) {
+        core.user += cpu * 10;
+        core.idle += 1000 - cpu * 10;
+      }
+      gpu = gpuCompute;
+      const snapshot = new Promise<void>((resolve) => (taken = resolve));
+      if (first) metrics.start(() => counts);
+      await clock.advance(first ? 0 : 1000);
+      first = false;
+      await snapshot;
+    },
+    /** `second()` for each CPU figure, returning `/load` after each. */
+    async seconds(cpus: readonly number[]): Promise<number[]> {
+      const loads = [];
+      for (const cpu of cpus) {
+        await this.second(cpu);
+        loads.push(metrics.load());
+      }
+      return loads;
+    },
+  };
+}
+
+Deno.test("with loadWindow 5 a 4-second CPU spike at 100 % in a 30 % window stays below 99", async () => {
+  await withTempDir(async (dir) => {
+    const machine = scriptedMachine(dir, 5);
+    try {
+      const loads = await machine.seconds([30, 100, 100, 100, 100, 30, 30, 30, 30]);
+      assert.deepEqual(loads, [30, 65, 76.7, 82.5, 86, 86, 72, 58, 44]);
+      assert.ok(loads.every((load) => load < 99));
+      assert.equal(machine.metrics.history.at(4)!.cpu, 100); // the snapshots keep the raw figure
+    } finally {
+      await machine.metrics.stop();
+    }
+  });
+});
+
+Deno.test("with loadWindow 1 the same spike reads 100 at once, as before the window", async () => {
+  await withTempDir(async (dir) => {
+    const machine = scriptedMachine(dir, 1);
+    try {
+      assert.deepEqual(await machine.seconds([30, 100, 100, 30]), [30, 100, 100, 30]);
+    } finally {
+      await machine.metrics.stop();
+    }
+  });
+});
+
+Deno.test("a sustained 100 % CPU reaches 99 once it fills the window, not before", async () => {
+  await withTempDir(async (dir) => {
+    const machine = scriptedMachine(dir, 5);
+    try {
+      await machine.seconds([30, 30, 30, 30, 30]);
+      assert.equal(machine.metrics.load(), 30);
+      assert.deepEqual(await machine.seconds([100, 100, 100, 100, 100, 100]), [
+        44,
+        58,
+        72,
+        86,
+        100,
+        100,
+      ]);
+    } finally {
+      await machine.metrics.stop();
+    }
+  });
+});
+
+Deno.test("the GPU compute figure of /load is averaged over the window like the CPU", async () => {
+  await withTempDir(async (dir) => {
+    const machine = scriptedMachine(dir, 5);
+    try {
+      const loads = [];
+      for (const gpu of [30, 100, 100, 100, 100]) {
+        await machine.second(10, gpu);
+        loads.push(machine.metrics.load());
+      }
+      assert.deepEqual(loads, [30, 65, 76.7, 82.5, 86]);
+      assert.equal(machine.metrics.history.at(-1)!.gpuCompute, 100);
+    } finally {
+      await machine.metrics.stop();
+    }
+  });
+});
+
+Deno.test("memory is taken as it is now, not averaged", async () => {
+  await withTempDir(async (dir) => {
+    const machine = scriptedMachine(dir, 5);
+    try {
+      await machine.seconds([10, 10, 10]);
+      assert.equal(machine.metrics.load(), 20); // memory 20 % beats the CPU
+      machine.setMemory(97);
+      await machine.second(10);
+      assert.equal(machine.metrics.load(), 97);
+      machine.setMemory(40);
+      await machine.second(10);
+      assert.equal(machine.metrics.load(), 40);
+    } finally {
+      await machine.metrics.stop();
+    }
+  });
+});
+
+Deno.test("the slot share of /load moves at once when a simulation starts or ends", async () => {
+  await withTempDir(async (dir) => {
+    const machine = scriptedMachine(dir, 5, 4);
+    try {
+      await machine.seconds([30, 30]);
+      assert.equal(machine.metrics.load(), 30);
+      // No snapshot and no time in between: the counts are read when /load is asked.
+      machine.setCounts(1, 1);
+      assert.equal(machine.metrics.load(), 50);
+      machine.setCounts(3, 1);
+      assert.equal(machine.metrics.load(), 100);
+      machine.setCounts(0, 1);
+      assert.equal(machine.metrics.load(), 30);
+      machine.setCounts(0, 0);
+      assert.equal(machine.metrics.load(), 30);
+    } finally {
+      await machine.metrics.stop();
     }
   });
 });

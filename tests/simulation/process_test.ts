@@ -22,7 +22,11 @@ interface Record {
   args: string[];
   env: { [key: string]: string | undefined };
   childPids: number[];
+  escapedPids: number[];
 }
+
+/** A run marker for the permission probe. */
+const MARKER = "00112233445566778899aabbccddeeff";
 
 /** A temp folder with a world file holding `directives`, and a record folder. */
 async function world(directives: string[]) {
@@ -222,8 +226,8 @@ Deno.test("spawning a missing binary throws an error naming it", () => {
   );
 });
 
-Deno.test("the server's permissions allow the stand-in Webots and kill, not a shell", async () => {
-  await using w = await world(["children 1"]);
+Deno.test("the server's permissions allow the stand-in Webots, kill and the run scans, not a shell", async () => {
+  await using w = await world(["children 1", "escaped-children 1"]);
   const config = validateConfig(
     simulationSchema,
     {
@@ -245,6 +249,7 @@ import { createSpawner, stopProcessGroup } from ${
 import { createCommandRunner } from ${
       JSON.stringify(join(ROOT, "simulation", "command_runner.ts"))
     };
+import { createRunProcesses } from ${JSON.stringify(join(ROOT, "simulation", "run_processes.ts"))};
 import { systemClock } from ${JSON.stringify(join(ROOT, "shared", "clock.ts"))};
 const results: Record<string, string> = {};
 for (const program of ["/bin/sh", "/usr/bin/env", "sh"]) {
@@ -264,12 +269,34 @@ const handle = createSpawner({
 }).spawn(
   ${JSON.stringify(FAKE_WEBOTS)},
   [${JSON.stringify(streamArg(freePort()))}, ${JSON.stringify(w.worldFile)}],
-  { env: ${JSON.stringify(w.env)}, cwd: ${JSON.stringify(w.dir)} },
+  { env: { ...${JSON.stringify(w.env)}, WEBOTS_SERVER_RUN: ${JSON.stringify(MARKER)} }, cwd: ${
+      JSON.stringify(w.dir)
+    } },
 );
 const it = handle.lines[Symbol.asyncIterator]();
 results.first = String((await it.next()).value);
+// The scans run with exactly the server's permissions: ps, cat, grep, kill, and the uid.
+const processes = createRunProcesses({
+  runCommand: createCommandRunner(),
+  psBinary: "/usr/bin/ps",
+  grepBinary: "/usr/bin/grep",
+  catBinary: "/usr/bin/cat",
+  killBinary: "/usr/bin/kill",
+  uid: Deno.uid() ?? 0,
+  selfPid: Deno.pid,
+  clock: systemClock,
+  logger: silentLogger,
+});
+results.scanned = String((await processes.scan(${JSON.stringify(MARKER)})).length);
+const ended = await processes.end(${JSON.stringify(MARKER)}, 5000, {
+  pgid: handle.pid,
+  signal: (s) => handle.signalGroup(s),
+  exited: handle.status,
+});
 const status = await stopProcessGroup(handle, 5000, systemClock, silentLogger);
 results.stop = status.signal ?? String(status.code);
+results.termed = String(ended.termed.length);
+results.left = String((await processes.scan(${JSON.stringify(MARKER)})).length);
 console.log(JSON.stringify(results));
 `,
   );
@@ -281,18 +308,31 @@ console.log(JSON.stringify(results));
   }).output();
   const stdout = new TextDecoder().decode(out.stdout);
   const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 0, stderr);
-  const results = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
-  assert.deepEqual(results, {
-    "/bin/sh": "NotCapable",
-    "/usr/bin/env": "NotCapable",
-    sh: "NotCapable",
-    first: "open",
-    stop: "0",
-  });
-  const [record] = await w.records();
-  assert.ok(record);
-  await allEnd([record.pid, ...record.childPids]);
+  try {
+    assert.equal(out.code, 0, stderr);
+    const results = JSON.parse(stdout.trim().split("\n").at(-1) ?? "{}");
+    assert.deepEqual(results, {
+      "/bin/sh": "NotCapable",
+      "/usr/bin/env": "NotCapable",
+      sh: "NotCapable",
+      first: "open",
+      // The stand-in, its child and its escaped child; the escaped one needs its own TERM.
+      scanned: "3",
+      termed: "1",
+      left: "0",
+      stop: "0",
+    });
+    const [record] = await w.records();
+    assert.ok(record);
+    await allEnd([record.pid, ...record.childPids, ...record.escapedPids]);
+  } finally {
+    // Should the test fail, nothing of it may stay behind.
+    for (const record of await w.records()) {
+      for (const pid of [record.pid, ...record.childPids, ...record.escapedPids]) {
+        if (isAlive(pid)) Deno.kill(pid, "SIGKILL");
+      }
+    }
+  }
 });
 
 /** Waits until the stand-in has written its record (it does so before listening). */

@@ -13,6 +13,7 @@ import { createProjects } from "../../simulation/projects.ts";
 import { createRunRecords } from "../../simulation/run_records.ts";
 import { createSimulationServer } from "../../simulation/server.ts";
 import { createWebotsRuns } from "../../simulation/webots_run.ts";
+import { ProcessTable } from "../fakes/process_table.ts";
 import { singleInstallation } from "../../simulation/webots_installations.ts";
 import { FakeClock } from "../fakes/fake_clock.ts";
 import { FakeSpawner } from "../fakes/fake_spawner.ts";
@@ -51,12 +52,14 @@ function server() {
       display: undefined,
       ports: createPortPool(2001, 2002, () => true),
       spawner,
+      processes: new ProcessTable().runProcesses(clock),
       records: createRunRecords({
         instancesDir,
         owner,
         runCommand: () => Promise.reject(new Error("no process in this test")),
         catBinary: "/usr/bin/cat",
         killBinary: "/usr/bin/kill",
+        processes: new ProcessTable().runProcesses(clock),
         clock,
         logger: silentLogger,
       }),

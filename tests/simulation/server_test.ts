@@ -236,7 +236,6 @@ serverTest(
     const hostile: [string | Uint8Array, RegExp][] = [
       ["{not json", /^error: Cannot parse message: not valid JSON$/],
       ['{"stop":true}', /^error: Cannot parse message: expected one of/],
-      [`{"start":{"url":"${"x".repeat(2000)}"}}`, /^error: message too large/],
       [new Uint8Array([1, 2, 3]), /^error: binary messages are not supported$/],
       [init("../../etc", "passwd.wbt"), /^error: /],
       [init("robots/demo", "../../../etc/passwd"), /^error: /],
@@ -265,6 +264,10 @@ serverTest(
       match(await client.waitFor((m) => m.startsWith("error:")), expected);
       await client.close();
     }
+    // Too large (1024 bytes here): closed with 1009 rather than answered.
+    const large = await connect(fixture.clientUrl);
+    large.send(`{"start":{"url":"${"x".repeat(2000)}"}}`);
+    equal((await large.closed).code, 1009);
     const before = bystander.messages.length;
     await bystander.waitFor((_) => bystander.messages.length > before + 1);
     equal(bystander.socket.readyState, WebSocket.OPEN);
@@ -354,6 +357,20 @@ serverTest("/load, /monitor, 404 and a plain GET on /client", async () => {
   await client.close();
   await allGone(fixture);
 });
+
+serverTest(
+  "/load counts a simulation the moment it starts, without waiting for a snapshot",
+  async () => {
+    await using fixture = await startSimulationServer({ maxConnections: 1 });
+    const client = await connect(fixture.clientUrl);
+    client.send(startFile(fixture, "robots/demo", "demo.wbt"));
+    await client.waitFor((m) => m.startsWith("webots:"));
+    // The one slot is taken: 100 whatever the machine's figures, and whatever loadWindow averages.
+    equal(await (await fetch(`${fixture.server.baseUrl}/load`)).text(), "100");
+    await client.close();
+    await allGone(fixture);
+  },
+);
 
 serverTest(
   "SIGTERM closes clients with 1001, stops every Webots, removes folders, exits 0",

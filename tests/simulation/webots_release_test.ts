@@ -225,6 +225,8 @@ Deno.test("permissions: run each installation's webots, read each version.txt", 
     "/x/nvidia-smi",
     "/usr/bin/kill",
     "/usr/bin/cat",
+    "/usr/bin/ps",
+    "/usr/bin/grep",
   ]);
   const read = simulationPermissions(config, { root: "/srv/app", configFile: "/srv/c.json" })
     .find((flag) => flag.startsWith("--allow-read="))!.slice("--allow-read=".length).split(",");

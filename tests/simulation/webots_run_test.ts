@@ -20,6 +20,7 @@ import {
   type RunRecords,
   type ServerIdentity,
 } from "../../simulation/run_records.ts";
+import { createRunProcesses, type RunProcesses } from "../../simulation/run_processes.ts";
 import { webotsArgs } from "../../simulation/webots.ts";
 import { createWebotsRuns, type WebotsProcess } from "../../simulation/webots_run.ts";
 import { installation, singleInstallation } from "../../simulation/webots_installations.ts";
@@ -30,12 +31,28 @@ const FIREJAIL = "/usr/bin/firejail";
 
 const runCommand = createCommandRunner();
 
+/** The real scanner, for this test process as the server. */
+function realProcesses(): RunProcesses {
+  return createRunProcesses({
+    runCommand,
+    psBinary: "/usr/bin/ps",
+    grepBinary: "/usr/bin/grep",
+    catBinary: "/usr/bin/cat",
+    killBinary: "/usr/bin/kill",
+    uid: Deno.uid() ?? 0,
+    selfPid: Deno.pid,
+    clock: systemClock,
+    logger: silentLogger,
+  });
+}
+
 /** What a stand-in Webots recorded about itself. */
 interface FakeRecord {
   pid: number;
   args: string[];
   env: Record<string, string | undefined>;
   childPids: number[];
+  escapedPids: number[];
 }
 
 /** A temp folder with an instancesDir, a record folder for the stand-in, and helpers. */
@@ -66,6 +83,7 @@ async function workspace() {
         runCommand,
         catBinary: "/usr/bin/cat",
         killBinary: "/usr/bin/kill",
+        processes: realProcesses(),
         clock: systemClock,
         logger: silentLogger,
       });
@@ -138,6 +156,7 @@ function runs(
       display: undefined,
       ports,
       spawner: ws.spawner(),
+      processes: realProcesses(),
       records: ws.records(owner),
       clock: systemClock,
       logger: silentLogger,
@@ -189,7 +208,9 @@ Deno.test("a run holds a port, a folder and a record, runs Webots, and stop() re
     assert.equal(run.dir, join(ws.instancesDir, run.id));
     assert.deepEqual(await Array.fromAsync(Deno.readDir(run.dir)), []);
     assert.equal(ports.inUse, 1);
-    assert.deepEqual(await readRecord(ws, run.id), { owner, instanceDir: run.dir });
+    const record = await readRecord(ws, run.id);
+    assert.match(record?.marker ?? "", /^[0-9a-f]{32}$/);
+    assert.deepEqual(record, { owner, instanceDir: run.dir, marker: record?.marker });
   });
   const worldFile = await writeWorld(run.dir, ["print-args", "children 1"]);
   const webots = await run.start({ worldFile, mode: "x3d", controllerEdit: false });
@@ -209,8 +230,13 @@ Deno.test("a run holds a port, a folder and a record, runs Webots, and stop() re
         installation: installation("R2021b", ws.config().webotsHome),
       }, false),
     );
-    assert.deepEqual(fake.env, { DISPLAY: ":0", WEBOTS_FIREJAIL_CONTROLLERS: "1" });
     const record = await readRecord(ws, run.id);
+    assert.match(record?.marker ?? "", /^[0-9a-f]{32}$/);
+    assert.deepEqual(fake.env, {
+      DISPLAY: ":0",
+      WEBOTS_FIREJAIL_CONTROLLERS: "1",
+      WEBOTS_SERVER_RUN: record?.marker,
+    });
     assert.equal(record?.pid, webots.pid);
     assert.match(record?.startTime ?? "", /^\d+$/);
     assert.match(record?.bootId ?? "", /^[0-9a-f-]{36}$/);
@@ -261,6 +287,43 @@ Deno.test("without Webots, or without a free port, open() fails with a ClientErr
   assert.deepEqual(await ws.runRecords(), []);
   const left = await Array.fromAsync(Deno.readDir(ws.instancesDir));
   assert.deepEqual(left.map((e) => e.name), [RECORDS_FOLDER]);
+});
+
+Deno.test("stop() ends escaped children that obey SIGTERM at once, and KILLs those that ignore it after killTimeout", async (t) => {
+  await using ws = await workspace();
+  for (
+    const [directives, ignore] of [[["escaped-children 2"], false], [[
+      "escaped-children 2",
+      "escaped-ignore-term",
+    ], true]] as const
+  ) {
+    await t.step(ignore ? "ignoring SIGTERM" : "obeying SIGTERM", async () => {
+      const { runs: factory } = runs(ws, { config: ws.config({ killTimeout: 1 }) });
+      const run = await factory.open();
+      const webots = await run.start({
+        worldFile: await writeWorld(run.dir, [...directives]),
+        mode: undefined,
+        controllerEdit: false,
+      });
+      const fake = await ws.fakeRecord(webots.pid);
+      ws.pids.push(webots.pid, ...fake.escapedPids);
+      await readUntil(webots, "open");
+      for (const pid of fake.escapedPids) assert.ok(isAlive(pid), `${pid} runs`);
+      const started = performance.now();
+      const status = await run.stop();
+      const ms = performance.now() - started;
+      console.log(
+        `stop() with 2 escaped children ${ignore ? "ignoring" : "obeying"} TERM: ${
+          ms.toFixed(0)
+        } ms`,
+      );
+      // Webots obeys TERM; its escaped children are what the run waits for.
+      assert.equal(status?.code, 0);
+      for (const pid of fake.escapedPids) await untilDead(pid);
+      assert.ok(ignore ? ms >= 1000 : ms < 1000, `stop took ${ms} ms`);
+      assert.deepEqual(await ws.runRecords(), []);
+    });
+  }
 });
 
 Deno.test("reaping ends this server's leftover runs and never touches another server's", async (t) => {
@@ -480,3 +543,12 @@ function existsSync(path: string): boolean {
     return false;
   }
 }
+
+Deno.test("a record keeps its marker only when it has a marker's shape (it goes on grep's command line)", () => {
+  const base = { owner: { port: 1, config: "/c.json" }, instanceDir: "/i/x" };
+  const marker = "00112233445566778899aabbccddeeff";
+  assert.deepEqual(parseRecord(JSON.stringify({ ...base, marker })), { ...base, marker });
+  for (const bad of [`${marker}\n`, "-e x", marker.toUpperCase(), 42, null]) {
+    assert.deepEqual(parseRecord(JSON.stringify({ ...base, marker: bad })), base);
+  }
+});

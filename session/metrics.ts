@@ -1,0 +1,122 @@
+/**
+ * The session server's Prometheus metrics (`GET /metrics`): each simulation server's state and
+ * load, the polls of `/load` (outcomes and durations), `GET /session` answers by outcome, and the
+ * availability feed's subscribers.
+ *
+ * States, loads and subscribers are read when `/metrics` is rendered; polls and answers are
+ * recorded as they happen, through the recorder this returns.
+ *
+ * @module
+ */
+import { counter, gauge, histogram, type MetricsRegistry } from "../shared/metrics.ts";
+import { answeredLoad, type PollOutcome, type ServerView, standingOf } from "./load_rules.ts";
+
+/** A simulation server's state as the metrics name it. */
+const SERVER_STATES = ["available", "full", "not_responding", "unknown"] as const;
+
+/** How a poll of `/load` ended: a load (`ok`), or why not. */
+const POLL_OUTCOMES = ["ok", "refused", "timeout", "status", "body"] as const;
+
+/** Seconds a poll of `/load` takes: a few ms on a LAN, up to `loadTimeout` when it hangs. */
+export const POLL_BUCKETS: readonly number[] = [
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+];
+
+/** What the metrics read at render time. */
+export interface SessionMetricsSources {
+  /** The configured simulation servers (label values, created up front). */
+  readonly entries: readonly string[];
+  readonly servers: () => readonly ServerView[];
+  /** Open subscribers of the availability feed. */
+  readonly subscribers: () => number;
+}
+
+/** What the session server records as it happens. */
+export interface SessionMetrics {
+  /** A poll of `entry`'s `/load` ended with `outcome` after `seconds`. */
+  polled(entry: string, outcome: PollOutcome, seconds: number): void;
+  /** `GET /session` handed out a server's URL. */
+  answeredServer(): void;
+  /** `GET /session` answered that no server is available. */
+  answeredNone(): void;
+}
+
+function stateOf(view: ServerView): typeof SERVER_STATES[number] {
+  const standing = standingOf(view.state);
+  return standing === "down" ? "not_responding" : standing;
+}
+
+/** Registers the session server's metrics on `registry`. */
+export function exportSessionServerMetrics(
+  registry: MetricsRegistry,
+  sources: SessionMetricsSources,
+): SessionMetrics {
+  const server = sources.entries;
+  gauge(registry, {
+    name: "webots_session_simulation_server_state",
+    help: "1 for the state each simulation server is in, 0 for the others.",
+    labels: { server, state: SERVER_STATES },
+    read: (metric) => {
+      for (const view of sources.servers()) {
+        const now = stateOf(view);
+        for (const state of SERVER_STATES) {
+          metric.set({ server: view.entry, state }, state === now ? 1 : 0);
+        }
+      }
+    },
+  });
+  gauge(registry, {
+    name: "webots_session_simulation_server_load_percent",
+    help: "The load each simulation server last answered on /load; NaN while it does not answer.",
+    labels: { server },
+    read: (metric) => {
+      for (const view of sources.servers()) {
+        metric.set({ server: view.entry }, answeredLoad(view.state) ?? NaN);
+      }
+    },
+  });
+  const polls = counter(registry, {
+    name: "webots_session_polls_total",
+    help: "Polls of the simulation servers' /load, by outcome (ok: a load was answered).",
+    labels: { server, outcome: POLL_OUTCOMES },
+  });
+  const pollTime = histogram(registry, {
+    name: "webots_session_poll_duration_seconds",
+    help: "Time a poll of a simulation server's /load took, whatever its outcome, in seconds.",
+    labels: { server },
+    buckets: POLL_BUCKETS,
+  });
+  const answers = counter(registry, {
+    name: "webots_session_answers_total",
+    help: "GET /session answers, by outcome (server: a URL handed out; none: none available).",
+    labels: { outcome: ["server", "none"] },
+  });
+  gauge(registry, {
+    name: "webots_session_subscribers",
+    help: "Pages subscribed to the availability feed (WebSocket /).",
+    read: (metric) => metric.set(sources.subscribers()),
+  });
+  // `/session` is the hot path: the children are looked up once, not per request.
+  const servedServer = answers.labels({ outcome: "server" });
+  const servedNone = answers.labels({ outcome: "none" });
+  return {
+    polled(entry, outcome, seconds) {
+      polls.inc({ server: entry, outcome: outcome.kind === "up" ? "ok" : outcome.reason });
+      pollTime.observe({ server: entry }, seconds);
+    },
+    answeredServer: () => servedServer.inc(),
+    answeredNone: () => servedNone.inc(),
+  };
+}
