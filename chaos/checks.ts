@@ -86,8 +86,23 @@ export function failRest(part: Part, verdicts: Verdicts, error: unknown): Verdic
   return out;
 }
 
-/** One report line per check (`SKIP` for parts not run), then the summary; and the failures. */
-export function report(verdicts: Verdicts, ran: ReadonlySet<Part>): {
+/** A check from outside the table (the network faults of `chaos/network.ts`). */
+export interface ExtraCheck {
+  readonly id: string;
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/**
+ * One report line per check (`SKIP` for parts not run), then the `extra` checks, then the
+ * summary; and the failures.
+ */
+export function report(
+  verdicts: Verdicts,
+  ran: ReadonlySet<Part>,
+  extra: readonly ExtraCheck[] = [],
+): {
   lines: string[];
   failed: number;
 } {
@@ -105,10 +120,16 @@ export function report(verdicts: Verdicts, ran: ReadonlySet<Part>): {
     lines.push(`${verdict.ok ? "PASS" : "FAIL"} ${id} ${name}: ${verdict.detail}`);
   }
   const skipped = CHECKS.length - passed - failed;
+  for (const check of extra) {
+    if (check.ok) passed++;
+    else failed++;
+    lines.push(`${check.ok ? "PASS" : "FAIL"} ${check.id} ${check.name}: ${check.detail}`);
+  }
+  const network = extra.length ? ` and ${extra.length} network checks` : "";
   lines.push(
     `SUMMARY ${passed} passed, ${failed} failed${
       skipped ? `, ${skipped} skipped` : ""
-    } of ${CHECKS.length} checks`,
+    } of ${CHECKS.length} checks${network}`,
   );
   return { lines, failed };
 }

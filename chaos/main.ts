@@ -7,6 +7,7 @@
  */
 import { report } from "./checks.ts";
 import { runCampaign } from "./campaign.ts";
+import { runNetworkFaults } from "./network.ts";
 import { parseOptions, USAGE } from "./options.ts";
 
 async function main(args: string[]): Promise<number> {
@@ -27,7 +28,8 @@ async function main(args: string[]): Promise<number> {
       ` --seed ${options.seed} --sessions ${options.sessions} --concurrency ${options.concurrency}`,
   );
   const verdicts = await runCampaign(options, dir, log);
-  const { lines, failed } = report(verdicts, options.parts);
+  const extra = options.network ? await runNetworkFaults({ log }) : [];
+  const { lines, failed } = report(verdicts, options.parts, extra);
   for (const line of lines) console.log(line);
   const seconds = (performance.now() - started) / 1000;
   console.log(`campaign took ${seconds.toFixed(1)} s, seed ${options.seed}`);

@@ -16,6 +16,8 @@ export interface CampaignOptions {
   readonly concurrency: number;
   readonly seed: number;
   readonly parts: ReadonlySet<Part>;
+  /** Also run the network-namespace faults of `chaos/network.ts` (root), after the 36 checks. */
+  readonly network: boolean;
   readonly sizes: FaultSizes;
   readonly timings: SimulationTimings;
   /** Sessions running when the simulation server is killed (part b). */
@@ -30,9 +32,10 @@ export interface CampaignOptions {
 }
 
 export const USAGE =
-  "Usage: deno task chaos [--short] [--sessions N] [--concurrency N] [--seed S] [--only part,…]\n" +
+  "Usage: deno task chaos [--short] [--sessions N] [--concurrency N] [--seed S] [--only part,…] [--network]\n" +
   `  parts: ${PARTS.join(", ")} (default: all)\n` +
-  "  --short: the CI version (fewer sessions and smaller floods, under 2 minutes)";
+  "  --short: the CI version (fewer sessions and smaller floods, under 2 minutes)\n" +
+  "  --network: also the network-namespace faults of chaos/network.ts (root), printed after the 36";
 
 const MiB = 2 ** 20;
 
@@ -47,6 +50,7 @@ export function parseOptions(args: string[], defaultSeed: number): CampaignOptio
       concurrency: { type: "string" },
       seed: { type: "string" },
       only: { type: "string" },
+      network: { type: "boolean", default: false },
     },
   });
   if (positionals.length > 0) throw new Error(`unexpected argument: ${positionals[0]}`);
@@ -72,6 +76,7 @@ export function parseOptions(args: string[], defaultSeed: number): CampaignOptio
     concurrency: int("concurrency", values.concurrency, short ? 6 : 10, 1),
     seed: int("seed", values.seed, defaultSeed, 0),
     parts,
+    network: values.network,
     sizes: short
       ? {
         fragmentedBytes: 32 * MiB,

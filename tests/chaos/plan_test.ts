@@ -37,12 +37,26 @@ Deno.test("the report prints one PASS/FAIL line per check and a summary; undecid
   equal(lines.at(-1), `SUMMARY 2 passed, ${failed} failed, 7 skipped of 36 checks`);
 });
 
+Deno.test("network checks come after the table's and count in the summary", () => {
+  const { lines, failed } = report({}, new Set(), [
+    { id: "N01", name: "cut link seen", ok: true, detail: "1.2 s" },
+    { id: "N02", name: "restore seen", ok: false, detail: "never" },
+  ]);
+  equal(lines.length, 39);
+  equal(lines[36], "PASS N01 cut link seen: 1.2 s");
+  equal(lines[37], "FAIL N02 restore seen: never");
+  equal(failed, 1);
+  equal(lines[38], "SUMMARY 1 passed, 1 failed, 36 skipped of 36 checks and 2 network checks");
+});
+
 Deno.test("the command line: defaults, --short, --only, and clear errors", () => {
   const full = parseOptions([], 5);
   equal(full.sessions, 300);
   equal(full.concurrency, 10);
   equal(full.seed, 5);
   deepEqual([...full.parts], [...PARTS]);
+  equal(full.network, false);
+  equal(parseOptions(["--network"], 5).network, true);
   const short = parseOptions(["--short", "--seed", "9", "--only", "kill,fleet"], 5);
   equal(short.sessions, 34);
   equal(short.seed, 9);
