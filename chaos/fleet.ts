@@ -40,7 +40,7 @@ async function standing(baseUrl: string, entry: string): Promise<string> {
 /** Runs part (c) and returns its verdicts (C01–C04). */
 export async function runFleet(options: FleetOptions): Promise<Verdicts> {
   const dir = join(options.dir, "fleet");
-  const timings = { startTimeout: 3, killTimeout: 1, heartbeatTimeout: 2 };
+  const timings = { startTimeout: 5, killTimeout: 1, heartbeatTimeout: 2 };
   let real = await startSimServer({
     dir: join(dir, "simulation"),
     campaign: `${options.campaign}-fleet`,

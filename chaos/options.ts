@@ -90,7 +90,7 @@ export function parseOptions(args: string[], defaultSeed: number): CampaignOptio
         longLineBytes: 16 * MiB,
         burstLines: 50_000,
       },
-    timings: { startTimeout: 3, killTimeout: 1, heartbeatTimeout: 2 },
+    timings: { startTimeout: 5, killTimeout: 1, heartbeatTimeout: 2 },
     killSessions: short ? 5 : 10,
     toggles: short ? 6 : 20,
     churn: short ? 200 : 1000,
