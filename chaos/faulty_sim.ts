@@ -35,9 +35,9 @@ function response(status: string, body: string): Uint8Array {
   );
 }
 
-/** Starts a faulty server in `mode`. */
-export function startFaultyServer(mode: FaultyMode): FaultyServer {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+/** Starts a faulty server in `mode`, on `port` (default: a free one). */
+export function startFaultyServer(mode: FaultyMode, port = 0): FaultyServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port });
   let current = mode;
   const open = new Set<Deno.Conn>();
   const timers = new Set<ReturnType<typeof setTimeout>>();
@@ -92,10 +92,10 @@ export function startFaultyServer(mode: FaultyMode): FaultyServer {
   const accepting = (async () => {
     for await (const conn of listener) void handle(conn);
   })().catch(() => {});
-  const port = (listener.addr as Deno.NetAddr).port;
+  const bound = (listener.addr as Deno.NetAddr).port;
   return {
-    port,
-    entry: `127.0.0.1:${port}`,
+    port: bound,
+    entry: `127.0.0.1:${bound}`,
     setMode(mode) {
       current = mode;
     },
