@@ -3,7 +3,7 @@
  * session server's subscribers, the simulation server's sessions), prints the figures, writes them
  * with the machine's facts to `bench/results.json`, and prints Markdown tables for BENCHMARKS.md.
  *
- * Options: `--only http|session|simulation` (comma-separated), `--rounds N` and `--seconds N`
+ * Options: `--only http|session|simulation|lease` (comma-separated), `--rounds N` and `--seconds N`
  * (wrk rounds over all targets, default 5, and seconds per wrk run, default 5), `--sessions N`
  * (sequential simulation sessions, default 200), `--concurrent N` (default 50), `--out FILE`
  * (default bench/results.json). The HTTP part needs `wrk` (`apt-get install -y wrk`).
@@ -13,12 +13,13 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { httpTables, runHttpBench } from "./http.ts";
+import { runLeaseBench } from "./lease.ts";
 import { runSessionBench } from "./session.ts";
 import { runSimulationBench } from "./simulation.ts";
 import type { Summary } from "./stats.ts";
 import { findWrk, WRK_MISSING } from "./wrk.ts";
 
-const BENCHES = ["http", "session", "simulation"];
+const BENCHES = ["http", "session", "simulation", "lease"];
 
 /** Facts about the machine the figures were measured on. */
 export function machineFacts(): Record<string, unknown> {
@@ -164,6 +165,34 @@ function simulationTables(result: Record<string, unknown>): string {
   return lines.join("\n");
 }
 
+/** What a lease adds to `GET /session`, and the burst of the issue. */
+function leaseTables(result: Record<string, unknown>): string {
+  const on = summaryAt(result, "sessionCost.leasesOn");
+  const off = summaryAt(result, "sessionCost.leasesOff");
+  const n = at(result, "sessionCost.requestsPerMode");
+  const b = (key: string) => at(result, `burst.${key}`);
+  return [
+    `| \`GET /session\`, one at a time (${n} each, alternating) | p50 | p99 | max |`,
+    "| --- | --- | --- | --- |",
+    `| leases off (cached answer) | ${ms(off?.p50)} | ${ms(off?.p99)} | ${ms(off?.max)} |`,
+    `| leases on (a slot reserved per request) | ${ms(on?.p50)} | ${ms(on?.p99)} | ${
+      ms(on?.max)
+    } |`,
+    `| added by the lease | ${ms(at(result, "sessionCost.addedP50Ms") as number)} | ${
+      ms(at(result, "sessionCost.addedP99Ms") as number)
+    } | |`,
+    "",
+    "| Burst | Value | Target |",
+    "| --- | --- | --- |",
+    `| ${b("requests")} concurrent \`GET /session\`, ${b("servers")} servers × ${
+      b("slotsPerServer")
+    } slots: all answered | ${ms(b("wallMs") as number)} | |`,
+    `| leases handed out (distinct) | ${b("leases")} (${b("distinctLeases")}) | 50 |`,
+    `| double bookings | ${b("doubleBookings")} | 0 |`,
+    `| told no server is available | ${b("answeredNone")} | 150 |`,
+  ].join("\n");
+}
+
 function machineLine(machine: Record<string, unknown>): string {
   return `${machine.cpuModel}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, ` +
     `Deno ${machine.deno} (V8 ${machine.v8}), load average at start ${
@@ -233,6 +262,9 @@ async function main(args: string[]): Promise<number> {
         progress: (line) => console.error(line),
       }));
   }
+  if (which.includes("lease")) {
+    results.lease = await run("slot lease", () => runLeaseBench((line) => console.error(line)));
+  }
   machine.loadAverageAtEnd = loadAverage();
 
   const out: string[] = ["", "# Results", "", `Machine: ${machineLine(machine)}`];
@@ -266,6 +298,14 @@ async function main(args: string[]): Promise<number> {
       "error" in results.simulation
         ? genericTable(results.simulation)
         : simulationTables(results.simulation),
+    );
+  }
+  if (isRecord(results.lease)) {
+    out.push(
+      "",
+      "### Slot leases",
+      "",
+      "error" in results.lease ? genericTable(results.lease) : leaseTables(results.lease),
     );
   }
   console.log(out.join("\n"));

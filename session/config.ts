@@ -5,6 +5,8 @@
  * @module
  */
 import { ADMIN_TOKEN_KEY } from "../shared/admin.ts";
+import { LEASE_SECRET_KEYS } from "../shared/lease_secret.ts";
+import { ALLOWED_ORIGINS_KEY } from "../shared/origins.ts";
 import { resolve } from "node:path";
 import {
   type ConfigEnv,
@@ -138,6 +140,10 @@ export const sessionSchema = {
   },
   // issue 10: the admin API (shared/admin.ts).
   adminToken: ADMIN_TOKEN_KEY,
+  // lease (issue 10): slot leases (grant.ts, shared/lease_secret.ts).
+  ...LEASE_SECRET_KEYS,
+  // admin (issue 10): which pages may open the WebSockets (shared/origins.ts).
+  allowedOrigins: ALLOWED_ORIGINS_KEY,
 } as const satisfies Schema;
 
 /** A validated session-server config. */

@@ -7,6 +7,9 @@
  * server never delays the others, and a server whose previous poll is still in flight is skipped
  * for that round. Nothing here blocks request handling.
  *
+ * A reload reconfigures the fleet in place (`reconfigure`): the servers, the period, the timeout
+ * and the thresholds change without losing what is known of the servers that stay.
+ *
  * @module
  */
 import { type Clock, every } from "../shared/clock.ts";
@@ -50,10 +53,37 @@ export interface FleetDeps {
   readonly onPoll?: (entry: string, outcome: PollOutcome, seconds: number) => void;
 }
 
+/** What a reload may change in a running fleet (see `Fleet.reconfigure`). */
+export interface FleetSettings {
+  readonly entries: readonly string[];
+  readonly refreshMs: number;
+  readonly timeoutMs: number;
+  readonly thresholds: LoadThresholds;
+}
+
+/** One server as the admin API shows it: its state plus when it was last polled and answered. */
+export interface ServerDetail extends ServerView {
+  /** The `/load` URL polled. */
+  readonly url: string;
+  /** When its last poll ended (ms since the epoch), whatever the outcome. */
+  readonly polledAt: number | undefined;
+  /** When it last answered a load (ms since the epoch). */
+  readonly answeredAt: number | undefined;
+  readonly pollInFlight: boolean;
+}
+
 /** The polling fleet. */
 export interface Fleet {
   /** Current state of every server, in config order. */
   servers(): readonly ServerView[];
+  /** Every server with its poll times, in config order. */
+  details(): readonly ServerDetail[];
+  /**
+   * Applies new settings without a restart: servers still listed keep their state, removed ones
+   * leave at once (their poll in flight is aborted and its result dropped), added ones start
+   * unknown and are polled from the next round; a new period restarts the rounds.
+   */
+  reconfigure(settings: FleetSettings): void;
   /** Starts polling: a first round at once, then one every `refreshMs`. */
   start(): void;
   /** Stops polling and aborts polls in flight. */
@@ -105,25 +135,35 @@ interface Slot {
   abort: AbortController | undefined;
   /** A round came while the poll was in flight: poll again as soon as it ends. */
   due: boolean;
+  polledAt: number | undefined;
+  answeredAt: number | undefined;
+  /** Removed by a reload: its results are dropped, it is never polled again. */
+  removed: boolean;
 }
 
 /** Creates the fleet; polling starts with `start()`. */
 export function createFleet(deps: FleetDeps): Fleet {
-  const slots: Slot[] = deps.entries.map((entry) => ({
+  const newSlot = (entry: string): Slot => ({
     entry,
     url: loadUrl(entry, deps.mode),
     state: { kind: "unknown" },
     inFlight: undefined,
     abort: undefined,
     due: false,
-  }));
+    polledAt: undefined,
+    answeredAt: undefined,
+    removed: false,
+  });
+  let slots: Slot[] = deps.entries.map(newSlot);
+  // Read at each use: a reload may change them.
+  let { refreshMs, timeoutMs, thresholds } = deps;
   let stopRounds: (() => void) | undefined;
   let stopped = false;
 
   const apply = (slot: Slot, outcome: PollOutcome) => {
-    if (stopped) return;
+    if (stopped || slot.removed) return;
     const before = slot.state;
-    const state = nextState(before, outcome, deps.thresholds);
+    const state = nextState(before, outcome, thresholds);
     slot.state = state;
     const transition = transitionOf(slot.entry, before, state);
     if (transition) deps.onTransition(transition);
@@ -131,7 +171,8 @@ export function createFleet(deps: FleetDeps): Fleet {
   };
 
   const query = async (slot: Slot, abort: AbortController): Promise<PollOutcome> => {
-    const timer = deps.clock.setTimeout(() => abort.abort(), deps.timeoutMs);
+    const limitMs = timeoutMs;
+    const timer = deps.clock.setTimeout(() => abort.abort(), limitMs);
     try {
       const response = await deps.fetch(slot.url, { signal: abort.signal });
       const body = await response.text();
@@ -151,7 +192,7 @@ export function createFleet(deps: FleetDeps): Fleet {
       return { kind: "up", load, ...figures };
     } catch (error) {
       if (abort.signal.aborted) {
-        return { kind: "down", reason: "timeout", detail: `no answer in ${deps.timeoutMs} ms` };
+        return { kind: "down", reason: "timeout", detail: `no answer in ${limitMs} ms` };
       }
       return { kind: "down", reason: "refused", detail: String(error) };
     } finally {
@@ -160,7 +201,7 @@ export function createFleet(deps: FleetDeps): Fleet {
   };
 
   const poll = (slot: Slot) => {
-    if (stopped) return;
+    if (stopped || slot.removed) return;
     if (slot.inFlight) {
       // Skipping the round for good would leave a server that hung polled only every other
       // round when loadTimeout ≥ loadRefresh (the timeout and the round fall due together): a
@@ -175,6 +216,9 @@ export function createFleet(deps: FleetDeps): Fleet {
     slot.inFlight = query(slot, abort).then((state) => {
       slot.inFlight = undefined;
       slot.abort = undefined;
+      slot.polledAt = deps.clock.now();
+      if (state.kind === "up") slot.answeredAt = slot.polledAt;
+      if (slot.removed) return;
       deps.onPoll?.(slot.entry, state, (deps.clock.now() - began) / 1000);
       if (state.kind === "down") {
         deps.logger.debug(
@@ -196,18 +240,59 @@ export function createFleet(deps: FleetDeps): Fleet {
     for (const slot of slots) poll(slot);
   };
 
+  /** Removed slots whose poll is still in flight: `stop` waits for them too. */
+  const leaving = new Set<Slot>();
+
   return {
     servers: () => slots.map(({ entry, state }) => ({ entry, state })),
+    details: () =>
+      slots.map((slot) => ({
+        entry: slot.entry,
+        state: slot.state,
+        url: slot.url,
+        polledAt: slot.polledAt,
+        answeredAt: slot.answeredAt,
+        pollInFlight: slot.inFlight !== undefined,
+      })),
+    reconfigure(settings) {
+      if (stopped) return;
+      const kept = new Map(slots.map((slot) => [slot.entry, slot]));
+      slots = [...new Set(settings.entries)].map((entry) => {
+        const slot = kept.get(entry) ?? newSlot(entry);
+        kept.delete(entry);
+        return slot;
+      });
+      for (const slot of kept.values()) {
+        slot.removed = true;
+        slot.abort?.abort();
+        const inFlight = slot.inFlight;
+        if (inFlight) {
+          leaving.add(slot);
+          void inFlight.finally(() => leaving.delete(slot));
+        }
+      }
+      thresholds = settings.thresholds;
+      timeoutMs = settings.timeoutMs;
+      if (settings.refreshMs !== refreshMs) {
+        refreshMs = settings.refreshMs;
+        if (stopRounds !== undefined) {
+          stopRounds();
+          stopRounds = every(deps.clock, refreshMs, round);
+        }
+      }
+      deps.onUpdate();
+    },
     start() {
       if (stopRounds !== undefined || stopped) return;
       round();
-      stopRounds = every(deps.clock, deps.refreshMs, round);
+      stopRounds = every(deps.clock, refreshMs, round);
     },
     async stop() {
       stopped = true;
       stopRounds?.();
-      for (const slot of slots) slot.abort?.abort();
-      await Promise.all(slots.map((slot) => slot.inFlight));
+      const all = [...slots, ...leaving];
+      for (const slot of all) slot.abort?.abort();
+      await Promise.all(all.map((slot) => slot.inFlight));
     },
   };
 }

@@ -21,6 +21,8 @@ export interface LoadHistory {
   record(servers: readonly ServerView[], nowMs: number): void;
   /** The samples of the last `spanS` seconds, oldest first. */
   columns(): LoadColumns;
+  /** Forgets every sample (the list of servers changed). */
+  clear(): void;
 }
 
 interface Sample {
@@ -41,6 +43,9 @@ export function createLoadHistory(spanS = 600): LoadHistory {
       else samples.push(sample);
       const oldest = samples.findIndex((s) => s.time > time - spanS);
       samples.splice(0, oldest === -1 ? samples.length : oldest);
+    },
+    clear() {
+      samples.length = 0;
     },
     columns() {
       const width = Math.max(0, ...samples.map((s) => s.loads.length));

@@ -1,6 +1,6 @@
 /**
  * Entry point of the session server: reads the config, builds the real collaborators (logger,
- * fetch, clock, SMTP mailer), serves until SIGINT/SIGTERM and exits 0.
+ * fetch, clock, SMTP mailer), serves until SIGINT/SIGTERM and exits 0; SIGHUP reloads the config.
  *
  * @module
  */
@@ -8,18 +8,22 @@ import { loadAssets } from "../shared/assets.ts";
 import { systemClock } from "../shared/clock.ts";
 import { loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
+import { readLeaseSecret } from "../shared/lease_secret.ts";
 import { createRegistry } from "../shared/metrics.ts";
+import { reloadOnSighup } from "../shared/reload_signal.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
-import { sessionConfigEnv, sessionSchema } from "./config.ts";
+import { type SessionConfig, sessionConfigEnv, sessionSchema } from "./config.ts";
+import type { PathAccess } from "./reload.ts";
 import { createSmtpMailer, mailAddresses } from "./notify.ts";
 import { sessionAssets } from "./page_assets.ts";
 import { createSessionServer } from "./server.ts";
 
 async function main(configFile: string, watchStdin: boolean): Promise<number> {
   const config = await loadConfig(sessionSchema, configFile, sessionConfigEnv());
-  let logger, assets;
+  let logger, assets, leaseSecret;
   try {
     assets = await loadAssets(sessionAssets());
+    leaseSecret = await readLeaseSecret(config);
     logger = createLogger({
       server: "session",
       logDir: config.logDir,
@@ -30,16 +34,24 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     console.error(error instanceof Error ? error.message : String(error));
     return 1;
   }
-  const addresses = mailAddresses(config, logger);
+  const mailFor = (c: SessionConfig) => {
+    const addresses = mailAddresses(c, logger);
+    return addresses && { ...addresses, mailer: createSmtpMailer(c) };
+  };
   const server = createSessionServer({
     config,
     logger,
     fetch: globalThis.fetch,
     clock: systemClock,
-    mail: addresses && { ...addresses, mailer: createSmtpMailer(config) },
+    mail: mailFor(config),
     assets,
     registry: createRegistry(),
+    ...(leaseSecret === undefined ? {} : { leaseSecret }),
+    readConfig: () => loadConfig(sessionSchema, configFile, sessionConfigEnv()),
+    mayAccess: granted,
+    mailFor,
   });
+  const stopReloading = reloadOnSighup(() => server.reload("SIGHUP"));
   const ssl = config.sslCertificate !== undefined && config.sslKey !== undefined;
   await serveUntilSignal({
     name: "Session",
@@ -52,16 +64,23 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     stopOnStdinEnd: watchStdin,
     onListen: (port) => {
       logger.info(
-        { port, ssl },
+        // Said only when on: without leases the line is as before.
+        { port, ssl, ...(leaseSecret === undefined ? {} : { leases: "on" }) },
         `Session server running on port ${port} (${ssl ? "SSL" : "no SSL"})`,
       );
       server.start(port);
     },
     onShutdown: () => server.shutdown(),
   });
+  stopReloading();
   logger.info({}, "stopped");
   await logger.close();
   return 0;
+}
+
+/** Whether this process was granted the access a reloaded config needs. */
+function granted(need: PathAccess): boolean {
+  return Deno.permissions.querySync({ name: need.access, path: need.path }).state === "granted";
 }
 
 if (import.meta.main) {

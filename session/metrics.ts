@@ -1,7 +1,8 @@
 /**
  * The session server's Prometheus metrics (`GET /metrics`): each simulation server's state and
- * load, the polls of `/load` (outcomes and durations), `GET /session` answers by outcome, and the
- * availability feed's subscribers.
+ * load, the polls of `/load` (outcomes and durations), `GET /session` answers by outcome, the
+ * availability feed's subscribers, slot reservations (lease requests by outcome, durations),
+ * reloads of the config by outcome, and refused upgrades of `/`.
  *
  * States, loads and subscribers are read when `/metrics` is rendered; polls and answers are
  * recorded as they happen, through the recorder this returns.
@@ -10,12 +11,19 @@
  */
 import { counter, gauge, histogram, type MetricsRegistry } from "../shared/metrics.ts";
 import { answeredLoad, type PollOutcome, type ServerView, standingOf } from "./load_rules.ts";
+import { RESERVATION_OUTCOMES, type ReservationEvents } from "./grant.ts";
 
 /** A simulation server's state as the metrics name it. */
 const SERVER_STATES = ["available", "full", "draining", "not_responding", "unknown"] as const;
 
 /** How a poll of `/load` ended: a load (`ok`), or why not. */
 const POLL_OUTCOMES = ["ok", "refused", "timeout", "status", "body"] as const;
+
+/** How a reload of the config ended (SIGHUP or `POST /admin/reload`). */
+export const RELOAD_OUTCOMES = ["applied", "unchanged", "refused"] as const;
+
+/** Why a WebSocket upgrade on `/` was refused. */
+export const REFUSED_UPGRADE_REASONS = ["origin", "shutting_down", "handshake"] as const;
 
 /** Seconds a poll of `/load` takes: a few ms on a LAN, up to `loadTimeout` when it hangs. */
 export const POLL_BUCKETS: readonly number[] = [
@@ -51,6 +59,15 @@ export interface SessionMetrics {
   answeredServer(): void;
   /** `GET /session` answered that no server is available. */
   answeredNone(): void;
+  /** A reload of the config ended this way. */
+  reloaded(outcome: typeof RELOAD_OUTCOMES[number]): void;
+  /** A WebSocket upgrade on `/` was refused for this reason. */
+  refusedUpgrade(reason: typeof REFUSED_UPGRADE_REASONS[number]): void;
+  /**
+   * The configured servers changed (a reload): the series of removed servers go, those of added
+   * ones are created at 0.
+   */
+  serversChanged(before: readonly string[], after: readonly string[]): void;
 }
 
 function stateOf(view: ServerView): typeof SERVER_STATES[number] {
@@ -64,7 +81,7 @@ export function exportSessionServerMetrics(
   sources: SessionMetricsSources,
 ): SessionMetrics {
   const server = sources.entries;
-  gauge(registry, {
+  const state = gauge(registry, {
     name: "webots_session_simulation_server_state",
     help: "1 for the state each simulation server is in, 0 for the others.",
     labels: { server, state: SERVER_STATES },
@@ -77,7 +94,7 @@ export function exportSessionServerMetrics(
       }
     },
   });
-  gauge(registry, {
+  const load = gauge(registry, {
     name: "webots_session_simulation_server_load_percent",
     help: "The load each simulation server last answered on /load; NaN while it does not answer.",
     labels: { server },
@@ -108,6 +125,16 @@ export function exportSessionServerMetrics(
     help: "Pages subscribed to the availability feed (WebSocket /).",
     read: (metric) => metric.set(sources.subscribers()),
   });
+  const reloads = counter(registry, {
+    name: "webots_session_config_reloads_total",
+    help: "Reloads of the config file (SIGHUP or POST /admin/reload), by outcome.",
+    labels: { outcome: RELOAD_OUTCOMES },
+  });
+  const refused = counter(registry, {
+    name: "webots_session_upgrades_refused_total",
+    help: "WebSocket upgrades on / refused, by reason (origin: not in allowedOrigins).",
+    labels: { reason: REFUSED_UPGRADE_REASONS },
+  });
   // `/session` is the hot path: the children are looked up once, not per request.
   const servedServer = answers.labels({ outcome: "server" });
   const servedNone = answers.labels({ outcome: "none" });
@@ -118,5 +145,47 @@ export function exportSessionServerMetrics(
     },
     answeredServer: () => servedServer.inc(),
     answeredNone: () => servedNone.inc(),
+    reloaded: (outcome) => reloads.inc({ outcome }),
+    refusedUpgrade: (reason) => refused.inc({ reason }),
+    serversChanged(before, after) {
+      for (const entry of before) {
+        if (after.includes(entry)) continue;
+        for (const s of SERVER_STATES) state.remove({ server: entry, state: s });
+        load.remove({ server: entry });
+        for (const outcome of POLL_OUTCOMES) polls.remove({ server: entry, outcome });
+        pollTime.remove({ server: entry });
+      }
+      for (const entry of after) {
+        if (before.includes(entry)) continue;
+        for (const s of SERVER_STATES) state.set({ server: entry, state: s }, 0);
+        load.set({ server: entry }, 0);
+        for (const outcome of POLL_OUTCOMES) polls.inc({ server: entry, outcome }, 0);
+        (pollTime as unknown as { zero(labels: Record<string, string>): void }).zero({
+          server: entry,
+        });
+      }
+    },
+  };
+}
+
+/** Registers the slot-reservation metrics (all at 0 until leases are on); returns their sink. */
+export function exportReservationMetrics(registry: MetricsRegistry): ReservationEvents {
+  const attempts = counter(registry, {
+    name: "webots_session_lease_requests_total",
+    help: "Lease requests to simulation servers, by outcome (refused: full or draining; " +
+      "unauthorized: the secrets differ).",
+    labels: { outcome: RESERVATION_OUTCOMES },
+  });
+  const reservations = histogram(registry, {
+    name: "webots_session_reservation_duration_seconds",
+    help: "Time GET /session spent reserving a slot (every server asked until one granted a " +
+      "lease, or none did), by result, in seconds.",
+    labels: { result: ["granted", "none"] },
+    buckets: POLL_BUCKETS,
+  });
+  return {
+    attempt: (outcome) => attempts.inc({ outcome }),
+    reservation: (seconds, granted) =>
+      reservations.observe({ result: granted ? "granted" : "none" }, seconds),
   };
 }

@@ -31,11 +31,14 @@ import type { LoadColumns } from "./load_history.ts";
 export const UNKNOWN = "—";
 
 /**
- * Slot leases, when the session server grants them (issue 10, lease feature): absent until that
- * feature fills it, and its section is then not shown.
+ * Slot leases, when the session server grants them (`leaseSecret`): absent otherwise, and its
+ * section is then not shown.
  */
 export interface LeaseFigures {
-  /** Leases granted by `GET /session` and neither used nor expired yet. */
+  /**
+   * Slots held by leases on the servers that answer: leases granted and neither used nor expired,
+   * and leased sessions whose Webots does not run yet.
+   */
   readonly outstanding: number;
 }
 
@@ -215,7 +218,9 @@ export interface MonitorData {
 }
 
 function leaseLines(leases: LeaseFigures | undefined): string[] | undefined {
-  return leases === undefined ? undefined : [`Leases outstanding: ${leases.outstanding}`];
+  return leases === undefined
+    ? undefined
+    : [`Slots held by leases (granted, no Webots running yet): ${leases.outstanding}`];
 }
 
 /** The page's live parts as data for `/monitor/data`. */

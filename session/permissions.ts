@@ -18,5 +18,6 @@ export function sessionPermissions(
   const read = [context.root, context.configFile, config.logDir];
   if (config.sslCertificate) read.push(config.sslCertificate);
   if (config.sslKey) read.push(config.sslKey);
+  if (config.leaseSecretFile) read.push(config.leaseSecretFile);
   return [`--allow-read=${read.join(",")}`, `--allow-write=${config.logDir}`, "--allow-net"];
 }

@@ -1,7 +1,8 @@
 /**
  * The session server: routes (`/session`, `/` WebSocket feed and home page, `/load`, `/monitor`,
- * `/monitor/data`, `/assets/…`) on top of the polling fleet, the availability hub, the load
- * history and the notifier.
+ * `/monitor/data`, `/assets/…`, the admin API under `/admin/`) on top of the polling fleet, the
+ * availability hub, the load history and the notifier. A reload of the config (session/reload.ts)
+ * reconfigures these in place; `allowedOrigins` guards the feed's upgrades and `/session`'s CORS.
  *
  * @module
  */
@@ -27,6 +28,14 @@ import type { Logger } from "../shared/log.ts";
 import { createRegistry, type MetricsRegistry, metricsRoute } from "../shared/metrics.ts";
 import { createReadiness, type Readiness } from "../shared/readiness.ts";
 import { upgradeWebSocket } from "../shared/websocket.ts";
+import { adminGate } from "../shared/admin.ts";
+import {
+  corsHeadersFor,
+  createOriginPolicy,
+  type OriginPolicy,
+  originRefusal,
+  preparedCorsResponses,
+} from "../shared/origins.ts";
 import { NO_SERVER_AVAILABLE } from "../shared/protocol.ts";
 import { checkUrl, simulationServerWsUrl, type UrlMode } from "../shared/urls.ts";
 import { createAvailabilityHub } from "./availability.ts";
@@ -34,11 +43,14 @@ import type { SessionConfig } from "./config.ts";
 import { createFleet } from "./fleet.ts";
 import { homePage } from "./home_page.ts";
 import { createLoadHistory } from "./load_history.ts";
-import { exportSessionServerMetrics } from "./metrics.ts";
+import { exportReservationMetrics, exportSessionServerMetrics } from "./metrics.ts";
+import { createGrant, type Grant } from "./grant.ts";
 import { averageLoad, chooseServer, isAvailable } from "./load_rules.ts";
 import { type FleetExtras, monitorData, type MonitorInput, monitorPage } from "./monitor_page.ts";
 import { createFleetLog } from "./fleet_log.ts";
 import { createNotifier, type MailSettings } from "./notify.ts";
+import { sessionAdminRoutes } from "./admin_routes.ts";
+import { type AccessCheck, createReloader, type ReloadResult } from "./reload.ts";
 
 /** Collaborators of the session server. */
 export interface SessionDeps {
@@ -53,6 +65,17 @@ export interface SessionDeps {
   readonly assets: Assets;
   /** Where this server's metrics go (`/metrics`); default: a registry of its own. */
   readonly registry?: MetricsRegistry;
+  /** The lease secret (`leaseSecret` or the content of `leaseSecretFile`): slot leases on. */
+  readonly leaseSecret?: string;
+  /**
+   * Reads and validates the config file again (SIGHUP, `POST /admin/reload`); without it a reload
+   * is refused.
+   */
+  readonly readConfig?: () => Promise<SessionConfig>;
+  /** Whether the process may read or write a path a new config names (default: yes). */
+  readonly mayAccess?: AccessCheck;
+  /** The e-mail settings of a reloaded config; without it a reload keeps the running ones. */
+  readonly mailFor?: (config: SessionConfig) => MailSettings | undefined;
 }
 
 /** A session server: a request handler plus its lifecycle. */
@@ -64,13 +87,32 @@ export interface SessionServer {
   shutdown(): Promise<void>;
   /** `/ready`'s state: not ready once shutting down; the drain feature sets `draining`. */
   readonly readiness: Readiness;
+  /**
+   * With a lease secret: reserves a slot in the fleet and gives the URL to hand out
+   * (`…/lease/<token>`), or undefined when no server granted one. Undefined without a secret.
+   */
+  readonly grant: Grant | undefined;
+  /** Re-reads the config file and applies what can change live (SIGHUP, `POST /admin/reload`). */
+  reload(trigger: string): Promise<ReloadResult>;
 }
 
 /** `GET /session`'s headers: HTML, as the reference, and its CORS headers. Built once. */
+const SESSION_HEADERS = Object.freeze({ "content-type": "text/html; charset=utf-8" });
 const SESSION_INIT: ResponseInit = Object.freeze({
-  headers: Object.freeze({ "content-type": "text/html; charset=utf-8", ...CORS_HEADERS }),
+  headers: Object.freeze({ ...SESSION_HEADERS, ...CORS_HEADERS }),
 });
 const OPTIONS_INIT: ResponseInit = Object.freeze({ status: 204, headers: CORS_HEADERS });
+/** A leased answer is good once: no cache may hand it to a second browser. */
+const LEASED_INIT: ResponseInit = Object.freeze({
+  headers: Object.freeze({
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    ...CORS_HEADERS,
+  }),
+});
+
+/** The longest a lease request may take before the next server is asked, in milliseconds. */
+const LEASE_REQUEST_MAX_MS = 2000;
 
 /**
  * Largest message a subscriber of `/` may send, in bytes: it is sent `1`/`0` and has nothing to
@@ -81,21 +123,30 @@ export const SUBSCRIBER_MAX_MESSAGE = 4096;
 
 /** Creates the session server; nothing runs until `start`. */
 export function createSessionServer(deps: SessionDeps): SessionServer {
-  const { config, logger } = deps;
+  const { logger } = deps;
+  /**
+   * The running config. A reload replaces it (only its live keys change): everything that reads a
+   * live setting reads it from here when it needs it. The state that must survive a reload (the
+   * hub's subscribers, the fleet's known states) lives in modules a reload reconfigures, never
+   * rebuilds.
+   */
+  let config = deps.config;
   const mode: UrlMode = {
     ssl: config.sslCertificate !== undefined && config.sslKey !== undefined,
     portRewrite: config.portRewrite,
   };
   const startedAt = deps.clock.now();
-  const thresholds = { fullAt: config.fullAt, availableAt: config.availableAt };
+  const thresholdsOf = (c: SessionConfig) => ({ fullAt: c.fullAt, availableAt: c.availableAt });
+  let thresholds = thresholdsOf(config);
   let port = config.port;
+  let mail = deps.mail;
   const hub = createAvailabilityHub(logger, deps.clock);
   const history = createLoadHistory();
   const fleetLog = createFleetLog();
   const registry = deps.registry ?? createRegistry();
   const readiness = createReadiness();
   const recorded = exportSessionServerMetrics(registry, {
-    entries: config.simulationServers,
+    entries: deps.config.simulationServers,
     servers: () => fleet.servers(),
     subscribers: () => hub.size,
   });
@@ -103,7 +154,9 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   let sessionAnswer = NO_SERVER_AVAILABLE;
   const notifier = createNotifier({
     logger,
-    mail: deps.mail,
+    get mail() {
+      return mail;
+    },
     checkUrl: () => checkUrl(config.server, port, mode),
   });
   const fleet = createFleet({
@@ -133,23 +186,93 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     },
   });
   let shuttingDown = false;
+  // With `allowedOrigins` unset (the default) `/session` is answered exactly as before.
   const sessionResponse = cachedResponses(SESSION_INIT);
+  const reservations = exportReservationMetrics(registry);
+  const grant: Grant | undefined = deps.leaseSecret === undefined ? undefined : createGrant({
+    servers: () => fleet.servers(),
+    mode,
+    secret: deps.leaseSecret,
+    fetch: deps.fetch,
+    clock: deps.clock,
+    timeoutMs: Math.min(config.loadTimeout * 1000, LEASE_REQUEST_MAX_MS),
+    fullForMs: config.loadRefresh * 1000,
+    logger,
+    events: reservations,
+  });
+  let origins: OriginPolicy = createOriginPolicy(config.allowedOrigins);
+  const restrictedSession = (policy: OriginPolicy) =>
+    policy.restricted ? preparedCorsResponses(policy, SESSION_HEADERS, CORS_HEADERS) : undefined;
+  let restrictedResponse = restrictedSession(origins);
 
-  const session = (request: HttpRequest): Response => {
+  /** `GET /session` with leases: a slot reserved first, its URL answered. */
+  const leasedSession = async (request: HttpRequest, reserve: Grant): Promise<Response> => {
+    const refused = origins.refused(request);
+    if (refused !== undefined) {
+      // A page of another origin could not read the answer: no slot is held for it.
+      recorded.answeredNone();
+      return new Response(NO_SERVER_AVAILABLE, {
+        headers: { ...SESSION_HEADERS, ...corsHeadersFor(origins, refused, CORS_HEADERS) },
+      });
+    }
+    const url = await reserve();
+    if (url === undefined) {
+      recorded.answeredNone();
+      return restrictedResponse === undefined
+        ? sessionResponse(NO_SERVER_AVAILABLE)
+        : restrictedResponse(request, NO_SERVER_AVAILABLE);
+    }
+    recorded.answeredServer();
+    if (!origins.restricted) return new Response(url, LEASED_INIT);
+    return new Response(url, {
+      headers: {
+        ...SESSION_HEADERS,
+        "cache-control": "no-store",
+        ...corsHeadersFor(origins, request.headers.get("origin"), CORS_HEADERS),
+      },
+    });
+  };
+
+  const session = (request: HttpRequest): Response | Promise<Response> => {
+    // A HEAD reserves nothing: its answer has no body to carry a lease.
+    if (grant !== undefined && request.method === "GET") return leasedSession(request, grant);
     if (isGetOrHead(request)) {
       if (sessionAnswer === NO_SERVER_AVAILABLE) recorded.answeredNone();
       else recorded.answeredServer();
-      return sessionResponse(sessionAnswer);
+      return restrictedResponse === undefined
+        ? sessionResponse(sessionAnswer)
+        : restrictedResponse(request, sessionAnswer);
     }
-    if (request.method === "OPTIONS") return new Response(null, OPTIONS_INIT);
+    if (request.method === "OPTIONS") {
+      if (!origins.restricted) return new Response(null, OPTIONS_INIT);
+      const headers = corsHeadersFor(origins, request.headers.get("origin"), CORS_HEADERS);
+      return new Response(null, { status: 204, headers });
+    }
     return methodNotAllowed("GET, HEAD, OPTIONS");
+  };
+
+  /** Refuses an upgrade from a page of another origin: 403 and one log line. */
+  const refuseOrigin = (request: HttpRequest, path: string): Response | undefined => {
+    const origin = origins.refused(request);
+    if (origin === undefined) return undefined;
+    logger.warn(
+      { origin, path, host: request.headers.get("host") ?? "" },
+      "WebSocket refused: origin not in allowedOrigins",
+    );
+    recorded.refusedUpgrade("origin");
+    return originRefusal();
   };
 
   const root = getOnly((request: HttpRequest): Response => {
     if (!isWebSocketUpgrade(request)) {
       return html(homePage(new URL(request.url).searchParams.get("url") ?? ""));
     }
-    if (shuttingDown) return text("Shutting down\n", { status: 503 });
+    if (shuttingDown) {
+      recorded.refusedUpgrade("shutting_down");
+      return text("Shutting down\n", { status: 503 });
+    }
+    const refused = refuseOrigin(request, "/");
+    if (refused !== undefined) return refused;
     // The request's headers are gone once upgraded.
     const host = request.headers.get("host") ?? "";
     const { socket, response } = upgradeWebSocket(request, {
@@ -159,16 +282,26 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
       onListenerError: (error) => logger.error({ err: error, host }, "subscriber socket failed"),
     });
     if (socket !== undefined) hub.add(socket, host);
+    else recorded.refusedUpgrade("handshake");
     return response;
   });
 
   const load = getOnly(() => text(String(averageLoad(fleet.servers()) ?? -1)));
   /**
-   * What the slot leases and the queue report for `/monitor` (issue 10: the lease feature fills
-   * `leases` from session/grant.ts, the queue feature `queue` from session/queue.ts). Each
-   * section of the page shows only once its part is filled.
+   * What the slot leases and the queue report for `/monitor`; each section of the page shows only
+   * once its part is filled. With leases on, the slots they hold are what our simulation servers
+   * count as used beyond their simulations (`x-webots-slots` minus `x-webots-simulations`). The
+   * queue (issue 10, queue feature) fills `queue` from session/queue.ts.
    */
-  const extras = (): FleetExtras => ({});
+  const extras = (): FleetExtras => {
+    if (grant === undefined) return {};
+    let outstanding = 0;
+    for (const { entry, state } of fleet.servers()) {
+      const slots = state.kind === "up" ? fleetLog.record(entry).slots : undefined;
+      if (slots !== undefined) outstanding += Math.max(0, slots.used - slots.simulations);
+    }
+    return { leases: { outstanding } };
+  };
   const monitorInput = (): MonitorInput => ({
     servers: fleet.servers(),
     log: fleetLog,
@@ -180,9 +313,55 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   const data = getOnly(() => json(monitorData(monitorInput(), history.columns())));
   const metrics = metricsRoute(registry);
 
+  /** Puts a reloaded config in effect; only its live keys differ from the running one. */
+  const apply = (next: SessionConfig, changed: readonly string[]) => {
+    const before = config.simulationServers;
+    config = next;
+    thresholds = thresholdsOf(next);
+    if (changed.some((key) => key.startsWith("mail") || key === "administrator")) {
+      mail = deps.mailFor ? deps.mailFor(next) : mail;
+    }
+    if (changed.includes("allowedOrigins")) {
+      origins = createOriginPolicy(next.allowedOrigins);
+      restrictedResponse = restrictedSession(origins);
+    }
+    if (changed.includes("adminToken")) admin = gate();
+    if (changed.includes("simulationServers")) {
+      recorded.serversChanged(before, next.simulationServers);
+      // The chart's series follow the servers' order: a history of another list would mislabel them.
+      history.clear();
+    }
+    fleet.reconfigure({
+      entries: next.simulationServers,
+      refreshMs: next.loadRefresh * 1000,
+      timeoutMs: next.loadTimeout * 1000,
+      thresholds,
+    });
+  };
+  const reloader = createReloader({
+    read: deps.readConfig ??
+      (() => Promise.reject(new Error("this server was started without a config file"))),
+    mayAccess: deps.mayAccess ?? (() => true),
+    current: () => config,
+    apply,
+    logger,
+    onOutcome: (outcome) => recorded.reloaded(outcome),
+  });
+  const gate = () =>
+    adminGate(
+      config.adminToken,
+      logger,
+      sessionAdminRoutes({
+        servers: () => fleet.details(),
+        reload: () => reloader.reload("admin"),
+      }),
+    );
+  let admin = gate();
+
   return {
-    handler: guard(logger, (request) => {
-      switch (requestPath(request.url)) {
+    handler: guard(logger, (request, info) => {
+      const path = requestPath(request.url);
+      switch (path) {
         case "/session":
           return session(request);
         case "/":
@@ -200,6 +379,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
         case "/ready":
           return readiness.readyRoute(request);
         default:
+          if (path.startsWith("/admin/")) return admin(request, info);
           return deps.assets.respond(request) ?? notFound();
       }
     }),
@@ -208,6 +388,8 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
       fleet.start();
     },
     readiness,
+    grant,
+    reload: (trigger) => reloader.reload(trigger),
     async shutdown() {
       shuttingDown = true;
       readiness.shuttingDown();

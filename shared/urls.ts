@@ -25,6 +25,16 @@ export function loadUrl(entry: string, mode: UrlMode): string {
   return `${secure(mode) ? "https" : "http"}://${entry}/load`;
 }
 
+/** URL the session server asks a simulation server for a slot lease at (`POST`). */
+export function leaseRequestUrl(entry: string, mode: UrlMode): string {
+  return `${secure(mode) ? "https" : "http"}://${entry}/lease`;
+}
+
+/** `GET /session` answer for a slot lease: the stock client appends `/client` to it. */
+export function leasedSessionUrl(entry: string, mode: UrlMode, token: string): string {
+  return `${simulationServerWsUrl(entry, mode)}/lease/${token}`;
+}
+
 /** Link from the session monitor page to a simulation server's own monitor page. */
 export function monitorUrl(entry: string, mode: UrlMode): string {
   return `${secure(mode) ? "https" : "http"}://${entry}/monitor`;

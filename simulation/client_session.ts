@@ -35,6 +35,7 @@ import {
 } from "./metrics_export.ts";
 import type { Project, Projects } from "./projects.ts";
 import type { WebotsProcess, WebotsRun, WebotsRuns } from "./webots_run.ts";
+import type { HeldSlot } from "./leases.ts";
 
 /** Where a session is in its life. */
 export type SessionState = "waiting" | "preparing" | "starting" | "running" | "closed";
@@ -127,11 +128,18 @@ export class ClientSession {
     private readonly host: string,
     private readonly remote: string,
     private readonly deps: SessionDeps,
+    /** The slot of the slot lease this socket came with (`/lease/<token>/client`), if any. */
+    private readonly slot?: HeldSlot,
   ) {
     this.#log = deps.logger.child({ client: id, remote });
     this.#startedAt = deps.clock.now();
     this.#idleSince = this.#startedAt;
     this.#log.info({}, "New client");
+  }
+
+  /** Whether this session came with a slot lease (it holds its slot before Webots runs). */
+  get leased(): boolean {
+    return this.slot !== undefined;
   }
 
   /** The session's current state. */
@@ -254,7 +262,8 @@ export class ClientSession {
     this.#startStep = "open";
     this.#startBegan = this.deps.clock.now();
     this.#starts.requested();
-    const opening = this.deps.webotsRuns.open(this.#log);
+    // A leased slot's port goes to the run, which owns it from now on.
+    const opening = this.deps.webotsRuns.open(this.#log, this.slot?.handOver());
     this.#inFlight = opening;
     const run = await opening;
     this.#run = run;
@@ -511,6 +520,8 @@ export class ClientSession {
       this.#starts.abandoned();
     }
     this.#setState("closed");
+    // A leased slot not yet handed to a run goes back to the pool.
+    this.slot?.release();
     this.#abort.abort(new Error(`session closed: ${reason}`));
     // A step in flight may still write into the run's folder: let it give up first.
     await this.#inFlight?.catch(() => {});

@@ -5,6 +5,8 @@
  * @module
  */
 import { ADMIN_TOKEN_KEY } from "../shared/admin.ts";
+import { LEASE_SECRET_KEYS } from "../shared/lease_secret.ts";
+import { ALLOWED_ORIGINS_KEY } from "../shared/origins.ts";
 import { join, relative, resolve } from "node:path";
 import {
   type ConfigEnv,
@@ -364,6 +366,28 @@ export const simulationSchema = {
     doc:
       "Simulations one client address may have at once; a start beyond it gets `error:` and the socket closes. 0: no limit.",
   },
+  // lease (issue 10): slot leases (leases.ts, shared/lease_secret.ts).
+  ...LEASE_SECRET_KEYS,
+  leaseTimeout: {
+    type: "number",
+    default: 30,
+    min: 1,
+    max: 3600,
+    doc:
+      "Seconds a granted slot lease waits for its browser (`/lease/<token>/client`); then the slot is free again and the token is void.",
+  },
+  requireLease: {
+    type: "boolean",
+    default: false,
+    check: (value, earlier) =>
+      value === true && earlier.leaseSecret === undefined && earlier.leaseSecretFile === undefined
+        ? 'needs "leaseSecret" or "leaseSecretFile"'
+        : undefined,
+    doc:
+      "Refuse `/client` sockets that do not come with a valid slot lease (`error: …`, then close): every browser must have been sent here by a session server that holds the secret.",
+  },
+  // admin (issue 10): which pages may open the WebSockets (shared/origins.ts).
+  allowedOrigins: ALLOWED_ORIGINS_KEY,
 } as const satisfies Schema;
 
 /** A validated simulation-server config. */

@@ -25,10 +25,10 @@ export function guardInstances(
 ): WebotsRuns {
   let failing = false;
   return {
-    async open(log) {
+    async open(log, heldPort) {
       let run;
       try {
-        run = await runs.open(log);
+        run = await runs.open(log, heldPort);
       } catch (error) {
         // Not installed, no slot left: the browser's answer already says it.
         if (error instanceof ClientError) throw error;

@@ -8,7 +8,7 @@ import { round1, type SessionCounts, type Snapshot } from "./snapshot.ts";
 /**
  * The server's load in percent, 0–100, rounded to one decimal:
  *
- *     load = max( (running + idle) / maxConnections × 100,
+ *     load = max( (running + idle + reserved) / maxConnections × 100,
  *                 cpu %, memory %, swap %, GPU compute %, GPU memory used % )
  *
  * Every live Webots process holds one of the `maxConnections` slots whether it runs or is paused,
@@ -26,9 +26,13 @@ export function computeLoad(s: Snapshot, counts: SessionCounts, maxConnections: 
   return Math.min(100, Math.max(0, round1(Math.max(...figures))));
 }
 
-/** Slots taken: every live Webots process, running or paused. */
+/**
+ * Slots taken: every live Webots process, running or paused, and every slot a lease holds (a
+ * lease not used yet, or a leased session whose Webots is not running yet: leases.ts).
+ */
 export function usedSlots(counts: SessionCounts): number {
-  return Math.max(0, counts.running) + Math.max(0, counts.idle);
+  return Math.max(0, counts.running) + Math.max(0, counts.idle) +
+    Math.max(0, counts.reserved ?? 0);
 }
 
 /** The figures `computeLoad` takes the maximum of, in the order the monitor shows them. */

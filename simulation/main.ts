@@ -10,6 +10,7 @@
 import { AssetError, loadAssets } from "../shared/assets.ts";
 import { ConfigError, loadConfig } from "../shared/config.ts";
 import { createLogger } from "../shared/log.ts";
+import { LeaseSecretError, readLeaseSecret } from "../shared/lease_secret.ts";
 import { createRegistry } from "../shared/metrics.ts";
 import { serveUntilSignal, WATCH_STDIN_FLAG } from "../shared/serve.ts";
 import { resolve } from "node:path";
@@ -43,6 +44,7 @@ async function main(args: string[]): Promise<number> {
   }
   const config = await loadConfig(simulationSchema, configFile, simulationConfigEnv());
   const assets = await loadAssets(simulationAssets());
+  const leaseSecret = await readLeaseSecret(config);
   const logger = createLogger({
     server: "simulation",
     logDir: config.logDir,
@@ -143,6 +145,7 @@ async function main(args: string[]): Promise<number> {
     monitorData: monitor.data,
     assets,
     registry,
+    ...(leaseSecret === undefined ? {} : { lease: { secret: leaseSecret, ports } }),
   });
   exportLoadMetrics(registry, {
     load: metrics.load,
@@ -152,7 +155,11 @@ async function main(args: string[]): Promise<number> {
     maxConnections: config.maxConnections,
   });
   metrics.start(server.counts);
-  logger.info({ port: config.port, ssl }, "Running simulation server");
+  logger.info(
+    // Said only when on: without leases the line is as before.
+    { port: config.port, ssl, ...(leaseSecret === undefined ? {} : { leases: "on" }) },
+    "Running simulation server",
+  );
 
   await serveUntilSignal({
     name: "Simulation",
@@ -179,7 +186,7 @@ if (import.meta.main) {
     Deno.exit(await main(Deno.args));
   } catch (error) {
     const known = error instanceof ConfigError || error instanceof AssetError ||
-      error instanceof WebotsVersionError;
+      error instanceof WebotsVersionError || error instanceof LeaseSecretError;
     console.error(known ? error.message : error);
     Deno.exit(1);
   }

@@ -152,10 +152,17 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   /** `steadyFigures` of the history, brought up to date with each snapshot. */
   let loadFigures: Snapshot | undefined;
   let counts: () => SessionCounts = () => ({ running: 0, idle: 0 });
-  let lastLoad: { snapshot: Snapshot | undefined; running: number; idle: number; value: number } = {
+  let lastLoad: {
+    snapshot: Snapshot | undefined;
+    running: number;
+    idle: number;
+    reserved: number;
+    value: number;
+  } = {
     snapshot: undefined,
     running: -1,
     idle: -1,
+    reserved: -1,
     value: 0,
   };
   let csv: MonitorCsv | undefined;
@@ -268,18 +275,19 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     load() {
       const figures = loadFigures;
       // Read at every call: a simulation that starts or ends shows in the very next `/load`.
-      const { running, idle } = counts();
+      const { running, idle, reserved = 0 } = counts();
       // `/load` is polled hard and its inputs change about once a second: compute on change.
       if (
         figures === undefined || figures !== lastLoad.snapshot || running !== lastLoad.running ||
-        idle !== lastLoad.idle
+        idle !== lastLoad.idle || reserved !== lastLoad.reserved
       ) {
         const snapshot = figures ?? emptySnapshot(Math.floor(now() / 1000));
         lastLoad = {
           snapshot: figures,
           running,
           idle,
-          value: computeLoad(snapshot, { running, idle }, config.maxConnections),
+          reserved,
+          value: computeLoad(snapshot, { running, idle, reserved }, config.maxConnections),
         };
       }
       return lastLoad.value;

@@ -10,6 +10,7 @@
  */
 import { counter, gauge, histogram, type MetricsRegistry } from "../shared/metrics.ts";
 import type { SessionState } from "./client_session.ts";
+import { LEASE_REFUSALS, type LeaseEvents } from "./leases.ts";
 import { round1, type SessionCounts, type Snapshot } from "./snapshot.ts";
 
 /** Why a start failed before Webots was ready. Every one exists at 0 from the start. */
@@ -164,9 +165,9 @@ export function exportLoadMetrics(registry: MetricsRegistry, sources: LoadSource
     labels: { part: LOAD_PARTS },
     read: (metric) => {
       const f = sources.figures();
-      const { running, idle } = sources.counts();
+      const { running, idle, reserved = 0 } = sources.counts();
       const max = sources.maxConnections;
-      const used = running + idle;
+      const used = running + idle + reserved;
       const parts: Record<typeof LOAD_PARTS[number], number> = {
         slots: max > 0 ? round1((used / max) * 100) : (used > 0 ? 100 : 0),
         cpu: round1(f?.cpu ?? 0),
@@ -225,4 +226,39 @@ export function exportDrainMetrics(
     labels: { reason: SERVER_END_REASONS },
   });
   return (reason) => ended.inc({ reason });
+}
+
+/** Registers the slot-lease metrics (all at 0 until leases are on); returns their event sink. */
+export function exportLeaseMetrics(
+  registry: MetricsRegistry,
+  outstanding: () => number,
+): LeaseEvents {
+  const granted = counter(registry, {
+    name: "webots_simulation_leases_granted_total",
+    help: "Slot leases granted to a session server.",
+  });
+  const used = counter(registry, {
+    name: "webots_simulation_leases_used_total",
+    help: "Slot leases taken by a browser's /lease/<token>/client socket.",
+  });
+  const expired = counter(registry, {
+    name: "webots_simulation_leases_expired_total",
+    help: "Slot leases not taken within leaseTimeout (their slot freed).",
+  });
+  const refused = counter(registry, {
+    name: "webots_simulation_leases_refused_total",
+    help: "Lease requests refused, by reason (unauthorized: without the secret).",
+    labels: { reason: LEASE_REFUSALS },
+  });
+  gauge(registry, {
+    name: "webots_simulation_leases_outstanding",
+    help: "Slot leases granted and not yet taken or expired (each holds a slot).",
+    read: (metric) => metric.set(outstanding()),
+  });
+  return {
+    granted: () => granted.inc(),
+    used: () => used.inc(),
+    expired: () => expired.inc(),
+    refused: (reason) => refused.inc({ reason }),
+  };
 }

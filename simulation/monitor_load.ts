@@ -104,7 +104,11 @@ export function loadView(input: LoadViewInput): LoadView {
       note: notes[part],
       decides: part === largest,
     })),
-    slots: `${used} used, ${Math.max(0, max - used)} free of maxConnections ${max}`,
+    slots: `${used} used${
+      status.counts.reserved === undefined
+        ? ""
+        : ` (${status.counts.reserved} held by slot leases, no Webots yet)`
+    }, ${Math.max(0, max - used)} free of maxConnections ${max}`,
     drain: status.draining
       ? `Draining: no new simulation starts and /load answers 100; the running ones end in ${
         formatDuration(drainLeft * 1000)

@@ -58,6 +58,7 @@ export function simulationPermissions(
   ];
   if (config.sslCertificate) read.push(config.sslCertificate);
   if (config.sslKey) read.push(config.sslKey);
+  if (config.leaseSecretFile) read.push(config.leaseSecretFile);
   const write = [config.logDir, config.instancesDir];
   return [
     `--allow-read=${read.join(",")}`,

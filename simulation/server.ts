@@ -17,6 +17,7 @@ import {
   type HttpRequest,
   isWebSocketUpgrade,
   json,
+  methodNotAllowed,
   notFound,
   requestPath,
   text,
@@ -29,12 +30,17 @@ import { type ServerWebSocket, upgradeWebSocket } from "../shared/websocket.ts";
 import { CLOSE_CODE } from "../shared/websocket_frames.ts";
 import { LOAD_STATE_HEADER, parseClientMessage, ProtocolError } from "../shared/protocol.ts";
 import { type SlotFigures, slotHeaders } from "../shared/load_headers.ts";
-import { hostWithoutPort } from "../shared/urls.ts";
+import { hostWithoutPort, webotsStreamUrl } from "../shared/urls.ts";
+import { carriesSecret } from "../shared/lease_secret.ts";
+import { formatError } from "../shared/protocol.ts";
+import { createLeases, type HeldSlot, type Leases } from "./leases.ts";
+import type { PortPool } from "./ports.ts";
+import { createOriginPolicy, originRefusal } from "../shared/origins.ts";
 import { ClientSession, type SessionDeps } from "./client_session.ts";
 import type { SimulationConfig } from "./config.ts";
 import type { SessionCounts } from "./metrics.ts";
 import { type LoadStatus, usedSlots } from "./load.ts";
-import { exportDrainMetrics, exportSessionMetrics } from "./metrics_export.ts";
+import { exportDrainMetrics, exportLeaseMetrics, exportSessionMetrics } from "./metrics_export.ts";
 import { createAdminRoutes } from "./admin_routes.ts";
 import { createDrain, type Drain } from "./drain.ts";
 import { createAdmission } from "./admission.ts";
@@ -57,6 +63,11 @@ export interface SimulationServerDeps
   readonly newId: () => string;
   /** Where this server's metrics go (`/metrics`); default: a registry of its own. */
   readonly registry?: MetricsRegistry;
+  /**
+   * Slot leases, on when a secret is configured: the secret (`leaseSecret` or the content of
+   * `leaseSecretFile`) and the streaming-port pool whose ports leases hold.
+   */
+  readonly lease?: { readonly secret: string; readonly ports: PortPool };
 }
 
 /** A running simulation server: its request handler and its sessions. */
@@ -70,16 +81,13 @@ export interface SimulationServer {
   readonly readiness: Readiness;
   /** Draining: `POST /admin/drain`, and SIGTERM with `drainTimeout` (`drain.drainThenStop`). */
   readonly drain: Drain;
+  /**
+   * The slot leases, when a secret is configured: `leases.setRefusing("draining")` makes lease
+   * requests answer 503 with that reason (the drain feature calls it).
+   */
+  readonly leases: Leases | undefined;
   /** Ends every session (Webots stopped, folders removed) and closes their sockets with 1001. */
   shutdown(): Promise<void>;
-}
-
-/**
- * Where a drain will tell the slot leases (issue 10, lease branch) to refuse new leases while
- * draining (`true`) and take them again (`false`). No leases exist on this branch yet: the lease
- * module wires itself in here.
- */
-export function refuseNewLeases(_draining: boolean): void {
 }
 
 /** `/load`'s headers without the slot figures. */
@@ -113,6 +121,24 @@ function loadResponses(): (load: string, draining: boolean, slots: SlotFigures) 
   };
 }
 
+/** `/lease/<token>/client`: a browser's socket that comes with a slot lease. */
+const LEASED_CLIENT = /^\/lease\/([A-Za-z0-9_-]{1,64})\/client$/;
+
+/** The close code of a socket refused for want of a valid lease. */
+const POLICY_VIOLATION = 1008;
+
+function webSocketOnly(): Response {
+  return text("This is a WebSocket endpoint\n", { status: 426, headers: { upgrade: "websocket" } });
+}
+
+/** An answer to a lease request: never cached, never shown to a browser. */
+function leaseJson(value: unknown, status: number): Response {
+  return new Response(JSON.stringify(value) + "\n", {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+  });
+}
+
 /** Builds the simulation server. */
 export function createSimulationServer(deps: SimulationServerDeps): SimulationServer {
   const sessions = new Set<ClientSession>();
@@ -123,21 +149,37 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
   const counts = (): SessionCounts => {
     let running = 0;
     let idle = 0;
+    let reserved = 0;
     for (const session of sessions) {
-      if (!session.hasWebots) continue;
+      if (!session.hasWebots) {
+        // A leased session holds its slot from the start, not only once Webots runs.
+        if (session.leased && session.state !== "closed") reserved++;
+        continue;
+      }
       if (session.idle) idle++;
       else running++;
     }
-    return { running, idle };
+    if (leases === undefined) return { running, idle };
+    return { running, idle, reserved: reserved + leases.outstanding };
   };
 
   const registry = deps.registry ?? createRegistry();
   const readiness = createReadiness();
+  const origins = createOriginPolicy(deps.config.allowedOrigins);
   const starts = exportSessionMetrics(registry, {
     sessions: () => sessions,
     clients: () => sockets.size,
     counts,
   });
+  const leaseEvents = exportLeaseMetrics(registry, () => leases?.outstanding ?? 0);
+  const leases: Leases | undefined = deps.lease === undefined ? undefined : createLeases({
+    ports: deps.lease.ports,
+    clock: deps.clock,
+    timeoutSeconds: deps.config.leaseTimeout,
+    logger,
+    events: { ...leaseEvents, expired: () => (leaseEvents.expired(), deps.onChange?.()) },
+  });
+  const mode = { ssl: deps.ssl, portRewrite: deps.config.portRewrite };
   const drain = createDrain({
     timeoutSeconds: deps.config.drainTimeout,
     clock: deps.clock,
@@ -145,7 +187,7 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     sessions: () => sessions,
     onDraining: (draining) => {
       readiness.setDraining(draining);
-      refuseNewLeases(draining);
+      leases?.setRefusing(draining ? "draining" : undefined);
     },
   });
   const ended = exportDrainMetrics(registry, { draining: () => drain.draining });
@@ -166,8 +208,73 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     ended,
   };
 
-  const openClient = (request: HttpRequest, info: ConnInfo): Response => {
+  /** `POST /lease`: reserves a slot for a browser the caller (a session server) sends here. */
+  const requestLease = (request: HttpRequest, info: ConnInfo): Response => {
+    if (leases === undefined || deps.lease === undefined) return notFound();
+    if (request.method !== "POST") return methodNotAllowed("POST");
+    if (!carriesSecret(request.headers.get("authorization"), deps.lease.secret)) {
+      leaseEvents.refused("unauthorized");
+      logger.warn(
+        { remote: (info.remoteAddr as Deno.NetAddr).hostname },
+        "lease request without the secret refused",
+      );
+      return leaseJson({ error: "unauthorized" }, 401);
+    }
+    if (shuttingDown) leases.setRefusing("shutting_down");
+    const outcome = leases.request();
+    if (outcome.kind === "refused") return leaseJson({ error: outcome.reason }, 503);
+    deps.onChange?.();
+    const host = hostWithoutPort(request.headers.get("host") ?? "localhost");
+    const url = `${webotsStreamUrl(host, deps.config.port, mode)}/lease/${outcome.token}`;
+    return leaseJson({ token: outcome.token, url, expiresIn: outcome.expiresIn }, 200);
+  };
+
+  /** Accepts the upgrade only to say why the socket is refused, then closes it. */
+  const refuseClient = (request: HttpRequest, reason: string): Response => {
+    const { socket, response } = upgradeWebSocket(request, {
+      maxMessageSize: deps.config.maxMessageSize,
+      heartbeatTimeout: deps.config.heartbeatTimeout,
+      clock: deps.clock,
+    });
+    if (socket === undefined) return response;
+    socket.onopen = () => {
+      socket.send(formatError(reason));
+      socket.close(POLICY_VIOLATION, reason);
+    };
+    return response;
+  };
+
+  const openClient = (request: HttpRequest, info: ConnInfo, token?: string): Response => {
     if (shuttingDown) return text("Server is shutting down\n", { status: 503 });
+    const origin = origins.refused(request);
+    if (origin !== undefined) {
+      logger.warn(
+        {
+          origin,
+          path: requestPath(request.url),
+          remote: (info.remoteAddr as Deno.NetAddr).hostname,
+        },
+        "WebSocket refused: origin not in allowedOrigins",
+      );
+      return originRefusal();
+    }
+    let slot: HeldSlot | undefined;
+    if (token !== undefined) {
+      slot = leases?.take(token);
+      if (slot === undefined) {
+        logger.info(
+          { remote: (info.remoteAddr as Deno.NetAddr).hostname },
+          "client with an unknown, used or expired lease refused",
+        );
+        return refuseClient(request, "this simulation slot lease is unknown, used or expired");
+      }
+    } else if (deps.config.requireLease) {
+      logger.info(
+        { remote: (info.remoteAddr as Deno.NetAddr).hostname },
+        "client without a lease refused",
+      );
+      return refuseClient(request, "this server only takes clients sent by its session server");
+    }
     // Neither the remote address nor the headers can be read once the request is upgraded.
     const remote = (info.remoteAddr as Deno.NetAddr).hostname;
     const host = hostWithoutPort(request.headers.get("host") ?? "localhost");
@@ -178,8 +285,11 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
       clock: deps.clock,
       onListenerError: (error) => logger.error({ err: error, remote }, "client socket failed"),
     });
-    if (socket === undefined) return response;
-    const session = new ClientSession(deps.newId(), socket, host, remote, sessionDeps);
+    if (socket === undefined) {
+      slot?.release();
+      return response;
+    }
+    const session = new ClientSession(deps.newId(), socket, host, remote, sessionDeps, slot);
     sessions.add(session);
     sockets.set(session, socket);
     socket.onmessage = (event) => {
@@ -243,15 +353,13 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
   );
 
   const handler = guard(logger, (request, info) => {
-    switch (requestPath(request.url)) {
+    const path = requestPath(request.url);
+    switch (path) {
       case "/client":
-        if (!isWebSocketUpgrade(request)) {
-          return text("This is a WebSocket endpoint\n", {
-            status: 426,
-            headers: { upgrade: "websocket" },
-          });
-        }
+        if (!isWebSocketUpgrade(request)) return webSocketOnly();
         return openClient(request, info);
+      case "/lease":
+        return requestLease(request, info);
       case "/load":
         return load(request);
       case "/monitor":
@@ -264,9 +372,15 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
         return readiness.health(request);
       case "/ready":
         return readiness.readyRoute(request);
-      default:
-        if (requestPath(request.url).startsWith("/admin/")) return admin(request, info);
+      default: {
+        if (path.startsWith("/admin/")) return admin(request, info);
+        const token = leases === undefined ? undefined : LEASED_CLIENT.exec(path)?.[1];
+        if (token !== undefined) {
+          if (!isWebSocketUpgrade(request)) return webSocketOnly();
+          return openClient(request, info, token);
+        }
         return deps.assets.respond(request) ?? notFound();
+      }
     }
   });
 
@@ -276,9 +390,12 @@ export function createSimulationServer(deps: SimulationServerDeps): SimulationSe
     counts,
     readiness,
     drain,
+    leases,
     async shutdown() {
       shuttingDown = true;
       drain.stop();
+      leases?.setRefusing("shutting_down");
+      leases?.clear();
       readiness.shuttingDown();
       await Promise.all([...sessions].map(async (session) => {
         await session.close("server shutting down");

@@ -37,6 +37,8 @@ export interface Snapshot {
 export interface SessionCounts {
   running: number;
   idle: number;
+  /** Slots held by slot leases, taken or not, whose Webots has not started (leases.ts). */
+  reserved?: number;
 }
 
 /** Snapshot fields in `monitor.csv` column order, with the reference's column names. */

@@ -77,8 +77,10 @@ export interface WebotsRuns {
    * Acquires a port, writes the record and creates the folder. Throws a ClientError when Webots
    * is not installed or no slot is left; nothing is then held. The run logs through `logger`
    * (the browser session's, so that its lines carry the client's id), else the factory's.
+   * `heldPort` is a port already taken from the pool (a slot lease's): the run uses it instead of
+   * acquiring one and owns it from then on, released by `stop()` or by a failed open.
    */
-  open(logger?: Logger): Promise<WebotsRun>;
+  open(logger?: Logger, heldPort?: number): Promise<WebotsRun>;
 }
 
 /** What runs need. */
@@ -133,16 +135,17 @@ export function noWebotsNotice(webotsHome: string): string {
 export function createWebotsRuns(deps: WebotsRunsDeps): WebotsRuns {
   const { config } = deps;
   return {
-    async open(logger = deps.logger) {
+    async open(logger = deps.logger, heldPort) {
       const homes = deps.installations.list.map((i) => i.home);
       if (!await someInstalled(homes)) {
+        if (heldPort !== undefined) deps.ports.release(heldPort);
         throw new ClientError(
           `Webots is not installed on this server (no ${
             webotsBinary(homes[0] ?? config.webotsHome)
           })`,
         );
       }
-      const port = deps.ports.acquire();
+      const port = heldPort ?? deps.ports.acquire();
       if (port === undefined) {
         throw new NoSlotError(
           `no simulation slot left on this server (${config.maxConnections} in use)`,

@@ -11,6 +11,9 @@ import { monitorData, type MonitorInput, monitorPage } from "../../session/monit
 import { SIMULATIONS_HEADER, SLOTS_HEADER } from "../../shared/load_headers.ts";
 import { LOAD_STATE_HEADER } from "../../shared/protocol.ts";
 import { createFleet } from "../../session/fleet.ts";
+import { sessionSchema } from "../../session/config.ts";
+import { createSessionServer } from "../../session/server.ts";
+import { validateConfig } from "../../shared/config.ts";
 import { FakeClock, flush } from "../fakes/fake_clock.ts";
 import { FakeFetch, recordingLogger } from "./_fakes.ts";
 
@@ -176,7 +179,7 @@ Deno.test("the leases and queue sections appear only with their figures", () => 
     queue: { length: 3, longestWaitS: 75, estimateS: 120 },
   };
   const data = monitorData(inputOf([], extras), EMPTY);
-  assert.deepEqual(data.leases, ["Leases outstanding: 4"]);
+  assert.deepEqual(data.leases, ["Slots held by leases (granted, no Webots running yet): 4"]);
   assert.deepEqual(data.queue, [
     "Pages waiting: 3",
     "Longest wait now: 1 min 15 s",
@@ -255,5 +258,57 @@ Deno.test("a poll's slot headers reach the monitor; malformed or missing ones ar
     ]);
   } finally {
     await fleet.stop();
+  }
+});
+
+Deno.test("with leases on, /monitor/data shows the slots leases hold (used beyond simulations); off, no section", async () => {
+  const INFO = {
+    remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 50000 },
+    completed: Promise.resolve(),
+  } as Deno.ServeHandlerInfo<Deno.NetAddr>;
+  const serverWith = (leaseSecret: string | undefined) => {
+    const clock = new FakeClock(T0);
+    const net = new FakeFetch();
+    net.answer(`http://${A}/load`, {
+      body: "60",
+      headers: { [SLOTS_HEADER]: "3/5", [SIMULATIONS_HEADER]: "1" },
+    });
+    net.answer(`http://${B}/load`, {
+      body: "20",
+      headers: { [SLOTS_HEADER]: "1/5", [SIMULATIONS_HEADER]: "0" },
+    });
+    net.load(`http://${C}/load`, 10); // a stock server: nothing to count
+    const server = createSessionServer({
+      config: validateConfig(
+        sessionSchema,
+        { simulationServers: [A, B, C], loadRefresh: 1, loadTimeout: 1 },
+        "test.json",
+        { root: "/srv", vars: {}, tmpDir: "/tmp" },
+      ),
+      logger: recordingLogger(),
+      fetch: net.fetch,
+      clock,
+      mail: undefined,
+      assets: { names: [], respond: () => undefined },
+      ...(leaseSecret === undefined ? {} : { leaseSecret }),
+    });
+    return { server, clock };
+  };
+  for (const secret of ["lease-secret-for-tests-0123", undefined]) {
+    const { server } = serverWith(secret);
+    try {
+      server.start(1999);
+      await flush();
+      const response = await server.handler(new Request("http://s.test/monitor/data"), INFO);
+      const data = await response.json();
+      if (secret === undefined) {
+        assert.equal("leases" in data, false);
+      } else {
+        assert.deepEqual(data.leases, ["Slots held by leases (granted, no Webots running yet): 3"]);
+      }
+      assert.equal("queue" in data, false);
+    } finally {
+      await server.shutdown();
+    }
   }
 });

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { join, resolve } from "node:path";
 import { validateConfig } from "../../shared/config.ts";
 import { parseClientMessage } from "../../shared/protocol.ts";
+import { createLeases, type HeldSlot } from "../../simulation/leases.ts";
 import { ClientError } from "../../simulation/client_error.ts";
 import { ClientSession, type ClientSocket } from "../../simulation/client_session.ts";
 import { type SimulationConfig, simulationSchema } from "../../simulation/config.ts";
@@ -110,7 +111,12 @@ class FakeProjects implements Projects {
 }
 
 /** One session and everything around it. */
-async function harness(raw: Record<string, unknown> = {}, release = "R2021b") {
+async function harness(
+  raw: Record<string, unknown> = {},
+  release = "R2021b",
+  /** The slot of a slot lease the session comes with (leases.ts), taken from the run's pool. */
+  leaseFrom?: (ports: PortPool, clock: FakeClock) => HeldSlot,
+) {
   const dir = await Deno.makeTempDir({ prefix: "client-session-test-" });
   const instancesDir = join(dir, "instances");
   const config: SimulationConfig = validateConfig(
@@ -128,6 +134,7 @@ async function harness(raw: Record<string, unknown> = {}, release = "R2021b") {
   const socket = new FakeSocket();
   let changes = 0;
   const logger = recordingLogger();
+  const slot = leaseFrom?.(ports, clock);
   const session = new ClientSession("c1", socket, "example.com", "127.0.0.1", {
     config,
     logger,
@@ -149,7 +156,7 @@ async function harness(raw: Record<string, unknown> = {}, release = "R2021b") {
     }),
     clock,
     onChange: () => changes++,
-  });
+  }, slot);
   const folders = async () => {
     try {
       return (await Array.fromAsync(Deno.readDir(instancesDir))).map((e) => e.name);
@@ -642,4 +649,35 @@ Deno.test("R2019b–R2022a: ready on 'open' (the stream-options dialect)", async
       await h.assertReleased();
     });
   }
+});
+
+/** A lease granted and taken on `ports`, as `/lease/<token>/client` does. */
+function leasedSlot(ports: PortPool, clock: FakeClock): HeldSlot {
+  const leases = createLeases({ ports, clock, timeoutSeconds: 30, logger: silentLogger });
+  const granted = leases.request();
+  if (granted.kind !== "granted") throw new Error("no lease");
+  return leases.take(granted.token)!;
+}
+
+Deno.test("a leased session starts Webots on the port its lease held, and frees it at the end", async () => {
+  // Two slots: a port acquired anew would be PORT + 1 once the lease holds PORT.
+  await using h = await harness({}, "R2021b", leasedSlot);
+  assert.ok(h.session.leased);
+  assert.equal(h.ports.inUse, 1, "the slot is held before any message");
+  const handled = send(h, START);
+  await h.settle(() => h.spawner.spawned.length === 1, "Webots to be spawned");
+  assert.equal(h.ports.inUse, 1);
+  h.webots.print("open");
+  await h.settle(() => h.socket.sent.length === 1, "webots:");
+  assert.deepEqual(h.socket.sent, [`webots:ws://example.com:${PORT}`]);
+  await h.session.close("browser left");
+  await handled;
+  await h.assertReleased();
+});
+
+Deno.test("a leased session that ends before any start gives its slot back", async () => {
+  await using h = await harness({}, "R2021b", leasedSlot);
+  assert.equal(h.ports.inUse, 1);
+  await h.session.close("browser left");
+  await h.assertReleased();
 });

@@ -109,3 +109,61 @@ serverTest(
     }
   },
 );
+
+serverTest(
+  "with leases on, a slot leased by GET /session shows in /load's headers and on the session server's monitor",
+  async () => {
+    const secret = "lease-secret-for-tests-0123";
+    await using f = await startSimulationServer({
+      maxConnections: 3,
+      config: { leaseSecret: secret, leaseTimeout: 120 },
+    });
+    const ours = `127.0.0.1:${f.server.port}`;
+    const session = await startSession({
+      simulationServers: [ours],
+      leaseSecret: secret,
+      loadRefresh: 0.2,
+      loadTimeout: 1,
+      // Only the slots may make the server full here, not a busy test machine's CPU.
+      fullAt: 100,
+      availableAt: 99,
+    });
+    try {
+      const leasesLine = async () =>
+        JSON.parse((await get(`${session.baseUrl}/monitor/data`)).body).leases?.[0];
+      await eventually(
+        async () =>
+          (await leasesLine()) === "Slots held by leases (granted, no Webots running yet): 0",
+        10_000,
+        "the leases section at 0",
+      );
+      await eventually(
+        async () =>
+          JSON.parse((await get(`${session.baseUrl}/monitor/data`)).body).servers[0].state ===
+            "available",
+        10_000,
+        "the server available",
+      );
+      const answer = await get(`${session.baseUrl}/session`);
+      assert.match(answer.body, /\/lease\/[A-Za-z0-9_-]+$/);
+      const load = await get(`${f.server.baseUrl}/load`);
+      assert.deepEqual([load.headers.get(SLOTS_HEADER), load.headers.get(SIMULATIONS_HEADER)], [
+        "1/3",
+        "0",
+      ]);
+      await eventually(
+        async () =>
+          (await leasesLine()) === "Slots held by leases (granted, no Webots running yet): 1",
+        10_000,
+        "the leased slot on the monitor",
+      );
+      const row = JSON.parse((await get(`${session.baseUrl}/monitor/data`)).body).servers[0];
+      assert.deepEqual([row.simulations, row.freeSlots], ["0", "2 of 3"]);
+    } catch (error) {
+      console.error(f.server.output());
+      throw error;
+    } finally {
+      await session.cleanup();
+    }
+  },
+);

@@ -283,3 +283,21 @@ Deno.test("monitorData gives the live parts: load view, host lines, history colu
     port: "2001",
   }]);
 });
+
+Deno.test("with leases on, the slots say how many leases hold, and they count in the slot share", () => {
+  const data = monitorData(pageData(history(2), [], {
+    status: { ...STATUS, counts: { running: 0, idle: 1, reserved: 1 } },
+  }));
+  assert.equal(
+    data.load.slots,
+    "2 used (1 held by slot leases, no Webots yet), 2 free of maxConnections 4",
+  );
+  assert.deepEqual(data.load.parts[0], {
+    name: "Slots",
+    value: "50.0%",
+    note: "2 of 4 taken",
+    decides: true,
+  });
+  const without = monitorData(pageData(history(2), []));
+  assert.equal(without.load.slots, "1 used, 3 free of maxConnections 4");
+});

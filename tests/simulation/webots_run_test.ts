@@ -552,3 +552,19 @@ Deno.test("a record keeps its marker only when it has a marker's shape (it goes 
     assert.deepEqual(parseRecord(JSON.stringify({ ...base, marker: bad })), base);
   }
 });
+
+Deno.test("a run opened with a leased port takes that port over: stop() frees it, and so does a failed open", async () => {
+  await using ws = await workspace();
+  const { runs: factory, ports } = runs(ws);
+  const leased = ports.acquire();
+  assert.ok(leased !== undefined);
+  const run = await factory.open(silentLogger, leased);
+  assert.equal(run.port, leased);
+  assert.equal(ports.inUse, 1, "the leased port is not acquired a second time");
+  await run.stop();
+  assert.equal(ports.inUse, 0);
+  const missing = runs(ws, { config: ws.config({ webotsHome: join(ws.dir, "no-webots") }) });
+  const held = missing.ports.acquire();
+  await assert.rejects(missing.runs.open(silentLogger, held), ClientError);
+  assert.equal(missing.ports.inUse, 0, "the held port went back to the pool");
+});
