@@ -54,15 +54,24 @@
       ctx.lineWidth = devicePixelRatio;
       ctx.font = `${11 * devicePixelRatio}px sans-serif`;
       ctx.textAlign = "right";
-      for (const line of lines) {
-        const y = Math.round(u.valToPos(line.value, "y", true));
+      // Top line first; a label that would touch the one above goes under its own line.
+      const placed = lines.map((line) => ({
+        line,
+        y: Math.round(u.valToPos(line.value, "y", true)),
+      }))
+        .sort((a, b) => a.y - b.y);
+      let lastLabel = -Infinity;
+      for (const { line, y } of placed) {
         ctx.strokeStyle = line.color;
         ctx.fillStyle = line.color;
         ctx.beginPath();
         ctx.moveTo(left, y);
         ctx.lineTo(left + width, y);
         ctx.stroke();
-        ctx.fillText(line.label, left + width - 4 * devicePixelRatio, y - 3 * devicePixelRatio);
+        let labelY = y - 3 * devicePixelRatio;
+        if (labelY - lastLabel < 12 * devicePixelRatio) labelY = y + 12 * devicePixelRatio;
+        lastLabel = labelY;
+        ctx.fillText(line.label, left + width - 4 * devicePixelRatio, labelY);
       }
       ctx.restore();
     };

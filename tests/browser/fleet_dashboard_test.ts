@@ -17,6 +17,7 @@ import { startSession } from "../session/_helpers.ts";
 import { launchBrowser, newPage, screenshot } from "./_helpers.ts";
 
 const TOKEN = "admin-token-for-tests-0123456789";
+const SECRET = "lease-secret-for-tests-0123";
 const WORLDS = {
   "robots/demo": {
     "run.wbt": "#fake modes real-time\n",
@@ -34,7 +35,7 @@ async function simulation(maxConnections: number): Promise<SimulationFixture> {
   return await startSimulationServer({
     maxConnections,
     worlds: WORLDS,
-    config: { adminToken: TOKEN, drainTimeout: 600, startTimeout: 600 },
+    config: { adminToken: TOKEN, drainTimeout: 600, startTimeout: 600, leaseSecret: SECRET },
   });
 }
 
@@ -54,7 +55,7 @@ async function open(
 serverTest(
   "the fleet dashboard: both monitor pages show a busy fleet's states, slots, simulations and changes",
   async (t) => {
-    await using roomy = await simulation(4);
+    await using roomy = await simulation(5);
     await using full = await simulation(1);
     await using draining = await simulation(2);
     const stock = startFakeSimServer({ load: 20 });
@@ -65,6 +66,10 @@ serverTest(
       simulationServers: [entry(roomy), entry(full), entry(draining), stock.entry, dead],
       loadRefresh: 0.2,
       loadTimeout: 0.5,
+      leaseSecret: SECRET,
+      // Only slots make a server full here, not the busy test machine's CPU.
+      fullAt: 100,
+      availableAt: 99,
     });
     await using browser = await launchBrowser();
     try {
@@ -89,12 +94,15 @@ serverTest(
           await rows.nth(i).locator("span.state").filter({ hasText: state })
             .waitFor({ timeout: 15_000 });
         }
-        // The roomy server's starting simulation holds its slot once its Webots runs.
-        await rows.nth(0).locator("td").nth(6).filter({ hasText: /^1 of 4$/ })
+        // A browser asks for a session: the stock server (least loaded) grants no lease, so the
+        // roomy one does; its three simulations and the lease leave one slot of five.
+        const leased = await (await fetch(`${session.baseUrl}/session`)).text();
+        assert.ok(leased.startsWith(`ws://${entry(roomy)}/lease/`), leased);
+        await rows.nth(0).locator("td").nth(6).filter({ hasText: /^1 of 5$/ })
           .waitFor({ timeout: 15_000 });
         const cells = async (i: number) =>
           (await rows.nth(i).locator("td").allTextContents()).slice(5);
-        assert.deepEqual(await cells(0), ["3", "1 of 4"]);
+        assert.deepEqual(await cells(0), ["3", "1 of 5"]);
         assert.deepEqual(await cells(1), ["1", "0 of 1"]);
         assert.deepEqual(await cells(2), ["1", "1 of 2"]);
         assert.deepEqual(await cells(3), ["—", "—"], "a stock server says nothing of its slots");
@@ -107,7 +115,10 @@ serverTest(
         const changes = await page.locator("#changes tbody tr").allTextContents();
         assert.ok(changes.some((c) => c.includes(entry(draining)) && c.includes("draining")));
         assert.ok(changes.some((c) => c.includes(dead) && c.includes("not responding")));
-        assert.equal(await page.locator("#leases").isVisible(), false);
+        assert.equal(
+          await page.locator("#leases li").textContent(),
+          "Slots held by leases (granted, no Webots running yet): 1",
+        );
         assert.equal(await page.locator("#queue").isVisible(), false);
         await page.waitForFunction(
           () => ((globalThis as ChartWindow).webotsCharts?.load?.data[0]?.length ?? 0) >= 3,
@@ -128,12 +139,13 @@ serverTest(
           for (const state of ["running", "idle", "starting"]) {
             await states.filter({ hasText: state }).waitFor({ timeout: 15_000 });
           }
-          await page.locator("#slots").filter({ hasText: "3 used, 1 free of maxConnections 4" })
-            .waitFor({ timeout: 15_000 });
+          await page.locator("#slots").filter({
+            hasText: "4 used (1 held by slot leases, no Webots yet), 1 free of maxConnections 5",
+          }).waitFor({ timeout: 15_000 });
           const figure = Number(
             (await page.locator("#load-figure").textContent())!.replace("%", ""),
           );
-          assert.ok(figure >= 75, `the load is at least the slot share: ${figure}`);
+          assert.ok(figure >= 80, `the load is at least the slot share: ${figure}`);
           const rows = await page.locator("#sessions tbody tr").all();
           const byState = new Map<string, string[]>();
           for (const row of rows) {
