@@ -212,7 +212,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     if (gpu) lastGpu = gpu;
     const memory = system.memory();
     const net = rates(network);
-    const { running, idle } = counts();
+    const { running, idle, reserved } = counts();
     const snapshot: Snapshot = {
       timestamp: Math.floor(now() / 1000),
       webotsRunning: running,
@@ -226,6 +226,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       disk: diskUsed,
       networkSent: net.sent,
       networkReceived: net.received,
+      ...(reserved === undefined ? {} : { reserved }),
     };
     history.push(snapshot);
     if (history.length > historySize) history.splice(0, history.length - historySize);

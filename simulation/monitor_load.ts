@@ -128,7 +128,8 @@ export interface LoadColumns {
 
 /**
  * The load at each snapshot as `/load` computed it then: the window's CPU and GPU means, and the
- * slot share of that second's simulations (a drain's 100 is not shown: it is not a load).
+ * slot share of that second's simulations and leases (a drain's 100 is not shown: it is not a
+ * load).
  */
 export function loadColumns(
   history: readonly Snapshot[],
@@ -147,7 +148,11 @@ export function loadColumns(
       history.slice(Math.max(0, i + 1 - windowCount), i + 1),
       windowCount,
     )!;
-    const counts = { running: snapshot.webotsRunning, idle: snapshot.webotsIdle };
+    const counts = {
+      running: snapshot.webotsRunning,
+      idle: snapshot.webotsIdle,
+      ...(snapshot.reserved === undefined ? {} : { reserved: snapshot.reserved }),
+    };
     const parts = loadParts(figures, counts, maxConnections);
     columns.load.push(computeLoad(figures, counts, maxConnections));
     columns.slots.push(Math.round(parts.slots * 10) / 10);

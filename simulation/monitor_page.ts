@@ -55,7 +55,7 @@ export interface MonitorPageData {
 /** The history as columns (`{timestamp:[…],cpu:[…],…}`), the shape uPlot draws. */
 export function snapshotColumns(history: readonly Snapshot[]): Record<string, number[]> {
   const columns: Record<string, number[]> = {};
-  for (const [key] of SNAPSHOT_COLUMNS) columns[key] = history.map((s) => s[key]);
+  for (const [key] of SNAPSHOT_COLUMNS) columns[key] = history.map((s) => s[key] ?? 0);
   return columns;
 }
 

@@ -31,6 +31,11 @@ export interface Snapshot {
   networkSent: number;
   /** Bytes received by all interfaces but `lo` since the previous snapshot, MB/s. */
   networkReceived: number;
+  /**
+   * Slots held by slot leases at that second, when leases are on (not a `monitor.csv` column: the
+   * monitor's load chart counts them in the slot share, as `/load` did).
+   */
+  reserved?: number;
 }
 
 /** How many Webots processes the server holds, by state. */

@@ -301,3 +301,11 @@ Deno.test("with leases on, the slots say how many leases hold, and they count in
   const without = monitorData(pageData(history(2), []));
   assert.equal(without.load.slots, "1 used, 3 free of maxConnections 4");
 });
+
+Deno.test("the load chart counts the slots leases held at each second, as /load did", () => {
+  const snapshots = history(2).map((s, i) => ({ ...s, webotsRunning: 0, reserved: i + 1 }));
+  const columns = monitorData(pageData(snapshots, [])).history;
+  // One idle Webots and 1, then 2 leased slots of 4.
+  assert.deepEqual(columns.slots, [50, 75]);
+  assert.deepEqual(columns.load, [50, 75]);
+});
