@@ -7,6 +7,7 @@
  */
 import {
   cachedResponses,
+  type ConnInfo,
   CORS_HEADERS,
   getOnly,
   guard,
@@ -38,6 +39,8 @@ import { exportSessionServerMetrics } from "./metrics.ts";
 import { averageLoad, chooseServer, isAvailable } from "./load_rules.ts";
 import { monitorData, monitorPage } from "./monitor_page.ts";
 import { createNotifier, type MailSettings } from "./notify.ts";
+import { createWaitQueue, type Grant } from "./queue.ts";
+import type { HubSocket } from "./availability.ts";
 
 /** Collaborators of the session server. */
 export interface SessionDeps {
@@ -52,6 +55,11 @@ export interface SessionDeps {
   readonly assets: Assets;
   /** Where this server's metrics go (`/metrics`); default: a registry of its own. */
   readonly registry?: MetricsRegistry;
+  /**
+   * Reserves a slot for the head of the queue; default: the server `GET /session` would name, at
+   * most once per simulation server until a poll begun after that grant has answered.
+   */
+  readonly grant?: Grant;
 }
 
 /** A session server: a request handler plus its lifecycle. */
@@ -72,9 +80,9 @@ const SESSION_INIT: ResponseInit = Object.freeze({
 const OPTIONS_INIT: ResponseInit = Object.freeze({ status: 204, headers: CORS_HEADERS });
 
 /**
- * Largest message a subscriber of `/` may send, in bytes: it is sent `1`/`0` and has nothing to
- * say (what it sends is logged and ignored), so a small JSON message is the most it needs; a larger
- * one closes its socket with 1009 before it is held in memory.
+ * Largest message a subscriber of `/` may send, in bytes: it is sent `1`/`0` and says at most
+ * `{"queue": {}}` (anything else is logged and ignored), so a small JSON message is the most it
+ * needs; a larger one closes its socket with 1009 before it is held in memory.
  */
 export const SUBSCRIBER_MAX_MESSAGE = 4096;
 
@@ -88,7 +96,6 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   const startedAt = new Date(deps.clock.now());
   const thresholds = { fullAt: config.fullAt, availableAt: config.availableAt };
   let port = config.port;
-  const hub = createAvailabilityHub(logger, deps.clock);
   const history = createLoadHistory();
   const registry = deps.registry ?? createRegistry();
   const readiness = createReadiness();
@@ -96,7 +103,33 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     entries: config.simulationServers,
     servers: () => fleet.servers(),
     subscribers: () => hub.size,
+    queued: () => queue.length,
   });
+  /**
+   * The queue's grant until session/grant.ts (leases) is wired: today's choice. Nothing is
+   * reserved, so a server granted to a page is not granted again before a poll begun after that
+   * grant shows its new load: at most one page per server per poll round.
+   */
+  const grantedAt = new Map<string, number>();
+  const pollGrant: Grant = () => {
+    const entry = chooseServer(fleet.servers().filter((s) => !grantedAt.has(s.entry)));
+    if (entry === undefined) return Promise.resolve(undefined);
+    grantedAt.set(entry, deps.clock.now());
+    return Promise.resolve(simulationServerWsUrl(entry, mode));
+  };
+  const queue = createWaitQueue<HubSocket>({
+    clock: deps.clock,
+    logger,
+    grant: deps.grant ?? pollGrant,
+    settings: () => ({
+      max: config.queueMax,
+      timeoutMs: config.queueTimeout * 1000,
+      perAddress: config.queuePerAddress,
+    }),
+    retryMs: config.loadRefresh * 1000,
+    recorder: recorded.queue,
+  });
+  const hub = createAvailabilityHub(logger, deps.clock, queue);
   /** `GET /session`'s body for the fleet's current state; no server is known before a poll. */
   let sessionAnswer = NO_SERVER_AVAILABLE;
   const notifier = createNotifier({
@@ -122,9 +155,16 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
         : simulationServerWsUrl(entry, mode);
       history.record(servers, deps.clock.now());
       hub.set(servers.some((s) => isAvailable(s.state)));
+      if (entry !== undefined) queue.kick();
     },
     onTransition: (transition) => notifier.notify(transition),
-    onPoll: recorded.polled,
+    onPoll: (entry, outcome, seconds) => {
+      recorded.polled(entry, outcome, seconds);
+      // This poll's load includes a page granted before it began.
+      const began = deps.clock.now() - seconds * 1000;
+      const granted = grantedAt.get(entry);
+      if (granted !== undefined && granted <= began) grantedAt.delete(entry);
+    },
   });
   let shuttingDown = false;
   const sessionResponse = cachedResponses(SESSION_INIT);
@@ -139,20 +179,21 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     return methodNotAllowed("GET, HEAD, OPTIONS");
   };
 
-  const root = getOnly((request: HttpRequest): Response => {
+  const root = getOnly((request: HttpRequest, info: ConnInfo): Response => {
     if (!isWebSocketUpgrade(request)) {
       return html(homePage(new URL(request.url).searchParams.get("url") ?? ""));
     }
     if (shuttingDown) return text("Shutting down\n", { status: 503 });
     // The request's headers are gone once upgraded.
     const host = request.headers.get("host") ?? "";
+    const address = (info.remoteAddr as Deno.NetAddr).hostname;
     const { socket, response } = upgradeWebSocket(request, {
       maxMessageSize: SUBSCRIBER_MAX_MESSAGE,
       heartbeatTimeout: config.heartbeatTimeout,
       clock: deps.clock,
       onListenerError: (error) => logger.error({ err: error, host }, "subscriber socket failed"),
     });
-    if (socket !== undefined) hub.add(socket, host);
+    if (socket !== undefined) hub.add(socket, host, address);
     return response;
   });
 
@@ -164,12 +205,12 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   const metrics = metricsRoute(registry);
 
   return {
-    handler: guard(logger, (request) => {
+    handler: guard(logger, (request, info) => {
       switch (requestPath(request.url)) {
         case "/session":
           return session(request);
         case "/":
-          return root(request);
+          return root(request, info);
         case "/load":
           return load(request);
         case "/monitor":
@@ -194,7 +235,8 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     async shutdown() {
       shuttingDown = true;
       readiness.shuttingDown();
-      logger.info({ subscribers: hub.size }, "shutting down");
+      logger.info({ subscribers: hub.size, queued: queue.length }, "shutting down");
+      queue.stop();
       await Promise.all([hub.closeAll(1001, "server shutting down", 2000), fleet.stop()]);
       await notifier.idle();
     },
