@@ -86,6 +86,12 @@ const OPTIONS_INIT: ResponseInit = Object.freeze({ status: 204, headers: CORS_HE
  */
 export const SUBSCRIBER_MAX_MESSAGE = 4096;
 
+/**
+ * Time a page granted a server without a lease has to open `<url>/client` and start Webots before
+ * that server's load is trusted again for the next page (`GET /session` has no such hold).
+ */
+export const GRANT_HOLD_MS = 3000;
+
 /** Creates the session server; nothing runs until `start`. */
 export function createSessionServer(deps: SessionDeps): SessionServer {
   const { config, logger } = deps;
@@ -107,8 +113,9 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   });
   /**
    * The queue's grant until session/grant.ts (leases) is wired: today's choice. Nothing is
-   * reserved, so a server granted to a page is not granted again before a poll begun after that
-   * grant shows its new load: at most one page per server per poll round.
+   * reserved and a slot shows in `/load` only once the page's Webots runs, so a server granted to
+   * a page is not granted again before a poll begun {@link GRANT_HOLD_MS} after that grant has
+   * answered: at most one page per server in that time.
    */
   const grantedAt = new Map<string, number>();
   const pollGrant: Grant = () => {
@@ -160,10 +167,10 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     onTransition: (transition) => notifier.notify(transition),
     onPoll: (entry, outcome, seconds) => {
       recorded.polled(entry, outcome, seconds);
-      // This poll's load includes a page granted before it began.
+      // A poll begun long enough after a grant shows the granted page's slot.
       const began = deps.clock.now() - seconds * 1000;
       const granted = grantedAt.get(entry);
-      if (granted !== undefined && granted <= began) grantedAt.delete(entry);
+      if (granted !== undefined && granted + GRANT_HOLD_MS <= began) grantedAt.delete(entry);
     },
   });
   let shuttingDown = false;
