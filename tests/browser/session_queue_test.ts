@@ -16,6 +16,8 @@ serverTest(
   async (t) => {
     await using stack = await startStack({
       maxConnections: 1,
+      // Every page here comes from 127.0.0.1.
+      sessionConfig: { queuePerAddress: 0 },
       worlds: { "robots/demo": { "demo.wbt": FAST_WORLD } },
     });
     await using browser = await launchBrowser();
@@ -26,8 +28,8 @@ serverTest(
     const first = await connect(stack.simulation.clientUrl);
     first.send(startFile(stack.simulation, "robots/demo", "demo.wbt"));
     await first.waitFor((m) => m.startsWith("webots:"), 15_000);
-    // Another page from another address is ahead in the line (the per-address limit is 1).
-    const ahead = await connect(`ws://127.0.0.2:${stack.session.port}/`);
+    // Another page is ahead in the line.
+    const ahead = await connect(`ws://127.0.0.1:${stack.session.port}/`);
     const sockets = [first, ahead];
     try {
       await page.goto(`${stack.session.baseUrl}/?url=${encodeURIComponent(world)}`);
@@ -48,7 +50,7 @@ serverTest(
 
       await t.step("the slot frees: the page ahead is served, this one moves up", async () => {
         await first.close();
-        const granted = await ahead.waitFor((m) => m.startsWith("session: "), 15_000);
+        const granted = await ahead.waitFor((m) => m.startsWith("session: "), 30_000);
         assert.equal(granted, `session: ${simulationUrl}`);
         await page.locator("#queue").filter({ hasText: /^next in line/ }).waitFor({
           timeout: 10_000,
