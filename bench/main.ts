@@ -3,7 +3,7 @@
  * session server's subscribers, the simulation server's sessions), prints the figures, writes them
  * with the machine's facts to `bench/results.json`, and prints Markdown tables for BENCHMARKS.md.
  *
- * Options: `--only http|session|simulation|lease` (comma-separated), `--rounds N` and `--seconds N`
+ * Options: `--only http|session|simulation|lease|queue` (comma-separated), `--rounds N` and `--seconds N`
  * (wrk rounds over all targets, default 5, and seconds per wrk run, default 5), `--sessions N`
  * (sequential simulation sessions, default 200), `--concurrent N` (default 50), `--out FILE`
  * (default bench/results.json). The HTTP part needs `wrk` (`apt-get install -y wrk`).
@@ -14,12 +14,13 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { httpTables, runHttpBench } from "./http.ts";
 import { runLeaseBench } from "./lease.ts";
+import { runQueueBench } from "./queue.ts";
 import { runSessionBench } from "./session.ts";
 import { runSimulationBench } from "./simulation.ts";
 import type { Summary } from "./stats.ts";
 import { findWrk, WRK_MISSING } from "./wrk.ts";
 
-const BENCHES = ["http", "session", "simulation", "lease"];
+const BENCHES = ["http", "session", "simulation", "lease", "queue"];
 
 /** Facts about the machine the figures were measured on. */
 export function machineFacts(): Record<string, unknown> {
@@ -254,6 +255,9 @@ async function main(args: string[]): Promise<number> {
   if (which.includes("session")) {
     results.session = await run("session", runSessionBench);
   }
+  if (which.includes("queue")) {
+    results.queue = await run("queue", runQueueBench);
+  }
   if (which.includes("simulation")) {
     results.simulation = await run("simulation", () =>
       runSimulationBench({
@@ -289,6 +293,9 @@ async function main(args: string[]): Promise<number> {
   }
   if (isRecord(results.session)) {
     out.push("", "### Session server", "", genericTable(results.session));
+  }
+  if (isRecord(results.queue)) {
+    out.push("", "### Queue", "", genericTable(results.queue));
   }
   if (isRecord(results.simulation)) {
     out.push(

@@ -7,12 +7,21 @@
  * value it was sent; a pass sends the current value to those whose last value differs, so a change
  * during a pass can neither duplicate nor reorder values.
  *
+ * A subscriber that sends `{"queue": {}}` is handed to the queue (session/queue.ts), which then
+ * talks to it as well; its `1`/`0` go on as before. Closing the socket takes it out of the queue.
+ *
  * @module
  */
 import { type Clock, sleep } from "../shared/clock.ts";
 import { closedByHeartbeat } from "../shared/heartbeat.ts";
-import { formatAvailability } from "../shared/protocol.ts";
+import {
+  formatAvailability,
+  formatError,
+  parseSubscriberMessage,
+  ProtocolError,
+} from "../shared/protocol.ts";
 import type { Logger } from "../shared/log.ts";
+import type { WaitQueue } from "./queue.ts";
 
 /** Subscribers sent to per slice before yielding to the event loop. */
 const SLICE = 1000;
@@ -31,8 +40,11 @@ export interface HubSocket {
 
 /** The subscriber hub. */
 export interface AvailabilityHub {
-  /** Registers an accepted socket; it is sent the current value once open. */
-  add(socket: HubSocket, host: string): void;
+  /**
+   * Registers an accepted socket; it is sent the current value once open. `address`: the client's
+   * address, which the queue's per-address limit counts (default: `host`).
+   */
+  add(socket: HubSocket, host: string, address?: string): void;
   /** Sets the availability; subscribers are told if it changed. */
   set(available: boolean): void;
   /** Number of open subscribers. */
@@ -48,9 +60,13 @@ interface Subscriber {
 
 /**
  * Creates an empty hub; availability starts false. `clock` times the yields between slices and
- * the wait of `closeAll`.
+ * the wait of `closeAll`; without `queue`, `{"queue": {}}` is ignored like any other message.
  */
-export function createAvailabilityHub(logger: Logger, clock: Clock): AvailabilityHub {
+export function createAvailabilityHub(
+  logger: Logger,
+  clock: Clock,
+  queue?: WaitQueue<HubSocket>,
+): AvailabilityHub {
   const subscribers = new Map<HubSocket, Subscriber>();
   let current: "1" | "0" = "0";
   let passRunning = false;
@@ -88,19 +104,42 @@ export function createAvailabilityHub(logger: Logger, clock: Clock): Availabilit
   };
 
   return {
-    add(socket, host) {
+    add(socket, host, address = host) {
       const subscriber: Subscriber = { socket, last: undefined };
       socket.addEventListener("open", () => {
         subscribers.set(socket, subscriber);
         logger.info({ host, subscribers: subscribers.size }, `[${host}] New client`);
         sendCurrent(subscriber);
       });
+      const send = (text: string) => socket.send(text);
       socket.addEventListener("message", (event) => {
         const data = event instanceof MessageEvent ? String(event.data) : "";
+        let message;
+        try {
+          message = parseSubscriberMessage(data);
+        } catch (error) {
+          if (!(error instanceof ProtocolError)) throw error;
+          logger.info({ host, address }, `[${host}] ${error.message}`);
+          if (socket.readyState === WebSocket.OPEN) socket.send(formatError(error.message));
+          return;
+        }
+        switch (message.kind) {
+          case "queue":
+            if (queue !== undefined && subscribers.has(socket)) {
+              queue.join(socket, address, send);
+              return;
+            }
+            break;
+          case "other":
+            break;
+          default:
+            message satisfies never;
+        }
         logger.debug({ host }, `[${host}] Ignored client message: ${data.slice(0, 200)}`);
       });
       socket.addEventListener("close", (event) => {
         // Deno may report one close twice: only the first removes the subscriber.
+        queue?.leave(socket);
         if (subscribers.delete(socket)) {
           const reason = closedByHeartbeat(event) ? "no answer to ping" : "closed";
           logger.info(

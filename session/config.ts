@@ -144,6 +144,28 @@ export const sessionSchema = {
   ...LEASE_SECRET_KEYS,
   // admin (issue 10): which pages may open the WebSockets (shared/origins.ts).
   allowedOrigins: ALLOWED_ORIGINS_KEY,
+  // queue (issue 10): the queue on the availability feed `/` (session/queue.ts).
+  queueMax: {
+    type: "integer",
+    default: 100,
+    min: 0,
+    doc:
+      'Most pages waiting in the queue of `/` (`{"queue": {}}`) at once; one more is told `queue: full`. 0 turns the queue off (`queue: off`). Pages that never ask see nothing of it.',
+  },
+  queueTimeout: {
+    type: "number",
+    default: 600,
+    min: 0,
+    doc:
+      "Seconds a page may wait in the queue; then it is told `queue: timeout` and leaves it. 0: no limit.",
+  },
+  queuePerAddress: {
+    type: "integer",
+    default: 1,
+    min: 0,
+    doc:
+      "Places in the queue one client address may hold; one more is told `queue: limit`. Behind a reverse proxy every page has the proxy's address: raise it or set 0 (no limit).",
+  },
 } as const satisfies Schema;
 
 /** A validated session-server config. */

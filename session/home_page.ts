@@ -3,7 +3,9 @@
  * availability (this server's own `/` WebSocket feed), and its Start button runs what the Webots
  * browser client does: `GET /session`, a WebSocket to `<answer>/client`, the `start` message, then
  * shows the `webots:` URL, counts the `.` activity messages and shows `error: …` messages and the
- * socket's close; Stop closes the socket, which ends the simulation.
+ * socket's close; Stop closes the socket, which ends the simulation. Wait in line takes a place in
+ * the queue of `/` instead of `GET /session`, shows the position and the estimated wait as the line
+ * moves, and opens the granted `session: <url>` the same way.
  *
  * The script is `assets/session_home.js`; the world URL field is prefilled from `?url=`. Without
  * JavaScript the page still describes the server's routes.
@@ -48,10 +50,12 @@ Simulation servers: <span id="availability" class="badge">unknown</span></p>
 <label for="url">World URL <input id="url" name="url" type="text" value="${escapeHtml(url)}"
 placeholder="webots://github.com/…/worlds/x.wbt or file:///…/worlds/x.wbt"></label>
 <button id="start" type="submit">Start</button>
+<button id="queue-button" type="button">Wait in line</button>
 <button id="stop" type="button" disabled>Stop</button>
 </form>
 <noscript><p>Starting a simulation from this page needs JavaScript.</p></noscript>
 <dl>
+<dt>Place in line</dt><dd id="queue">–</dd>
 <dt>Session server answer</dt><dd id="answer">–</dd>
 <dt>Simulation socket</dt><dd id="socket">–</dd>
 <dt>Webots stream</dt><dd id="webots">–</dd>
@@ -64,7 +68,9 @@ placeholder="webots://github.com/…/worlds/x.wbt or file:///…/worlds/x.wbt"><
 <li><a href="monitor">monitor</a>: the simulation servers and their load</li>
 <li><code>GET /session</code>: the WebSocket URL of the least-loaded simulation server</li>
 <li><code>GET /load</code>: the average load of the simulation servers</li>
-<li>WebSocket on <code>/</code>: <code>1</code> or <code>0</code> whenever availability changes</li>
+<li>WebSocket on <code>/</code>: <code>1</code> or <code>0</code> whenever availability changes;
+after <code>{"queue": {}}</code> also <code>queue: &lt;position&gt;</code> and then
+<code>session: &lt;url&gt;</code></li>
 </ul>
 </body>
 </html>

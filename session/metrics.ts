@@ -10,6 +10,7 @@
  * @module
  */
 import { counter, gauge, histogram, type MetricsRegistry } from "../shared/metrics.ts";
+import type { QueueRecorder } from "./queue.ts";
 import { answeredLoad, type PollOutcome, type ServerView, standingOf } from "./load_rules.ts";
 import { RESERVATION_OUTCOMES, type ReservationEvents } from "./grant.ts";
 
@@ -49,6 +50,8 @@ export interface SessionMetricsSources {
   readonly servers: () => readonly ServerView[];
   /** Open subscribers of the availability feed. */
   readonly subscribers: () => number;
+  /** Pages waiting in the queue. */
+  readonly queued: () => number;
 }
 
 /** What the session server records as it happens. */
@@ -68,7 +71,27 @@ export interface SessionMetrics {
    * ones are created at 0.
    */
   serversChanged(before: readonly string[], after: readonly string[]): void;
+  /** What the queue reports: outcomes and the time to a grant. */
+  readonly queue: QueueRecorder;
 }
+
+/** How a page's time in the queue ended, as the metrics name it. */
+const QUEUE_OUTCOMES = ["granted", "timeout", "full", "limit", "left"] as const;
+
+/** Seconds a page waits in the queue before a grant: from at once to the longest sessions. */
+export const QUEUE_WAIT_BUCKETS: readonly number[] = [
+  1,
+  5,
+  15,
+  30,
+  60,
+  120,
+  300,
+  600,
+  1200,
+  1800,
+  3600,
+];
 
 function stateOf(view: ServerView): typeof SERVER_STATES[number] {
   const standing = standingOf(view.state);
@@ -135,6 +158,22 @@ export function exportSessionServerMetrics(
     help: "WebSocket upgrades on / refused, by reason (origin: not in allowedOrigins).",
     labels: { reason: REFUSED_UPGRADE_REASONS },
   });
+  gauge(registry, {
+    name: "webots_session_queue_length",
+    help: "Pages waiting in the queue of the availability feed.",
+    read: (metric) => metric.set(sources.queued()),
+  });
+  const queueOutcomes = counter(registry, {
+    name: "webots_session_queue_outcomes_total",
+    help:
+      "Queue requests by outcome (granted: handed a slot; timeout: waited queueTimeout; full: queueMax reached; limit: queuePerAddress reached; left: closed while waiting).",
+    labels: { outcome: QUEUE_OUTCOMES },
+  });
+  const queueWaits = histogram(registry, {
+    name: "webots_session_queue_wait_seconds",
+    help: "Time a page waited in the queue before it was granted a slot, in seconds.",
+    buckets: QUEUE_WAIT_BUCKETS,
+  });
   // `/session` is the hot path: the children are looked up once, not per request.
   const servedServer = answers.labels({ outcome: "server" });
   const servedNone = answers.labels({ outcome: "none" });
@@ -164,6 +203,10 @@ export function exportSessionServerMetrics(
           server: entry,
         });
       }
+    },
+    queue: {
+      outcome: (outcome) => queueOutcomes.inc({ outcome }),
+      waited: (seconds) => queueWaits.observe(seconds),
     },
   };
 }

@@ -38,6 +38,10 @@ export const LIVE_KEYS: readonly (keyof SessionConfig)[] = [
   "heartbeatTimeout",
   "adminToken",
   "allowedOrigins",
+  // The queue reads its settings at each join: a reload applies to the next page that asks.
+  "queueMax",
+  "queueTimeout",
+  "queuePerAddress",
 ];
 
 /** A path the process would need, with the access it needs. */

@@ -8,6 +8,7 @@
  */
 import {
   cachedResponses,
+  type ConnInfo,
   CORS_HEADERS,
   getOnly,
   guard,
@@ -51,6 +52,8 @@ import { createFleetLog } from "./fleet_log.ts";
 import { createNotifier, type MailSettings } from "./notify.ts";
 import { sessionAdminRoutes } from "./admin_routes.ts";
 import { type AccessCheck, createReloader, type ReloadResult } from "./reload.ts";
+import { createWaitQueue } from "./queue.ts";
+import type { HubSocket } from "./availability.ts";
 
 /** Collaborators of the session server. */
 export interface SessionDeps {
@@ -76,6 +79,11 @@ export interface SessionDeps {
   readonly mayAccess?: AccessCheck;
   /** The e-mail settings of a reloaded config; without it a reload keeps the running ones. */
   readonly mailFor?: (config: SessionConfig) => MailSettings | undefined;
+  /**
+   * Reserves a slot for the head of the queue; default: the server `GET /session` would name, at
+   * most once per simulation server until a poll begun after that grant has answered.
+   */
+  readonly grant?: Grant;
 }
 
 /** A session server: a request handler plus its lifecycle. */
@@ -111,15 +119,24 @@ const LEASED_INIT: ResponseInit = Object.freeze({
   }),
 });
 
+/** How many served pages the average wait on `/monitor` is taken over. */
+const LAST_WAITS = 20;
+
 /** The longest a lease request may take before the next server is asked, in milliseconds. */
 const LEASE_REQUEST_MAX_MS = 2000;
 
 /**
- * Largest message a subscriber of `/` may send, in bytes: it is sent `1`/`0` and has nothing to
- * say (what it sends is logged and ignored), so a small JSON message is the most it needs; a larger
- * one closes its socket with 1009 before it is held in memory.
+ * Largest message a subscriber of `/` may send, in bytes: it is sent `1`/`0` and says at most
+ * `{"queue": {}}` (anything else is logged and ignored), so a small JSON message is the most it
+ * needs; a larger one closes its socket with 1009 before it is held in memory.
  */
 export const SUBSCRIBER_MAX_MESSAGE = 4096;
+
+/**
+ * Time a page granted a server without a lease has to open `<url>/client` and start Webots before
+ * that server's load is trusted again for the next page (`GET /session` has no such hold).
+ */
+export const GRANT_HOLD_MS = 3000;
 
 /** Creates the session server; nothing runs until `start`. */
 export function createSessionServer(deps: SessionDeps): SessionServer {
@@ -140,7 +157,6 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   let thresholds = thresholdsOf(config);
   let port = config.port;
   let mail = deps.mail;
-  const hub = createAvailabilityHub(logger, deps.clock);
   const history = createLoadHistory();
   const fleetLog = createFleetLog();
   const registry = deps.registry ?? createRegistry();
@@ -149,7 +165,44 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     entries: deps.config.simulationServers,
     servers: () => fleet.servers(),
     subscribers: () => hub.size,
+    queued: () => queue.length,
   });
+  /**
+   * The queue's grant without slot leases: today's choice. Nothing is reserved and a slot shows in
+   * `/load` only once the page's Webots runs, so a server granted to a page is not granted again
+   * before a poll begun {@link GRANT_HOLD_MS} after that grant has answered: at most one page per
+   * server in that time. With leases the queue reserves a slot exactly as `GET /session` does.
+   */
+  const grantedAt = new Map<string, number>();
+  /** The waits of the last served pages, for `/monitor`. */
+  const lastWaits: number[] = [];
+  const pollGrant: Grant = () => {
+    const entry = chooseServer(fleet.servers().filter((s) => !grantedAt.has(s.entry)));
+    if (entry === undefined) return Promise.resolve(undefined);
+    grantedAt.set(entry, deps.clock.now());
+    return Promise.resolve(simulationServerWsUrl(entry, mode));
+  };
+  const queue = createWaitQueue<HubSocket>({
+    clock: deps.clock,
+    logger,
+    // `grant` (leases) is created further down; the queue calls this only once pages join.
+    grant: deps.grant ?? (() => (grant ?? pollGrant)()),
+    settings: () => ({
+      max: config.queueMax,
+      timeoutMs: config.queueTimeout * 1000,
+      perAddress: config.queuePerAddress,
+    }),
+    retryMs: config.loadRefresh * 1000,
+    recorder: {
+      outcome: recorded.queue.outcome,
+      waited(seconds) {
+        recorded.queue.waited(seconds);
+        lastWaits.push(seconds);
+        if (lastWaits.length > LAST_WAITS) lastWaits.shift();
+      },
+    },
+  });
+  const hub = createAvailabilityHub(logger, deps.clock, queue);
   /** `GET /session`'s body for the fleet's current state; no server is known before a poll. */
   let sessionAnswer = NO_SERVER_AVAILABLE;
   const notifier = createNotifier({
@@ -178,11 +231,16 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
       history.record(servers, deps.clock.now());
       fleetLog.updated(servers, deps.clock.now());
       hub.set(servers.some((s) => isAvailable(s.state)));
+      if (entry !== undefined) queue.kick();
     },
     onTransition: (transition) => notifier.notify(transition),
     onPoll: (entry, outcome, seconds) => {
       recorded.polled(entry, outcome, seconds);
       fleetLog.polled(entry, outcome, deps.clock.now());
+      // A poll begun long enough after a grant shows the granted page's slot.
+      const began = deps.clock.now() - seconds * 1000;
+      const granted = grantedAt.get(entry);
+      if (granted !== undefined && granted + GRANT_HOLD_MS <= began) grantedAt.delete(entry);
     },
   });
   let shuttingDown = false;
@@ -263,7 +321,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     return originRefusal();
   };
 
-  const root = getOnly((request: HttpRequest): Response => {
+  const root = getOnly((request: HttpRequest, info: ConnInfo): Response => {
     if (!isWebSocketUpgrade(request)) {
       return html(homePage(new URL(request.url).searchParams.get("url") ?? ""));
     }
@@ -275,13 +333,14 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     if (refused !== undefined) return refused;
     // The request's headers are gone once upgraded.
     const host = request.headers.get("host") ?? "";
+    const address = (info.remoteAddr as Deno.NetAddr).hostname;
     const { socket, response } = upgradeWebSocket(request, {
       maxMessageSize: SUBSCRIBER_MAX_MESSAGE,
       heartbeatTimeout: config.heartbeatTimeout,
       clock: deps.clock,
       onListenerError: (error) => logger.error({ err: error, host }, "subscriber socket failed"),
     });
-    if (socket !== undefined) hub.add(socket, host);
+    if (socket !== undefined) hub.add(socket, host, address);
     else recorded.refusedUpgrade("handshake");
     return response;
   });
@@ -294,6 +353,25 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
    * queue (issue 10, queue feature) fills `queue` from session/queue.ts.
    */
   const extras = (): FleetExtras => {
+    const headJoinedAt = queue.headJoinedAt;
+    const estimateS = queue.estimate(queue.length + 1);
+    if (config.queueMax === 0) return leased();
+    const waiting = {
+      queue: {
+        length: queue.length,
+        ...(headJoinedAt === undefined
+          ? {}
+          : { longestWaitS: Math.round((deps.clock.now() - headJoinedAt) / 1000) }),
+        ...(estimateS === undefined ? {} : { estimateS }),
+        ...(lastWaits.length === 0 ? {} : {
+          averageWaitS: Math.round(lastWaits.reduce((a, b) => a + b, 0) / lastWaits.length),
+        }),
+      },
+    };
+    return { ...waiting, ...leased() };
+  };
+  /** The slots leases hold, as our simulation servers report them; nothing without leases. */
+  const leased = (): FleetExtras => {
     if (grant === undefined) return {};
     let outstanding = 0;
     for (const { entry, state } of fleet.servers()) {
@@ -365,7 +443,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
         case "/session":
           return session(request);
         case "/":
-          return root(request);
+          return root(request, info);
         case "/load":
           return load(request);
         case "/monitor":
@@ -393,7 +471,8 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     async shutdown() {
       shuttingDown = true;
       readiness.shuttingDown();
-      logger.info({ subscribers: hub.size }, "shutting down");
+      logger.info({ subscribers: hub.size, queued: queue.length }, "shutting down");
+      queue.stop();
       await Promise.all([hub.closeAll(1001, "server shutting down", 2000), fleet.stop()]);
       await notifier.idle();
     },

@@ -21,6 +21,55 @@ export function formatAvailability(available: boolean): "1" | "0" {
   return available ? "1" : "0";
 }
 
+/** A message a page sends on the session server's `/`: a queue request, or anything else. */
+export type SubscriberMessage =
+  | { readonly kind: "queue" }
+  /** Not a queue request: logged and ignored, as every message was before the queue. */
+  | { readonly kind: "other"; readonly text: string };
+
+/**
+ * Parses a message of the availability feed. `{"queue": {}}` asks for a place in the queue; a
+ * JSON object whose `queue` is not an object is an error; any other text is `other`.
+ */
+export function parseSubscriberMessage(text: string): SubscriberMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: "other", text };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value) || !("queue" in value)) {
+    return { kind: "other", text };
+  }
+  const queue = (value as Record<string, unknown>).queue;
+  if (typeof queue !== "object" || queue === null || Array.isArray(queue)) {
+    throw new ProtocolError('Cannot parse message: "queue" must be an object');
+  }
+  return { kind: "queue" };
+}
+
+/**
+ * Why a page is not (or no longer) in the queue: `full` (`queueMax` pages wait), `limit` (its
+ * address holds `queuePerAddress` places), `timeout` (it waited `queueTimeout` seconds), `off`
+ * (`queueMax` is 0).
+ */
+export type QueueRefusal = "full" | "limit" | "timeout" | "off";
+
+/** A page's place in the queue (1 = next), with the estimated wait in seconds when known. */
+export function formatQueuePosition(position: number, waitSeconds?: number): string {
+  return waitSeconds === undefined ? `queue: ${position}` : `queue: ${position} ~${waitSeconds}`;
+}
+
+/** Tells a page why it is not in the queue. */
+export function formatQueueRefusal(reason: QueueRefusal): string {
+  return `queue: ${reason}`;
+}
+
+/** Hands a queued page its simulation server: it opens `<url>/client` next. */
+export function formatSessionGranted(url: string): string {
+  return `session: ${url}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Browser → simulation server (`/client`)
 

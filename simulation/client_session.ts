@@ -101,6 +101,8 @@ export interface SessionInfo {
 export class ClientSession {
   #state: SessionState = "waiting";
   #idle = true;
+  /** Set once the run has stopped: its slot (port) is free again. */
+  #released = false;
   #world = "";
   #run: WebotsRun | undefined;
   #project: Project | undefined;
@@ -157,9 +159,12 @@ export class ClientSession {
     return this.#idle;
   }
 
-  /** True while the session holds a Webots process (it counts towards load). */
+  /**
+   * True while the session holds a Webots process (it counts towards load): from its start until
+   * its run has stopped, so that `/load` frees the slot only when `maxConnections` does.
+   */
   get hasWebots(): boolean {
-    return this.#webots !== undefined && this.#state !== "closed";
+    return this.#webots !== undefined && !this.#released;
   }
 
   /** A snapshot for the monitor page. */
@@ -525,7 +530,11 @@ export class ClientSession {
     this.#abort.abort(new Error(`session closed: ${reason}`));
     // A step in flight may still write into the run's folder: let it give up first.
     await this.#inFlight?.catch(() => {});
-    await this.#run?.stop();
+    try {
+      await this.#run?.stop();
+    } finally {
+      this.#released = true;
+    }
     this.#log.info({ reason }, "Client disconnected");
     this.deps.onChange();
   }

@@ -1,6 +1,7 @@
 // The session server's home page: live availability from this server's `/` WebSocket, and the
 // Webots client sequence on Start (GET session → WebSocket <answer>/client → {"start":{"url"}}),
-// every step shown with textContent (see session/home_page.ts).
+// or on Wait in line (the queue of `/` → session: <url> → the same), every step shown with
+// textContent (see session/home_page.ts).
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
@@ -33,16 +34,72 @@
 
   function setRunning(running) {
     $("start").disabled = running;
+    $("queue-button").disabled = running;
     $("stop").disabled = !running;
   }
 
-  async function start(url) {
+  function reset() {
     for (const id of ["answer", "socket", "webots", "error"]) $(id).textContent = "–";
     $("dots").textContent = "0";
-    if (!url) {
-      $("error").textContent = "Enter the URL of a world.";
-      return;
-    }
+    if ($("url").value.trim()) return true;
+    $("error").textContent = "Enter the URL of a world.";
+    return false;
+  }
+
+  // "Wait in line": a socket of its own on `/` asks for a place with {"queue": {}}; the server
+  // answers `queue: <position> [~<seconds>]` as the line moves, then `session: <url>`, which is
+  // opened like the answer of GET session. Stop (or closing the page) leaves the line.
+  let line;
+  function leaveLine() {
+    if (line === undefined) return;
+    const socket = line;
+    line = undefined;
+    socket.close(1000, "left the line");
+  }
+  function waitInLine(url) {
+    if (!reset()) return;
+    setRunning(true);
+    $("queue").textContent = "asking for a place";
+    const socket = new WebSocket(wsBase);
+    line = socket;
+    socket.onopen = () => {
+      socket.send(JSON.stringify({ queue: {} }));
+      log('sent {"queue":{}}');
+    };
+    socket.onmessage = (event) => {
+      const text = String(event.data);
+      const place = /^queue: (\d+)(?: ~(\d+))?$/.exec(text);
+      if (place) {
+        const wait = place[2] === undefined ? "" : `, about ${place[2]} s`;
+        $("queue").textContent = place[1] === "1"
+          ? `next in line${wait}`
+          : `position ${place[1]}${wait}`;
+        log(text);
+      } else if (text.startsWith("queue: ")) {
+        $("queue").textContent = `not queued: ${text.slice(7)}`;
+        $("error").textContent = text;
+        log(text);
+        leaveLine();
+        setRunning(false);
+      } else if (text.startsWith("session: ")) {
+        const answer = text.slice(9);
+        $("queue").textContent = "your turn";
+        log(text);
+        leaveLine();
+        $("answer").textContent = answer;
+        open(answer, url);
+      }
+    };
+    socket.onclose = () => {
+      if (line !== socket) return;
+      line = undefined;
+      $("queue").textContent = "line closed";
+      setRunning(false);
+    };
+  }
+
+  async function start(url) {
+    if (!reset()) return;
     setRunning(true);
     log("GET session");
     let answer;
@@ -57,6 +114,10 @@
       setRunning(false);
       return;
     }
+    open(answer, url);
+  }
+
+  function open(answer, url) {
     let dots = 0;
     const socket = new WebSocket(`${answer}/client`);
     simulation = socket;
@@ -98,7 +159,19 @@
     simulation?.close();
     start($("url").value.trim());
   });
+  $("queue-button").addEventListener("click", () => {
+    simulation?.close();
+    leaveLine();
+    waitInLine($("url").value.trim());
+  });
   $("stop").addEventListener("click", () => {
+    if (line !== undefined) {
+      log("stop: leaving the line");
+      leaveLine();
+      $("queue").textContent = "left the line";
+      setRunning(false);
+      return;
+    }
     log("stop: closing the simulation socket");
     simulation?.close(1000, "stopped by the user");
   });

@@ -82,7 +82,11 @@ export interface Stack {
 
 /** Starts the simulation server, then a session server polling it every 0.2 s. */
 export async function startStack(
-  options: FixtureOptions & { readonly extraEntries?: readonly string[] } = {},
+  options: FixtureOptions & {
+    readonly extraEntries?: readonly string[];
+    /** Session-server config keys to add or override. */
+    readonly sessionConfig?: Record<string, unknown>;
+  } = {},
 ): Promise<Stack> {
   const simulation = await startSimulationServer(options);
   let session: ServerProcess;
@@ -93,6 +97,7 @@ export async function startStack(
       logDir: join(simulation.dir, "session-log"),
       loadRefresh: 0.2,
       loadTimeout: 0.5,
+      ...options.sessionConfig,
     }, { dir: simulation.dir });
   } catch (error) {
     await simulation[Symbol.asyncDispose]();

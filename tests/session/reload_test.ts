@@ -39,12 +39,13 @@ Deno.test("planReload applies live keys and keeps the others with 'needs a resta
     port: 2999,
     logFormat: "json",
     administrator: "ops@example.test",
+    queueMax: 5,
   });
   const plan = planReload(running, next, () => true);
   assert.ok(plan.ok);
   assert.deepEqual(
     [...plan.changed].sort(),
-    ["administrator", "availableAt", "fullAt", "simulationServers"],
+    ["administrator", "availableAt", "fullAt", "queueMax", "simulationServers"],
   );
   assert.deepEqual([...plan.needsRestart].sort(), ["logFormat", "port"]);
   assert.deepEqual(plan.config.simulationServers, [A, B]);

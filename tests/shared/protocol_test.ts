@@ -5,11 +5,15 @@ import {
   formatAvailability,
   formatError,
   formatLoading,
+  formatQueuePosition,
+  formatQueueRefusal,
   formatResetController,
+  formatSessionGranted,
   formatShutdownTimeout,
   formatWebotsUrl,
   NO_SERVER_AVAILABLE,
   parseClientMessage,
+  parseSubscriberMessage,
   parseWebotsLine,
   ProtocolError,
 } from "../../shared/protocol.ts";
@@ -128,4 +132,31 @@ Deno.test("Webots stdout lines are classified", () => {
   deepEqual(parseWebotsLine("fast"), { kind: "mode", running: true, mode: "fast" });
   deepEqual(parseWebotsLine("real-time\r"), { kind: "mode", running: true, mode: "real-time" });
   equal(parseWebotsLine("INFO: something").kind, "other");
+});
+
+Deno.test('parseSubscriberMessage: {"queue": {}} asks for a place; anything else is other', () => {
+  deepEqual(parseSubscriberMessage('{"queue": {}}'), { kind: "queue" });
+  deepEqual(parseSubscriberMessage('{"queue": {"x": 1}, "y": 2}'), { kind: "queue" });
+  for (const text of ["hello", "1", "[]", "null", '{"start": {}}', '"queue"', ""]) {
+    deepEqual(parseSubscriberMessage(text), { kind: "other", text }, text);
+  }
+  for (const text of ['{"queue": 1}', '{"queue": null}', '{"queue": []}', '{"queue": "x"}']) {
+    throws(
+      () => parseSubscriberMessage(text),
+      (error) =>
+        error instanceof ProtocolError &&
+        error.message === 'Cannot parse message: "queue" must be an object',
+      text,
+    );
+  }
+});
+
+Deno.test("the queue's messages: position with an optional estimate, refusals, the grant", () => {
+  equal(formatQueuePosition(1), "queue: 1");
+  equal(formatQueuePosition(3, 120), "queue: 3 ~120");
+  deepEqual(
+    (["full", "limit", "timeout", "off"] as const).map(formatQueueRefusal),
+    ["queue: full", "queue: limit", "queue: timeout", "queue: off"],
+  );
+  equal(formatSessionGranted("ws://sim.test:2000"), "session: ws://sim.test:2000");
 });
