@@ -184,3 +184,59 @@ Deno.test("in that sandbox a log folder outside the writable ones stops the serv
   });
   ok(!(await Deno.stat(join(ROOT, "log", "sandboxed")).then(() => true, () => false)));
 });
+
+/** The Xvfb unit's file-system sandbox: read-only root, private /tmp, /home and /root hidden. */
+const XVFB_SANDBOX = `set -e
+mount -o remount,bind,ro /
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=000 tmpfs /root
+mount -t tmpfs -o mode=000 tmpfs /home
+exec /usr/bin/Xvfb -displayfd 1 -screen 0 640x480x24 -nolisten tcp
+`;
+
+Deno.test("Xvfb in its unit's sandbox (private /tmp) takes X11 connections from outside through its abstract socket", async () => {
+  const child = new Deno.Command("/usr/bin/unshare", {
+    args: ["--mount", "--propagation", "private", "/bin/sh", "-c", XVFB_SANDBOX],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  try {
+    // -displayfd: Xvfb picks a free display and writes its number once it accepts connections.
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`Xvfb exited: ${await stderr}`);
+      text += value;
+    }
+    reader.releaseLock();
+    const display = Number(text.trim());
+    ok(Number.isInteger(display), text);
+    // Its socket file is in its own /tmp, out of sight here.
+    const file = await Deno.stat(`/tmp/.X11-unix/X${display}`).then(() => true, () => false);
+    equal(file, false);
+    // The X11 connection setup (little-endian, protocol 11.0, no authorization) is answered
+    // with success (1) and protocol 11 on the abstract socket, as Webots' Xlib would connect.
+    const conn = await Deno.connect({ transport: "unix", path: `\0/tmp/.X11-unix/X${display}` });
+    try {
+      await conn.write(new Uint8Array([0x6c, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+      const reply = new Uint8Array(8);
+      let got = 0;
+      while (got < 8) {
+        const n = await conn.read(reply.subarray(got));
+        ok(n !== null, "the X server closed the connection");
+        got += n;
+      }
+      deepEqual([reply[0], new DataView(reply.buffer).getUint16(2, true)], [1, 11]);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+    await stderr;
+  }
+});
