@@ -50,6 +50,14 @@ export const PACKAGE_SETS: Readonly<Record<"test" | "bench", readonly Prerequisi
       name: "prometheus",
       why: "`/usr/bin/promtool check metrics` checks both servers' `/metrics`",
     },
+    {
+      name: "systemd",
+      why: "`/usr/bin/systemd-analyze verify` and `security --offline` check docs/systemd/'s units",
+    },
+    {
+      name: "xvfb",
+      why: "`systemd-analyze verify` finds `/usr/bin/Xvfb`, the virtual display unit's program",
+    },
   ],
   bench: [
     { name: "wrk", why: "`deno task bench` loads the servers with it" },
