@@ -19,8 +19,11 @@ const ROOT = resolve(import.meta.dirname ?? ".", "..", "..");
  * made inaccessible; then the launcher, as the unit's `deno task simulation` runs it.
  */
 const SANDBOX = `set -e
-dir=$1; deno=$2; cache=$3; shift 3
+dir=$1; deno=$2; cache=$3; app=$4; shift 4
 for d in "$dir/log" "$dir/instances" "$dir/home" "$dir/records"; do mount --bind "$d" "$d"; done
+# A checkout under /tmp, /root or /home (a CI clone) would vanish under the mounts below: keep it
+# reachable, read-only, where it is (an installation lives elsewhere, e.g. /opt).
+case "$app" in /tmp/*|/root/*|/home/*) mount --bind "$app" "$dir/app" ;; esac
 mount --bind "$deno" "$dir/bin/deno"
 mount --bind "$cache" "$dir/cache"
 mount -o remount,bind,ro "$dir/cache"
@@ -28,6 +31,9 @@ mount -o remount,bind,ro /
 mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=000 tmpfs /root
 mount -t tmpfs -o mode=000 tmpfs /home
+case "$app" in
+  /tmp/*|/root/*|/home/*) mkdir -p "$app"; mount --bind "$dir/app" "$app"; mount -o remount,bind,ro "$app" ;;
+esac
 exec "$dir/bin/deno" run --allow-read --allow-env --allow-run="$dir/bin/deno" "$@"
 `;
 
@@ -55,7 +61,9 @@ interface Sandbox {
 /** Makes the folders under /var/tmp (the sandbox's own /tmp hides /tmp) and starts the server. */
 async function startSandboxed(config: (dir: string) => Record<string, unknown>): Promise<Sandbox> {
   const dir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "systemd-sandbox-" });
-  for (const d of ["log", "instances", "home", "records", "bin", "cache", "projects", "keys"]) {
+  for (
+    const d of ["log", "instances", "home", "records", "bin", "cache", "projects", "keys", "app"]
+  ) {
     await Deno.mkdir(join(dir, d));
   }
   await Deno.writeTextFile(join(dir, "bin", "deno"), "");
@@ -86,6 +94,7 @@ async function startSandboxed(config: (dir: string) => Record<string, unknown>):
       dir,
       Deno.execPath(),
       await denoDir(),
+      ROOT,
       join(ROOT, "simulation", "launch.ts"),
       file,
     ],

@@ -93,10 +93,11 @@ serverTest(
           "Simulation server not responding",
           "Simulation server working again",
         ]);
-        assert.deepEqual(errors.map((e) => e.reason), [
-          "Greeting never received",
-          "Greeting never received",
-        ]);
+        // nodemailer's greeting and socket timers are both MAIL_TIMEOUT_MS: whichever fires first
+        // names the reason.
+        for (const error of errors) {
+          assert.match(String(error.reason), /^(Greeting never received|Timeout)$/);
+        }
         assert.equal((await lines()).filter((l) => l.level === 50).length, 2);
       });
       await t.step(
