@@ -5,7 +5,7 @@
  * on `<url>/client`.
  */
 import assert from "node:assert/strict";
-import { startFile, startSimulationServer } from "../helpers/simulation_fixture.ts";
+import { eventually, startFile, startSimulationServer } from "../helpers/simulation_fixture.ts";
 import { connect, type TestSocket } from "../helpers/ws_client.ts";
 import { startSession } from "./_helpers.ts";
 
@@ -112,6 +112,62 @@ Deno.test("pages queued while the fleet is full get session: in order as the slo
       assert.match(body, /^webots_session_queue_wait_seconds_count 3$/m);
       assert.match(body, /^webots_session_queue_length 0$/m);
     });
+  } catch (error) {
+    console.error(session.output());
+    throw error;
+  } finally {
+    await Promise.all(sockets.map((s) => s.close()));
+    await session.cleanup();
+  }
+});
+
+Deno.test("with slot leases (required) a queued page is handed a lease URL, which runs its simulation once", async () => {
+  const secret = "queue-lease-secret-0f9e2d7c";
+  await using sim = await startSimulationServer({
+    maxConnections: 1,
+    config: { leaseSecret: secret, requireLease: true },
+  });
+  const entry = `127.0.0.1:${sim.server.port}`;
+  const session = await startSession({
+    simulationServers: [entry],
+    loadRefresh: 0.2,
+    loadTimeout: 2,
+    queuePerAddress: 0,
+    leaseSecret: secret,
+  });
+  const sockets: TestSocket[] = [];
+  const start = startFile(sim, "robots/demo", "demo.wbt");
+  const feed = session.baseUrl.replace(/^http/, "ws") + "/";
+  try {
+    // A stock client holds the only slot through a lease of its own.
+    let answer = "";
+    await eventually(
+      async () => {
+        answer = await (await fetch(`${session.baseUrl}/session`)).text();
+        return answer.startsWith("ws://");
+      },
+      20_000,
+      "the first poll found the server and a lease was granted",
+    );
+    assert.match(answer, /\/lease\/[A-Za-z0-9_-]+$/);
+    const first = await runSimulation(answer, start);
+    sockets.push(first);
+    const page = await connect(feed);
+    sockets.push(page);
+    page.send(QUEUE);
+    await page.waitFor((m) => m.startsWith("queue: "));
+    assert.ok(!page.messages.some((m) => m.startsWith("session:")), "no slot while it is held");
+    await first.close();
+    const url = await grantOf(page);
+    assert.match(url, new RegExp(`^ws://${entry}/lease/[A-Za-z0-9_-]+$`));
+    const second = await runSimulation(url, start);
+    sockets.push(second);
+    // The lease was single-use: a second socket on it is refused.
+    const again = await connect(`${url}/client`);
+    sockets.push(again);
+    const closed = await again.closed;
+    assert.equal(closed.code, 1008);
+    assert.match(again.messages[0] ?? "", /^error: this simulation slot lease is unknown, used/);
   } catch (error) {
     console.error(session.output());
     throw error;
