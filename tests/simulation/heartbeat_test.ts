@@ -112,10 +112,13 @@ serverTest(
         }
         await eventually(async () => (await fixture.instances()).length === 0, 10_000);
         await eventually(async () => (await runRecords(fixture)).length === 0, 10_000);
-        const reasons = (await logLines(fixture))
-          .filter((line) => line.msg === "Client disconnected")
-          .map((line) => line.reason);
-        deepEqual(reasons, ["no answer to ping", "browser left"]);
+        // The log file is written asynchronously: the line may follow the record's removal.
+        const reasons = async () =>
+          (await logLines(fixture))
+            .filter((line) => line.msg === "Client disconnected")
+            .map((line) => line.reason);
+        await eventually(async () => (await reasons()).length === 2, 10_000, "two departures");
+        deepEqual(await reasons(), ["no answer to ping", "browser left"]);
       });
     } finally {
       vanishing.close();
