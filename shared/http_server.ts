@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { concatBytes } from "./bytes.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { hasToken, parseHead, type RequestHead } from "./http_head.ts";
 import { type ConnInfo, type Handler, IncomingRequest } from "./http_request.ts";
@@ -473,7 +474,7 @@ class Connection {
       }
       if (ended) {
         const headBytes = encoder.encode(head + `content-length: ${size}\r\n` + close + "\r\n");
-        await writeAll(this.#conn, withBody ? concat([headBytes, ...chunks]) : headBytes);
+        await writeAll(this.#conn, withBody ? concatBytes([headBytes, ...chunks]) : headBytes);
         return keepAlive;
       }
       if (!withBody) {
@@ -491,7 +492,7 @@ class Connection {
         if (!chunked) return await writeAll(this.#conn, chunk);
         await writeAll(
           this.#conn,
-          concat([encoder.encode(`${chunk.length.toString(16)}\r\n`), chunk, CRLF]),
+          concatBytes([encoder.encode(`${chunk.length.toString(16)}\r\n`), chunk, CRLF]),
         );
       };
       for (const chunk of chunks) await send(chunk);
@@ -511,18 +512,6 @@ class Connection {
 }
 
 const CRLF = encoder.encode("\r\n");
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 /** A connection whose `close` also releases it from the server's list of taken-over ones. */
 function wrapClose(conn: Deno.Conn, release: () => void): Deno.Conn {

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { concatBytes } from "./bytes.ts";
 
 export const OPCODE = {
   CONTINUATION: 0x0,
@@ -206,7 +207,7 @@ export class FrameParser {
     if (payload.length > 0) this.#fragments.push(payload);
     this.#messageBytes += payload.length;
     if (!this.#fin) return;
-    const data = this.#fragments.length === 1 ? this.#fragments[0]! : concat(this.#fragments);
+    const data = this.#fragments.length === 1 ? this.#fragments[0]! : concatBytes(this.#fragments);
     const messageOpcode = this.#messageOpcode;
     this.#fragments = [];
     this.#messageBytes = 0;
@@ -238,18 +239,6 @@ export class FrameParser {
       return fail(CLOSE_CODE.INVALID_DATA, "invalid UTF-8");
     }
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /** An unmasked frame (servers never mask), FIN set. */
