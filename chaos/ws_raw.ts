@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { parseFrame } from "../tests/helpers/raw_ws.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -298,26 +299,4 @@ function maskedFrame(opcode: number, payload: Uint8Array, fin: boolean): Uint8Ar
   frame.set(mask, header);
   for (let i = 0; i < length; i++) frame[header + 4 + i] = payload[i]! ^ mask[i % 4]!;
   return frame;
-}
-
-/** The first (unmasked, server) frame of `bytes` and its size, if it is all there. */
-function parseFrame(
-  bytes: Uint8Array,
-): { opcode: number; payload: Uint8Array; length: number } | undefined {
-  if (bytes.length < 2) return undefined;
-  const opcode = bytes[0]! & 0x0f;
-  let length = bytes[1]! & 0x7f;
-  let offset = 2;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (length === 126) {
-    if (bytes.length < 4) return undefined;
-    length = view.getUint16(2);
-    offset = 4;
-  } else if (length === 127) {
-    if (bytes.length < 10) return undefined;
-    length = Number(view.getBigUint64(2));
-    offset = 10;
-  }
-  if (bytes.length < offset + length) return undefined;
-  return { opcode, payload: bytes.slice(offset, offset + length), length: offset + length };
 }

@@ -200,7 +200,7 @@ export function maskedFrame(opcode: number, payload: Uint8Array, fin = true): Ui
 }
 
 /** The first frame of `bytes` (server frames are unmasked) and its size, if it is all there. */
-function parseFrame(
+export function parseFrame(
   bytes: Uint8Array,
 ): { opcode: number; payload: Uint8Array; length: number } | undefined {
   if (bytes.length < 2) return undefined;
