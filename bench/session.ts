@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { stdoutLines } from "./stdout_lines.ts";
 import { startServer } from "../tests/helpers/server_process.ts";
 import { startFakeSimServer, wallClockMs } from "../tests/fakes/sim_server.ts";
 import { summarize } from "./stats.ts";
@@ -71,33 +72,9 @@ function spawnRole(args: string[]): Child {
     stderr: "inherit",
     stdin: "null",
   }).spawn();
-  const lines: string[] = [];
-  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  (async () => {
-    let buffer = "";
-    for await (const chunk of process.stdout.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let newline;
-      while ((newline = buffer.indexOf("\n")) !== -1) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        lines.push(line);
-        for (const waiter of [...waiters]) {
-          if (waiter.pattern.test(line)) {
-            waiters.splice(waiters.indexOf(waiter), 1);
-            waiter.resolve(line);
-          }
-        }
-      }
-    }
-  })();
   return {
     process,
-    line: (pattern) => {
-      const found = lines.find((l) => pattern.test(l));
-      if (found !== undefined) return Promise.resolve(found);
-      return new Promise((resolve) => waiters.push({ pattern, resolve }));
-    },
+    line: stdoutLines(process.stdout),
   };
 }
 
