@@ -58,6 +58,10 @@ export const PACKAGE_SETS: Readonly<Record<"test" | "bench", readonly Prerequisi
       name: "xvfb",
       why: "`systemd-analyze verify` finds `/usr/bin/Xvfb`, the virtual display unit's program",
     },
+    {
+      name: "dnsmasq-base",
+      why: "the DNS discovery tests serve their records with `/usr/sbin/dnsmasq` on loopback",
+    },
   ],
   bench: [
     { name: "wrk", why: "`deno task bench` loads the servers with it" },
@@ -251,7 +255,7 @@ export async function ensurePackages(names: readonly string[], deps: EnsureDeps)
 /** The sets and their packages with the reason for each, for `--help`. */
 function describeSets(): string {
   return Object.entries(PACKAGE_SETS).map(([set, packages]) =>
-    `${set}:\n${packages.map((p) => `  ${p.name.padEnd(10)} ${p.why}`).join("\n")}`
+    `${set}:\n${packages.map((p) => `  ${p.name.padEnd(12)} ${p.why}`).join("\n")}`
   ).join("\n");
 }
 

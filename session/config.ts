@@ -17,6 +17,7 @@ import {
 } from "../shared/config.ts";
 import { heartbeatTimeoutKey } from "../shared/heartbeat.ts";
 import { DEFAULT_THRESHOLDS } from "./load_rules.ts";
+import { nameServerCheck, serverSourcesCheck } from "./dns.ts";
 
 /** The project root: relative config paths resolve against it. */
 export const PROJECT_ROOT: string = resolve(import.meta.dirname ?? ".", "..");
@@ -38,9 +39,9 @@ export const sessionSchema = {
   simulationServers: {
     type: "string[]",
     required: true,
-    check: hostCheck,
+    check: (value) => hostCheck(value) ?? serverSourcesCheck(value),
     doc:
-      "Simulation servers as `host:port`, or `host/port` behind a port-rewriting proxy, in order of preference.",
+      "Simulation servers as `host:port`, or `host/port` behind a port-rewriting proxy, in order of preference; or DNS records to discover them from: `dns:<name>:<port>` (every A and AAAA address of `<name>`, at `<port>`) and `dns+srv:<name>` (each SRV record's host and port), looked up again every `loadRefresh` (not more often than `dnsMinInterval`).",
   },
   portRewrite: {
     type: "boolean",
@@ -165,6 +166,20 @@ export const sessionSchema = {
     min: 0,
     doc:
       "Places in the queue one client address may hold; one more is told `queue: limit`. Behind a reverse proxy every page has the proxy's address: raise it or set 0 (no limit).",
+  },
+  // issue 11: DNS discovery of the simulation servers (session/dns.ts, session/discovery.ts).
+  nameServer: {
+    type: "string",
+    check: nameServerCheck,
+    doc:
+      'DNS server asked for the `dns:` and `dns+srv:` entries of `simulationServers`, as an IP address with an optional port (`"127.0.0.1:8600"`, `"[::1]:53"`; 53 by default). Unset: the system\'s resolver (`/etc/resolv.conf`).',
+  },
+  dnsMinInterval: {
+    type: "number",
+    default: 1,
+    min: 0.05,
+    doc:
+      "Fewest seconds between two lookups of a `dns:`/`dns+srv:` entry: they are looked up every `loadRefresh`, but not more often than this.",
   },
 } as const satisfies Schema;
 

@@ -21,15 +21,21 @@ import {
 /** Changes kept for the page, newest first. */
 export const CHANGES_KEPT = 20;
 
-/** One change of standing. */
+/** A server found or lost through DNS. */
+export type Membership = "joined" | "left";
+
+/** One change of standing, or a server joining or leaving. */
 export interface StandingChange {
   /** Milliseconds since the epoch. */
   readonly at: number;
   readonly entry: string;
-  readonly from: Standing;
-  readonly to: Standing;
+  /** `absent` before a server joined. */
+  readonly from: Standing | "absent";
+  readonly to: Standing | Membership;
   /** The load it answered, when it answered. */
   readonly load: number | undefined;
+  /** The `simulationServers` entry a joining or leaving server came from (`dns:…`). */
+  readonly via?: string;
 }
 
 /** What the log knows of one server. */
@@ -46,6 +52,8 @@ export interface FleetLog {
   polled(entry: string, outcome: PollOutcome, now: number): void;
   /** The fleet's states after any update (the fleet's `onUpdate`): records standing changes. */
   updated(servers: readonly ServerView[], now: number): void;
+  /** `entry` joined or left the fleet through the DNS entry `via` (before the fleet's update). */
+  membership(entry: string, how: Membership, via: string, now: number): void;
   /** What is known of `entry`. */
   record(entry: string): ServerRecord;
   /** The last changes, newest first. */
@@ -82,6 +90,11 @@ export function createFleetLog(): FleetLog {
         standings.delete(entry);
         records.delete(entry);
       }
+    },
+    membership(entry, how, via, now) {
+      const from = how === "joined" ? "absent" : standings.get(entry) ?? "unknown";
+      changes.unshift({ at: now, entry, from, to: how, load: undefined, via });
+      changes.splice(CHANGES_KEPT);
     },
     record: (entry) => records.get(entry) ?? NOTHING,
     changes: () => changes,

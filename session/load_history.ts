@@ -3,6 +3,9 @@
  * sample per second (a later result within the same second replaces it), each with the load of
  * every simulation server (null when it does not answer) and their average.
  *
+ * Samples remember each server's load by its entry, so a server that joins or leaves (a reload,
+ * DNS discovery) neither mislabels nor erases the others' series.
+ *
  * @module
  */
 import { answeredLoad, averageLoad, type ServerView } from "./load_rules.ts";
@@ -11,7 +14,7 @@ import { answeredLoad, averageLoad, type ServerView } from "./load_rules.ts";
 export interface LoadColumns {
   timestamp: number[];
   average: (number | null)[];
-  /** `servers[i]` is the load of the i-th configured server. */
+  /** `servers[i]` is the load of the i-th server asked for (`columns(entries)`). */
   servers: (number | null)[][];
 }
 
@@ -19,15 +22,13 @@ export interface LoadColumns {
 export interface LoadHistory {
   /** Records the servers' current states at `nowMs`. */
   record(servers: readonly ServerView[], nowMs: number): void;
-  /** The samples of the last `spanS` seconds, oldest first. */
-  columns(): LoadColumns;
-  /** Forgets every sample (the list of servers changed). */
-  clear(): void;
+  /** The samples of the last `spanS` seconds, oldest first, with a series for each of `entries`. */
+  columns(entries: readonly string[]): LoadColumns;
 }
 
 interface Sample {
   readonly time: number;
-  readonly loads: readonly (number | null)[];
+  readonly loads: ReadonlyMap<string, number | null>;
   readonly average: number | null;
 }
 
@@ -37,22 +38,18 @@ export function createLoadHistory(spanS = 600): LoadHistory {
   return {
     record(servers, nowMs) {
       const time = Math.floor(nowMs / 1000);
-      const loads = servers.map((s) => answeredLoad(s.state) ?? null);
+      const loads = new Map(servers.map((s) => [s.entry, answeredLoad(s.state) ?? null]));
       const sample = { time, loads, average: averageLoad(servers) ?? null };
       if (samples.at(-1)?.time === time) samples[samples.length - 1] = sample;
       else samples.push(sample);
       const oldest = samples.findIndex((s) => s.time > time - spanS);
       samples.splice(0, oldest === -1 ? samples.length : oldest);
     },
-    clear() {
-      samples.length = 0;
-    },
-    columns() {
-      const width = Math.max(0, ...samples.map((s) => s.loads.length));
+    columns(entries) {
       return {
         timestamp: samples.map((s) => s.time),
         average: samples.map((s) => s.average),
-        servers: Array.from({ length: width }, (_, i) => samples.map((s) => s.loads[i] ?? null)),
+        servers: entries.map((entry) => samples.map((s) => s.loads.get(entry) ?? null)),
       };
     },
   };

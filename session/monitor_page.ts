@@ -15,7 +15,8 @@
 import { escapeHtml } from "../shared/http.ts";
 import { formatDuration, formatPercent, formatTime } from "../shared/time_format.ts";
 import { monitorUrl, type UrlMode } from "../shared/urls.ts";
-import type { FleetLog } from "./fleet_log.ts";
+import type { FleetLog, StandingChange } from "./fleet_log.ts";
+import type { SourceStatus } from "./discovery.ts";
 import {
   answeredLoad,
   averageLoad,
@@ -61,6 +62,8 @@ export interface QueueFigures {
 export interface FleetExtras {
   readonly leases?: LeaseFigures;
   readonly queue?: QueueFigures;
+  /** The DNS entries of `simulationServers` (discovery.ts), when there are any. */
+  readonly discovery?: readonly SourceStatus[];
 }
 
 /** Everything the page is made from. */
@@ -177,13 +180,26 @@ export interface ChangeRow {
   load: string;
 }
 
+/** The badge of a change's end: a standing, or a server joining or leaving through DNS. */
+function changeBadge(to: StandingChange["to"] | "absent"): { text: string; className: string } {
+  switch (to) {
+    case "joined":
+    case "left":
+      return { text: to, className: `state state-${to}` };
+    case "absent":
+      return { text: "not listed", className: "state state-unknown" };
+    default:
+      return standingBadge(to);
+  }
+}
+
 function changeRows(log: FleetLog): ChangeRow[] {
   return log.changes().map((change) => {
-    const to = standingBadge(change.to);
+    const to = changeBadge(change.to);
     return {
       time: formatTime(change.at),
-      entry: change.entry,
-      from: standingBadge(change.from).text,
+      entry: change.via === undefined ? change.entry : `${change.entry} (${change.via})`,
+      from: changeBadge(change.from).text,
       to: to.text,
       toClass: to.className,
       load: change.load === undefined ? "" : formatPercent(change.load),
@@ -213,6 +229,8 @@ export interface MonitorData {
   leases?: string[];
   /** Present only when the queue feature reports (see `QueueFigures`). */
   queue?: string[];
+  /** Present only when `simulationServers` has DNS entries. */
+  discovery?: string[];
   /** Chart columns: `timestamp`, `average`, and `s<i>` for the i-th server. */
   history: Record<string, (number | null)[]>;
 }
@@ -221,6 +239,20 @@ function leaseLines(leases: LeaseFigures | undefined): string[] | undefined {
   return leases === undefined
     ? undefined
     : [`Slots held by leases (granted, no Webots running yet): ${leases.outstanding}`];
+}
+
+/** One line per DNS entry: how many servers it gives, and when it answered or why it fails. */
+function discoveryLines(sources: readonly SourceStatus[] | undefined): string[] | undefined {
+  if (sources === undefined || sources.length === 0) return undefined;
+  return sources.map(({ source, servers, resolvedAt, error }) => {
+    const count = `${servers} server${servers === 1 ? "" : "s"}`;
+    const answered = resolvedAt === undefined
+      ? "never answered"
+      : `answered ${formatTime(resolvedAt)}`;
+    return error === undefined
+      ? `${source}: ${count}, ${answered}`
+      : `${source}: lookups failing (${error}); keeping ${count}, ${answered}`;
+  });
 }
 
 /** The page's live parts as data for `/monitor/data`. */
@@ -241,6 +273,8 @@ export function monitorData(input: MonitorInput, history: LoadColumns): MonitorD
   if (leases !== undefined) data.leases = leases;
   const queue = queueLines(input.extras?.queue);
   if (queue !== undefined) data.queue = queue;
+  const discovery = discoveryLines(input.extras?.discovery);
+  if (discovery !== undefined) data.discovery = discovery;
   return data;
 }
 
@@ -287,6 +321,7 @@ tr.total td{font-weight:bold}
 .state{padding:.1em .5em;border-radius:.8em;color:#fff;white-space:nowrap}
 .state-available{background:#2e7d32}.state-full{background:#c62828}.state-draining{background:#ef6c00}
 .state-down{background:#757575}.state-unknown{background:#9e9e9e}
+.state-joined{background:#1565c0}.state-left{background:#6a1b9a}
 ul.figures{list-style:none;padding:0}ul.figures li{margin:.2em 0}
 figure{margin:1.5em 0}figcaption{font-weight:600;margin-bottom:.3em}
 .live-chart{background:#fafafa;border:1px solid #ddd}
@@ -373,6 +408,7 @@ ${totalRowHtml(data.totals)}
 </table>
 ${linesSection("leases", "Slot leases", data.leases)}
 ${linesSection("queue", "Queue", data.queue)}
+${linesSection("discovery", "Discovery (DNS)", data.discovery)}
 ${chartFigure(input.servers, input.thresholds)}
 <h2>Last changes</h2>
 <div id="changes">

@@ -42,6 +42,9 @@ export const LIVE_KEYS: readonly (keyof SessionConfig)[] = [
   "queueMax",
   "queueTimeout",
   "queuePerAddress",
+  // Discovery re-reads them at once (session/discovery.ts `reconfigure`).
+  "nameServer",
+  "dnsMinInterval",
 ];
 
 /** A path the process would need, with the access it needs. */

@@ -3,6 +3,8 @@
  * `/monitor/data`, `/assets/…`, the admin API under `/admin/`) on top of the polling fleet, the
  * availability hub, the load history and the notifier. A reload of the config (session/reload.ts)
  * reconfigures these in place; `allowedOrigins` guards the feed's upgrades and `/session`'s CORS.
+ * Discovery (session/discovery.ts) decides which servers the fleet polls: the config's hosts plus
+ * what its DNS entries give, joining and leaving while the server runs.
  *
  * @module
  */
@@ -42,6 +44,8 @@ import { checkUrl, simulationServerWsUrl, type UrlMode } from "../shared/urls.ts
 import { createAvailabilityHub } from "./availability.ts";
 import type { SessionConfig } from "./config.ts";
 import { createFleet } from "./fleet.ts";
+import { createDiscovery, type DiscoverySettings, type Membership } from "./discovery.ts";
+import { createDnsResolver, type NameServer, parseNameServer, type Resolver } from "./dns.ts";
 import { homePage } from "./home_page.ts";
 import { createLoadHistory } from "./load_history.ts";
 import { exportReservationMetrics, exportSessionServerMetrics } from "./metrics.ts";
@@ -84,6 +88,11 @@ export interface SessionDeps {
    * most once per simulation server until a poll begun after that grant has answered.
    */
   readonly grant?: Grant;
+  /**
+   * The resolver the DNS entries of `simulationServers` are looked up with, for a `nameServer`
+   * (undefined: the system's); default: `Deno.resolveDns`.
+   */
+  readonly resolverFor?: (nameServer: NameServer | undefined) => Resolver;
 }
 
 /** A session server: a request handler plus its lifecycle. */
@@ -161,8 +170,54 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   const fleetLog = createFleetLog();
   const registry = deps.registry ?? createRegistry();
   const readiness = createReadiness();
+  /** One resolver per `nameServer` value: a new one makes discovery look every name up again. */
+  let resolver: { nameServer: string | undefined; resolver: Resolver } | undefined;
+  const resolverOf = (c: SessionConfig): Resolver => {
+    if (resolver === undefined || resolver.nameServer !== c.nameServer) {
+      const parsed = c.nameServer === undefined ? undefined : parseNameServer(c.nameServer);
+      // The config's check refuses a wrong nameServer.
+      const nameServer = typeof parsed === "string" ? undefined : parsed;
+      resolver = {
+        nameServer: c.nameServer,
+        resolver: (deps.resolverFor ?? createDnsResolver)(nameServer),
+      };
+    }
+    return resolver.resolver;
+  };
+  const discoverySettings = (c: SessionConfig): DiscoverySettings => ({
+    sources: c.simulationServers,
+    resolver: resolverOf(c),
+    intervalMs: Math.max(c.loadRefresh, c.dnsMinInterval) * 1000,
+    timeoutMs: c.loadTimeout * 1000,
+  });
+  const discovery = createDiscovery({
+    ...discoverySettings(config),
+    mode,
+    clock: deps.clock,
+    logger,
+    onChange: (entries, joined, left) => {
+      const now = deps.clock.now();
+      const note = (how: "joined" | "left") => (m: Membership) =>
+        fleetLog.membership(m.entry, how, m.source, now);
+      joined.forEach(note("joined"));
+      left.forEach(note("left"));
+      setEntries(entries);
+    },
+  });
+  /** The servers the fleet polls (and the metrics label), as discovery last gave them. */
+  let polled = discovery.entries();
+  const setEntries = (entries: readonly string[]) => {
+    recorded.serversChanged(polled, entries);
+    polled = entries;
+    fleet.reconfigure({
+      entries,
+      refreshMs: config.loadRefresh * 1000,
+      timeoutMs: config.loadTimeout * 1000,
+      thresholds,
+    });
+  };
   const recorded = exportSessionServerMetrics(registry, {
-    entries: deps.config.simulationServers,
+    entries: polled,
     servers: () => fleet.servers(),
     subscribers: () => hub.size,
     queued: () => queue.length,
@@ -213,7 +268,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     checkUrl: () => checkUrl(config.server, port, mode),
   });
   const fleet = createFleet({
-    entries: config.simulationServers,
+    entries: polled,
     mode,
     fetch: deps.fetch,
     logger,
@@ -355,7 +410,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   const extras = (): FleetExtras => {
     const headJoinedAt = queue.headJoinedAt;
     const estimateS = queue.estimate(queue.length + 1);
-    if (config.queueMax === 0) return leased();
+    if (config.queueMax === 0) return { ...leased(), ...dnsSources() };
     const waiting = {
       queue: {
         length: queue.length,
@@ -368,7 +423,12 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
         }),
       },
     };
-    return { ...waiting, ...leased() };
+    return { ...waiting, ...leased(), ...dnsSources() };
+  };
+  /** How the DNS entries stand; nothing when there are none. */
+  const dnsSources = (): FleetExtras => {
+    const sources = discovery.status();
+    return sources.length === 0 ? {} : { discovery: sources };
   };
   /** The slots leases hold, as our simulation servers report them; nothing without leases. */
   const leased = (): FleetExtras => {
@@ -388,12 +448,14 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     extras: extras(),
   });
   const monitor = getOnly(() => html(monitorPage(monitorInput(), startedAt)));
-  const data = getOnly(() => json(monitorData(monitorInput(), history.columns())));
+  const data = getOnly(() => {
+    const input = monitorInput();
+    return json(monitorData(input, history.columns(input.servers.map((s) => s.entry))));
+  });
   const metrics = metricsRoute(registry);
 
   /** Puts a reloaded config in effect; only its live keys differ from the running one. */
   const apply = (next: SessionConfig, changed: readonly string[]) => {
-    const before = config.simulationServers;
     config = next;
     thresholds = thresholdsOf(next);
     if (changed.some((key) => key.startsWith("mail") || key === "administrator")) {
@@ -404,17 +466,8 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
       restrictedResponse = restrictedSession(origins);
     }
     if (changed.includes("adminToken")) admin = gate();
-    if (changed.includes("simulationServers")) {
-      recorded.serversChanged(before, next.simulationServers);
-      // The chart's series follow the servers' order: a history of another list would mislabel them.
-      history.clear();
-    }
-    fleet.reconfigure({
-      entries: next.simulationServers,
-      refreshMs: next.loadRefresh * 1000,
-      timeoutMs: next.loadTimeout * 1000,
-      thresholds,
-    });
+    discovery.reconfigure(discoverySettings(next));
+    setEntries(discovery.entries());
   };
   const reloader = createReloader({
     read: deps.readConfig ??
@@ -464,6 +517,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     start(listenPort) {
       port = listenPort;
       fleet.start();
+      discovery.start();
     },
     readiness,
     grant,
@@ -473,7 +527,11 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
       readiness.shuttingDown();
       logger.info({ subscribers: hub.size, queued: queue.length }, "shutting down");
       queue.stop();
-      await Promise.all([hub.closeAll(1001, "server shutting down", 2000), fleet.stop()]);
+      await Promise.all([
+        hub.closeAll(1001, "server shutting down", 2000),
+        fleet.stop(),
+        discovery.stop(),
+      ]);
       await notifier.idle();
     },
   };

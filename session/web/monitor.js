@@ -1,6 +1,7 @@
 // The session server's /monitor page, live: polls monitor/data every second and updates the
-// table of simulation servers and its totals, the leases and queue sections (shown only when the
-// server reports them), the uPlot load chart and the list of changes (see session/monitor_page.ts).
+// table of simulation servers and its totals, the leases, queue and discovery sections (shown
+// only when the server reports them), the uPlot load chart and the list of changes (see
+// session/monitor_page.ts).
 (function () {
   "use strict";
   const live = globalThis.WebotsLive;
@@ -62,6 +63,7 @@
     }]);
     showLines("leases", data.leases);
     showLines("queue", data.queue);
+    showLines("discovery", data.discovery);
     showChanges(data.changes);
     charts.update(data.history);
   }, (ok) => {

@@ -17,7 +17,7 @@ export interface Served {
 /** A running fake simulation server. */
 export interface FakeSimServer {
   readonly port: number;
-  /** `127.0.0.1:<port>`: the entry to put in `simulationServers`. */
+  /** `127.0.0.1:<port>` (or its own address): the entry to put in `simulationServers`. */
   readonly entry: string;
   /** Sets the `/load` body (a number or any text). */
   setLoad(load: number | string): void;
@@ -39,14 +39,20 @@ export interface FakeSimOptions {
   readonly load?: number | string;
   /** PEM certificate and key: serve HTTPS. */
   readonly tls?: { readonly cert: string; readonly key: string };
+  /** Address to listen on (default 127.0.0.1), e.g. another loopback address or `::1`. */
+  readonly hostname?: string;
+  /** Port (default: a free one). */
+  readonly port?: number;
 }
+
+const hostOf = (address: string) => address.includes(":") ? `[${address}]` : address;
 
 /** Wall-clock ms with sub-millisecond precision. */
 export function wallClockMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** Starts a fake simulation server on 127.0.0.1 and a free port. */
+/** Starts a fake simulation server on 127.0.0.1 (or `hostname`) and a free port (or `port`). */
 export function startFakeSimServer(options: FakeSimOptions = {}): FakeSimServer {
   let body = String(options.load ?? 0);
   const served: Served[] = [];
@@ -60,8 +66,8 @@ export function startFakeSimServer(options: FakeSimOptions = {}): FakeSimServer 
   };
 
   const server = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port ?? 0,
     onListen: () => {},
     ...(options.tls ? { cert: options.tls.cert, key: options.tls.key } : {}),
   }, async (request) => {
@@ -85,7 +91,7 @@ export function startFakeSimServer(options: FakeSimOptions = {}): FakeSimServer 
 
   return {
     port: server.addr.port,
-    entry: `127.0.0.1:${server.addr.port}`,
+    entry: `${hostOf(options.hostname ?? "127.0.0.1")}:${server.addr.port}`,
     setLoad: (load) => (body = String(load)),
     hold() {
       held ??= Promise.withResolvers();

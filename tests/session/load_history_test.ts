@@ -16,7 +16,7 @@ Deno.test("the load history keeps one sample per second with per-server loads an
   history.record([up("a", 10), down("b")], 1_000_000);
   history.record([up("a", 20), up("b", 40)], 1_000_900); // same second: replaces
   history.record([down("a"), down("b")], 1_002_000);
-  assert.deepEqual(history.columns(), {
+  assert.deepEqual(history.columns(["a", "b"]), {
     timestamp: [1000, 1002],
     average: [30, null],
     servers: [[20, null], [40, null]],
@@ -26,7 +26,16 @@ Deno.test("the load history keeps one sample per second with per-server loads an
 Deno.test("the load history forgets samples older than its span", () => {
   const history = createLoadHistory(600);
   for (let s = 0; s <= 700; s += 50) history.record([up("a", s / 10)], s * 1000);
-  const { timestamp } = history.columns();
+  const { timestamp } = history.columns(["a"]);
   assert.equal(timestamp[0], 150);
   assert.equal(timestamp.at(-1), 700);
+});
+
+Deno.test("a server that joins or leaves keeps every other server's series under its own name", () => {
+  const history = createLoadHistory();
+  history.record([up("a", 10), up("b", 20)], 1_000_000);
+  history.record([up("b", 30)], 1_001_000); // a left
+  history.record([up("c", 50), up("b", 40)], 1_002_000); // c joined, listed first
+  assert.deepEqual(history.columns(["c", "b"]).servers, [[null, null, 50], [20, 30, 40]]);
+  assert.deepEqual(history.columns(["a"]).servers, [[10, null, null]]);
 });
