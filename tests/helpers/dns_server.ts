@@ -1,6 +1,6 @@
 /**
  * A real authoritative DNS server for the discovery tests: dnsmasq (Debian's `dnsmasq-base`) on
- * 127.0.0.1 and a free UDP/TCP port, answering only the records the test gives it (no upstream,
+ * 127.0.0.1 and a free UDP/TCP port (or the address and port given), answering only the records the test gives it (no upstream,
  * no `/etc/hosts`, no cache). A/AAAA records come from a hosts file that dnsmasq re-reads on
  * SIGHUP, as an operator would change them; SRV records are options, so changing them restarts
  * dnsmasq on the same port (a short outage the tests can also use on purpose).
@@ -30,7 +30,7 @@ export interface Zone {
 
 /** A running dnsmasq. */
 export interface DnsServer {
-  /** `127.0.0.1:<port>`: the session server's `nameServer`. */
+  /** `<address>:<port>`: the session server's `nameServer`. */
   readonly nameServer: string;
   readonly port: number;
   /** Serves these A/AAAA records from now on (SIGHUP), once dnsmasq answers with them. */
@@ -66,10 +66,14 @@ function freePort(): number {
 }
 
 /** What dnsmasq answers for `name`'s A and AAAA records, sorted ([] for none). */
-export async function addressesOf(name: string, port: number): Promise<string[]> {
+export async function addressesOf(
+  name: string,
+  port: number,
+  address = "127.0.0.1",
+): Promise<string[]> {
   const ask = async (type: "A" | "AAAA") => {
     try {
-      return await Deno.resolveDns(name, type, { nameServer: { ipAddr: "127.0.0.1", port } });
+      return await Deno.resolveDns(name, type, { nameServer: { ipAddr: address, port } });
     } catch (error) {
       if (error instanceof Error && error.name === "NotFound") return [];
       throw error;
@@ -78,8 +82,16 @@ export async function addressesOf(name: string, port: number): Promise<string[]>
   return [...await ask("A"), ...await ask("AAAA")].sort();
 }
 
+/** Where dnsmasq listens: 127.0.0.1 and a free port unless told. */
+export interface DnsListen {
+  readonly address?: string;
+  /** A fixed port (e.g. 53, for a resolv.conf, which names no port; needs root). */
+  readonly port?: number;
+}
+
 /** Starts dnsmasq serving `zone`. */
-export async function startDnsServer(zone: Zone = {}): Promise<DnsServer> {
+export async function startDnsServer(zone: Zone = {}, listen: DnsListen = {}): Promise<DnsServer> {
+  const address = listen.address ?? "127.0.0.1";
   const dir = await Deno.makeTempDir({ prefix: "dns-test-" });
   // dnsmasq started as root reads its files as `nobody`.
   await Deno.chmod(dir, 0o755);
@@ -92,7 +104,7 @@ export async function startDnsServer(zone: Zone = {}): Promise<DnsServer> {
   await write(hostsFile, hostsText(zone.hosts ?? {}));
   await write(confFile, confText(zone.services ?? []));
   let hosts = zone.hosts ?? {};
-  let port = 0;
+  let port = listen.port ?? 0;
   let child: Deno.ChildProcess | undefined;
   let stderr = "";
 
@@ -102,7 +114,7 @@ export async function startDnsServer(zone: Zone = {}): Promise<DnsServer> {
         "--keep-in-foreground",
         `--conf-file=${confFile}`,
         `--port=${onPort}`,
-        "--listen-address=127.0.0.1",
+        `--listen-address=${address}`,
         "--bind-interfaces",
         "--no-resolv",
         "--no-hosts",
@@ -124,7 +136,7 @@ export async function startDnsServer(zone: Zone = {}): Promise<DnsServer> {
       for (let i = 0; i < 200; i++) {
         try {
           await Deno.resolveDns("readiness-probe.test", "A", {
-            nameServer: { ipAddr: "127.0.0.1", port: onPort },
+            nameServer: { ipAddr: address, port: onPort },
             signal: AbortSignal.timeout(100),
           });
           return true;
@@ -182,7 +194,7 @@ export async function startDnsServer(zone: Zone = {}): Promise<DnsServer> {
   }
   return {
     get nameServer() {
-      return `127.0.0.1:${port}`;
+      return `${address}:${port}`;
     },
     get port() {
       return port;
@@ -195,7 +207,8 @@ export async function startDnsServer(zone: Zone = {}): Promise<DnsServer> {
       for (const name of names) {
         const addresses = [...next[name] ?? []].sort();
         await eventually(
-          async () => JSON.stringify(await addressesOf(name, port)) === JSON.stringify(addresses),
+          async () =>
+            JSON.stringify(await addressesOf(name, port, address)) === JSON.stringify(addresses),
           10_000,
           `dnsmasq answers ${name} with [${addresses.join(", ")}]`,
         );

@@ -33,6 +33,11 @@ export interface StartOptions {
   readonly env?: Record<string, string>;
   /** Milliseconds to wait for the start line (default 20 s). */
   readonly timeoutMs?: number;
+  /**
+   * A command the launcher runs under, given the launcher's command line as its last arguments
+   * (e.g. `unshare` and a shell that makes mounts, then `exec "$@"`).
+   */
+  readonly wrap?: readonly string[];
 }
 
 /** Runs the launcher with `args` and returns its exit status and output (for config errors). */
@@ -74,8 +79,9 @@ export async function startServer(
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: `${server}-test-` });
   const configFile = join(dir, `${server}.json`);
   await Deno.writeTextFile(configFile, JSON.stringify(config, null, 2));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: launcherArgs(server, [configFile]),
+  const [program, ...prefix] = [...options.wrap ?? [], Deno.execPath()];
+  const child = new Deno.Command(program!, {
+    args: [...prefix, ...launcherArgs(server, [configFile])],
     cwd: ROOT,
     env: { NO_COLOR: "1", ...options.env },
     stdin: "null",

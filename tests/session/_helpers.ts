@@ -25,6 +25,7 @@ export interface SessionUnderTest extends ServerProcess {
 export async function startSession(
   config: Record<string, unknown>,
   env: Record<string, string> = {},
+  wrap?: readonly string[],
 ): Promise<SessionUnderTest> {
   const dir = await Deno.makeTempDir({ prefix: "session-test-" });
   const logDir = join(dir, "log");
@@ -38,7 +39,7 @@ export async function startSession(
       // The tests read the log as JSON lines.
       logFormat: "json",
       ...config,
-    }, { dir, env });
+    }, { dir, env, ...(wrap === undefined ? {} : { wrap }) });
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
     throw error;
