@@ -481,3 +481,45 @@ serverTest(
     }
   },
 );
+
+serverTest(
+  "without leases, two session servers hand out the same last slot: the second browser is refused",
+  async () => {
+    await using fixture = await startSimulationServer({
+      maxConnections: 1,
+      config: { port: quietPortRange(1) },
+    });
+    const entry = `127.0.0.1:${fixture.server.port}`;
+    const sessions: SessionUnderTest[] = [];
+    const browsers: TestSocket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        // No poll after the first one: each session server answers from what it saw at start.
+        sessions.push(
+          await startSession({ simulationServers: [entry], fullAt: 100, availableAt: 99 }),
+        );
+      }
+      for (const session of sessions) await allAvailable(session, [entry]);
+      const answers = await Promise.all(
+        sessions.map(async (s) => await (await fetch(`${s.baseUrl}/session`)).text()),
+      );
+      assert.deepEqual(answers, [`ws://${entry}`, `ws://${entry}`], "both name the one slot");
+      // The first browser takes the slot, then the second arrives with the same answer.
+      const first = await connect(`${answers[0]}/client`);
+      browsers.push(first);
+      first.send(startFile(fixture, "robots/demo", "demo.wbt"));
+      assert.match(await first.waitFor((m) => m.startsWith("webots:")), /^webots:ws:/);
+      const second = await connect(`${answers[1]}/client`);
+      browsers.push(second);
+      second.send(startFile(fixture, "robots/demo", "demo.wbt"));
+      assert.equal(
+        await second.waitFor((m) => m.startsWith("error:")),
+        "error: no simulation slot left on this server (1 in use)",
+      );
+      assert.equal((await fixture.records()).length, 1, "one Webots only");
+    } finally {
+      for (const browser of browsers) await browser.close();
+      for (const session of sessions) await session.cleanup();
+    }
+  },
+);
