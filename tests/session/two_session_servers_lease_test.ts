@@ -80,6 +80,8 @@ async function startFleet(): Promise<Fleet> {
             leaseTimeout: 120,
             adminToken: ADMIN_TOKEN,
             drainTimeout: 60,
+            // A shared machine's CPU, averaged as long as allowed, stays below `fullAt` 100.
+            loadWindow: 60,
           },
         })),
       (fixture) => () => fixture[Symbol.asyncDispose](),
@@ -191,9 +193,37 @@ async function sessionCounts(session: SessionUnderTest) {
   const text = await metrics(session.baseUrl);
   return {
     granted: sample(text, "webots_session_lease_requests_total", { outcome: "granted" }) ?? 0,
+    refused: sample(text, "webots_session_lease_requests_total", { outcome: "refused" }) ?? 0,
     server: sample(text, "webots_session_answers_total", { outcome: "server" }) ?? 0,
     none: sample(text, "webots_session_answers_total", { outcome: "none" }) ?? 0,
   };
+}
+
+/**
+ * The two session servers' counts add up to the simulation servers': 20 leases granted in all,
+ * and every refusal either session server heard is one a simulation server counted (each lease
+ * request was answered once, none lost or granted behind a session server's back).
+ */
+async function checkReservationTotals(
+  fleet: Fleet,
+  counts: Awaited<ReturnType<typeof sessionCounts>>[],
+): Promise<void> {
+  const [a, b] = counts;
+  assert.equal(a!.granted + b!.granted, LEASES);
+  let refusedBySimulations = 0;
+  for (const fixture of fleet.simulations) {
+    refusedBySimulations += await metric(
+      fixture.server.baseUrl,
+      "webots_simulation_leases_refused_total",
+      { reason: "full" },
+    );
+  }
+  assert.equal(a!.refused + b!.refused, refusedBySimulations);
+  console.log(
+    `leases handed out: ${a!.granted} + ${b!.granted}; refused as full: ${a!.refused} + ${
+      b!.refused
+    }`,
+  );
 }
 
 /** Opens every lease's `/client` socket, then proves a second use of each is refused. */
@@ -262,8 +292,7 @@ serverTest(
           assert.equal(count.server, mineLeased);
           assert.equal(count.none, REQUESTS / 2 - mineLeased);
         });
-        assert.equal(counts[0]!.granted + counts[1]!.granted, LEASES);
-        console.log(`leases handed out: ${counts[0]!.granted} + ${counts[1]!.granted}`);
+        await checkReservationTotals(fleet, counts);
       });
 
       await t.step("each simulation server granted 4 leases and says it is full", async () => {
@@ -452,8 +481,7 @@ serverTest(
           assert.equal(counts[i]!.server + counts[i]!.none, REQUESTS / 2);
           assert.equal(counts[i]!.granted, counts[i]!.server);
         });
-        assert.equal(counts[0]!.granted + counts[1]!.granted, LEASES);
-        console.log(`leases handed out: ${counts[0]!.granted} + ${counts[1]!.granted}`);
+        await checkReservationTotals(fleet, counts);
       });
 
       await t.step("each simulation server granted 4 leases and says it is full", async () => {
