@@ -56,14 +56,29 @@ ${servers}
 
 /**
  * Starts nginx balancing over `upstreams` and resolves once it forwards `readyPath`; throws with
- * nginx's output (and leaves nothing behind) when it exits or does not forward within 20 s.
+ * nginx's output (and leaves nothing behind) when it exits or does not forward within 20 s. The
+ * port is free when probed, but another process may bind it before nginx does: then nginx is
+ * started again on another port, at most 5 times.
  */
 export async function startNginxBalancer(
   upstreams: readonly string[],
   readyPath: string,
 ): Promise<NginxBalancer> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startOnPort(upstreams, readyPath, quietPortRange(0));
+    } catch (error) {
+      if (attempt >= 5 || !String(error).includes("Address already in use")) throw error;
+    }
+  }
+}
+
+async function startOnPort(
+  upstreams: readonly string[],
+  readyPath: string,
+  port: number,
+): Promise<NginxBalancer> {
   const dir = await Deno.makeTempDir({ prefix: "nginx-balancer-" });
-  const port = quietPortRange(0);
   const configFile = join(dir, "nginx.conf");
   let child: Deno.ChildProcess;
   try {

@@ -46,6 +46,30 @@ interface Fleet {
   close(): Promise<void>;
 }
 
+/**
+ * Starts a simulation server of `slots` slots on a port range outside the kernel's ephemeral range
+ * (slots are counted exactly: no client connection may hold a streaming port), apart from the
+ * ranges in `taken` (which it joins). The range is free when probed, but another process (another
+ * test on this machine) may bind its port before the server does: then the server exits with
+ * `AddrInUse` and is started again on another range, at most 5 times.
+ */
+async function startOnQuietPorts(
+  taken: number[],
+  slots: number,
+  config: Record<string, unknown>,
+): Promise<SimulationFixture> {
+  for (let attempt = 1;; attempt++) {
+    let port = quietPortRange(slots);
+    while (taken.some((other) => Math.abs(other - port) <= slots)) port = quietPortRange(slots);
+    taken.push(port);
+    try {
+      return await startSimulationServer({ maxConnections: slots, config: { port, ...config } });
+    } catch (error) {
+      if (attempt >= 5 || !String(error).includes("AddrInUse")) throw error;
+    }
+  }
+}
+
 /** Starts everything, or stops what did start and throws. */
 async function startFleet(): Promise<Fleet> {
   const cleanups: (() => Promise<void>)[] = [];
@@ -68,21 +92,17 @@ async function startFleet(): Promise<Fleet> {
     if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     return started;
   };
+  const taken: number[] = [];
   try {
     const simulations = await settle(
       Array.from({ length: SIMULATION_SERVERS }, () =>
-        startSimulationServer({
-          maxConnections: SLOTS,
-          config: {
-            // Slots are counted exactly: no client connection may hold a streaming port.
-            port: quietPortRange(SLOTS),
-            leaseSecret: SECRET,
-            leaseTimeout: 120,
-            adminToken: ADMIN_TOKEN,
-            drainTimeout: 60,
-            // A shared machine's CPU, averaged as long as allowed, stays below `fullAt` 100.
-            loadWindow: 60,
-          },
+        startOnQuietPorts(taken, SLOTS, {
+          leaseSecret: SECRET,
+          leaseTimeout: 120,
+          adminToken: ADMIN_TOKEN,
+          drainTimeout: 60,
+          // A shared machine's CPU, averaged as long as allowed, stays below `fullAt` 100.
+          loadWindow: 60,
         })),
       (fixture) => () => fixture[Symbol.asyncDispose](),
     );
@@ -513,10 +533,7 @@ serverTest(
 serverTest(
   "without leases, two session servers hand out the same last slot: the second browser is refused",
   async () => {
-    await using fixture = await startSimulationServer({
-      maxConnections: 1,
-      config: { port: quietPortRange(1) },
-    });
+    await using fixture = await startOnQuietPorts([], 1, {});
     const entry = `127.0.0.1:${fixture.server.port}`;
     const sessions: SessionUnderTest[] = [];
     const browsers: TestSocket[] = [];
