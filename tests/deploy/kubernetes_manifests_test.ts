@@ -153,8 +153,14 @@ Deno.test("the configs in the ConfigMaps pass the servers' own validation", asyn
     },
   );
   equal(session.port, 1999);
-  ok(session.simulationServers.length > 0);
-  for (const entry of session.simulationServers) ok(entry.endsWith(":2000"), entry);
+  // Discovery follows the headless Service of the simulation pods, on their port.
+  const headless = get<Service>(all, "Service/webots-simulation");
+  equal(headless.spec!.clusterIP, "None");
+  const port = headless.spec!.ports![0]!.port;
+  equal(port, sim.port);
+  deepEqual(session.simulationServers, [
+    `dns:${headless.metadata!.name}.default.svc.cluster.local:${port}`,
+  ]);
 });
 
 Deno.test("the simulation DaemonSet: GPU nodes, host network, probes, and a drain the grace period covers", async (t) => {
