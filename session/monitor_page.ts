@@ -233,6 +233,8 @@ export interface MonitorData {
   discovery?: string[];
   /** Chart columns: `timestamp`, `average`, and `s<i>` for the i-th server. */
   history: Record<string, (number | null)[]>;
+  /** The chart's series now: a page follows servers that joined or left since it was loaded. */
+  series: ChartSeries[];
 }
 
 function leaseLines(leases: LeaseFigures | undefined): string[] | undefined {
@@ -268,6 +270,7 @@ export function monitorData(input: MonitorInput, history: LoadColumns): MonitorD
     thresholds: { fullAt: input.thresholds.fullAt, availableAt: input.thresholds.availableAt },
     changes: changeRows(input.log),
     history: columns,
+    series: chartSeries(input.servers),
   };
   const leases = leaseLines(input.extras?.leases);
   if (leases !== undefined) data.leases = leases;
@@ -280,8 +283,22 @@ export function monitorData(input: MonitorInput, history: LoadColumns): MonitorD
 
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
 
-function chartFigure(servers: readonly ServerView[], thresholds: LoadThresholds): string {
-  const series = [
+/** "1 simulation server", "3 simulation servers". */
+export function managedText(n: number): string {
+  return `${n} simulation server${n === 1 ? "" : "s"}`;
+}
+
+/** One series of the load chart. */
+export interface ChartSeries {
+  key: string;
+  label: string;
+  color: string;
+  width?: number;
+}
+
+/** The load chart's series: the average, then one per server (`s<i>`, the i-th server). */
+function chartSeries(servers: readonly ServerView[]): ChartSeries[] {
+  return [
     { key: "average", label: "average", color: "#222", width: 2.5 },
     ...servers.map((s, i) => ({
       key: `s${i}`,
@@ -289,6 +306,10 @@ function chartFigure(servers: readonly ServerView[], thresholds: LoadThresholds)
       color: PALETTE[i % PALETTE.length]!,
     })),
   ];
+}
+
+function chartFigure(servers: readonly ServerView[], thresholds: LoadThresholds): string {
+  const series = chartSeries(servers);
   // Drawn across the whole chart by the live chart (`data-lines`).
   const lines = [
     {
@@ -391,11 +412,10 @@ ${STYLE}
 </head>
 <body>
 <h1>Webots session server</h1>
-<p>Started ${
-    escapeHtml(formatTime(startedAt))
-  } — all times are UTC. Managing ${n} simulation server${
-    n === 1 ? "" : "s"
-  }: <span id="live" class="live-state"></span></p>
+<p>Started ${escapeHtml(formatTime(startedAt))} — all times are UTC. Managing <span id="managed">${
+    managedText(n)
+  }</span>: ` +
+    `<span id="live" class="live-state"></span></p>
 <table>
 <thead><tr><th>#</th><th>simulation server</th><th>state</th><th>last answer (UTC)</th>` +
     `<th>load</th><th>simulations</th><th>free slots</th></tr></thead>

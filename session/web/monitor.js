@@ -10,6 +10,7 @@
   const totals = document.getElementById("totals");
   const changes = document.getElementById("changes");
   const state = document.getElementById("live");
+  const managed = document.getElementById("managed");
 
   function showLines(id, lines) {
     const section = document.getElementById(id);
@@ -50,6 +51,8 @@
         { text: s.freeSlots, cellClass: "num" },
       ]),
     );
+    const n = data.servers.length;
+    managed.textContent = `${n} simulation server${n === 1 ? "" : "s"}`;
     const t = data.totals;
     live.fillRows(totals, [{
       className: "total",
@@ -65,7 +68,8 @@
     showLines("queue", data.queue);
     showLines("discovery", data.discovery);
     showChanges(data.changes);
-    charts.update(data.history);
+    // The servers may have changed (a reload, DNS discovery): the chart follows them.
+    charts.update(data.history, { load: data.series });
   }, (ok) => {
     state.textContent = ok ? "(live)" : "(not updating: server unreachable)";
     state.classList.toggle("stale", !ok);

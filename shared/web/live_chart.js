@@ -40,7 +40,7 @@
 
   /** Mounts the chart of one figure; returns `{update(columns)}`. */
   function mount(figure) {
-    const series = JSON.parse(figure.dataset.series || "[]");
+    let series = JSON.parse(figure.dataset.series || "[]");
     const unit = figure.dataset.unit || "";
     const max = figure.dataset.max ? Number(figure.dataset.max) : undefined;
     const integer = figure.dataset.integer !== undefined;
@@ -75,6 +75,15 @@
       }
       ctx.restore();
     };
+    function seriesOptions(s) {
+      return {
+        label: s.label,
+        stroke: s.color,
+        width: s.width || 1.5,
+        ...(s.dash ? { dash: s.dash } : {}),
+        value: (u, v, i, index) => format(latest(u, v, i, index), unit),
+      };
+    }
     const holder = document.createElement("div");
     holder.className = "live-chart";
     figure.appendChild(holder);
@@ -101,13 +110,7 @@
             return t === undefined || t === null ? "–" : clock(t);
           },
         },
-        ...series.map((s) => ({
-          label: s.label,
-          stroke: s.color,
-          width: s.width || 1.5,
-          ...(s.dash ? { dash: s.dash } : {}),
-          value: (u, v, i, index) => format(latest(u, v, i, index), unit),
-        })),
+        ...series.map(seriesOptions),
       ],
       axes: [{ values: (_u, ticks) => ticks.map(hoursMinutes) }, {
         ...(integer ? { incrs: INTEGER_STEPS } : {}),
@@ -124,8 +127,17 @@
     globalThis.webotsCharts = globalThis.webotsCharts || {};
     globalThis.webotsCharts[figure.dataset.chart] = chart;
     addEventListener("resize", () => chart.setSize({ width: width(), height: HEIGHT }));
+    const same = (a, b) =>
+      a.length === b.length && a.every((s, i) => s.key === b[i].key && s.label === b[i].label);
     return {
-      update(columns) {
+      name: figure.dataset.chart,
+      /** New columns; `wanted`, when given, replaces the series (servers joined or left). */
+      update(columns, wanted) {
+        if (Array.isArray(wanted) && !same(series, wanted)) {
+          for (let i = series.length; i >= 1; i--) chart.delSeries(i);
+          wanted.forEach((s, i) => chart.addSeries(seriesOptions(s), i + 1));
+          series = wanted;
+        }
         const time = columns.timestamp || [];
         chart.setData([time, ...series.map((s) => columns[s.key] || time.map(() => null))]);
       },
@@ -135,7 +147,11 @@
   /** Mounts every `figure[data-chart]` under `root`; returns `{update(columns)}` for all. */
   function mountCharts(root) {
     const charts = Array.from(root.querySelectorAll("figure[data-chart]"), mount);
-    return { update: (columns) => charts.forEach((c) => c.update(columns)) };
+    return {
+      // `seriesByChart[name]`, when given, is the series that chart should now show.
+      update: (columns, seriesByChart) =>
+        charts.forEach((c) => c.update(columns, seriesByChart && seriesByChart[c.name])),
+    };
   }
 
   /** Fetches `url` as JSON every `intervalMs` and calls `onData`; `onState(ok)` after each try. */
