@@ -2,7 +2,8 @@
  * The session server's Prometheus metrics (`GET /metrics`): each simulation server's state and
  * load, the polls of `/load` (outcomes and durations), `GET /session` answers by outcome, the
  * availability feed's subscribers, slot reservations (lease requests by outcome, durations),
- * reloads of the config by outcome, and refused upgrades of `/`.
+ * reloads of the config by outcome, refused upgrades of `/`, and DNS discovery (servers each DNS
+ * entry gives, whether its lookups fail, servers joining and leaving).
  *
  * States, loads and subscribers are read when `/metrics` is rendered; polls and answers are
  * recorded as they happen, through the recorder this returns.
@@ -13,6 +14,7 @@ import { counter, gauge, histogram, type MetricsRegistry } from "../shared/metri
 import type { QueueRecorder } from "./queue.ts";
 import { answeredLoad, type PollOutcome, type ServerView, standingOf } from "./load_rules.ts";
 import { RESERVATION_OUTCOMES, type ReservationEvents } from "./grant.ts";
+import type { SourceStatus } from "./discovery.ts";
 
 /** A simulation server's state as the metrics name it. */
 const SERVER_STATES = ["available", "full", "draining", "not_responding", "unknown"] as const;
@@ -52,6 +54,8 @@ export interface SessionMetricsSources {
   readonly subscribers: () => number;
   /** Pages waiting in the queue. */
   readonly queued: () => number;
+  /** The DNS entries of `simulationServers` and how they stand (discovery.ts). */
+  readonly dns: () => readonly SourceStatus[];
 }
 
 /** What the session server records as it happens. */
@@ -71,6 +75,8 @@ export interface SessionMetrics {
    * ones are created at 0.
    */
   serversChanged(before: readonly string[], after: readonly string[]): void;
+  /** A server joined or left the fleet through DNS. */
+  membership(change: "joined" | "left"): void;
   /** What the queue reports: outcomes and the time to a grant. */
   readonly queue: QueueRecorder;
 }
@@ -174,6 +180,35 @@ export function exportSessionServerMetrics(
     help: "Time a page waited in the queue before it was granted a slot, in seconds.",
     buckets: QUEUE_WAIT_BUCKETS,
   });
+  // The DNS entries may change with a reload: their series are rebuilt at each render.
+  const dnsSources = sources.dns().map((s) => s.source);
+  gauge(registry, {
+    name: "webots_session_dns_servers",
+    help: "Simulation servers each DNS entry of simulationServers gives now (kept while its " +
+      "lookups fail).",
+    labels: { source: dnsSources },
+    read: (metric) => {
+      metric.reset();
+      for (const s of sources.dns()) metric.set({ source: s.source }, s.servers);
+    },
+  });
+  gauge(registry, {
+    name: "webots_session_dns_lookup_failing",
+    help: "1 while the lookups of a DNS entry of simulationServers fail (timeout, unreachable " +
+      "name server), else 0.",
+    labels: { source: dnsSources },
+    read: (metric) => {
+      metric.reset();
+      for (const s of sources.dns()) {
+        metric.set({ source: s.source }, s.error === undefined ? 0 : 1);
+      }
+    },
+  });
+  const memberships = counter(registry, {
+    name: "webots_session_dns_membership_changes_total",
+    help: "Simulation servers that joined or left the fleet through DNS.",
+    labels: { change: ["joined", "left"] },
+  });
   // `/session` is the hot path: the children are looked up once, not per request.
   const servedServer = answers.labels({ outcome: "server" });
   const servedNone = answers.labels({ outcome: "none" });
@@ -204,6 +239,7 @@ export function exportSessionServerMetrics(
         });
       }
     },
+    membership: (change) => memberships.inc({ change }),
     queue: {
       outcome: (outcome) => queueOutcomes.inc({ outcome }),
       waited: (seconds) => queueWaits.observe(seconds),

@@ -201,6 +201,8 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
         fleetLog.membership(m.entry, how, m.source, now);
       joined.forEach(note("joined"));
       left.forEach(note("left"));
+      joined.forEach(() => recorded.membership("joined"));
+      left.forEach(() => recorded.membership("left"));
       setEntries(entries);
     },
   });
@@ -221,6 +223,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     servers: () => fleet.servers(),
     subscribers: () => hub.size,
     queued: () => queue.length,
+    dns: () => discovery.status(),
   });
   /**
    * The queue's grant without slot leases: today's choice. Nothing is reserved and a slot shows in

@@ -13,6 +13,7 @@ import { type FakeSimServer, startFakeSimServer } from "../fakes/sim_server.ts";
 import { startFakeSmtpServer } from "../fakes/smtp_server.ts";
 import { eventually } from "../helpers/simulation_fixture.ts";
 import { get, startSession } from "./_helpers.ts";
+import { sample } from "../helpers/prometheus.ts";
 
 interface MonitorData {
   servers: { entry: string; state: string }[];
@@ -61,6 +62,8 @@ serverTest(
       (await session.logLines()).filter((line) => line.msg === message).length;
     const logged = async (message: string) => (await count(message)) > 0;
     const [ea, eb, ec] = [a!.entry, b!.entry, c!.entry];
+    const metric = async (name: string, labels: Record<string, string>) =>
+      sample((await get(`${session.baseUrl}/metrics`)).body, name, labels);
     const e1 = `localhost:${srv1.port}`;
     const e2 = `localhost:${srv2.port}`;
     try {
@@ -79,6 +82,13 @@ serverTest(
           assert.equal((await get(`${session.baseUrl}/session`)).body, `ws://${ea}`);
           const lines = (await data()).discovery ?? [];
           assert.equal(lines.length, 2);
+          assert.equal(await metric("webots_session_dns_servers", { source: byName }), 2);
+          assert.equal(await metric("webots_session_dns_servers", { source: bySrv }), 1);
+          assert.equal(await metric("webots_session_dns_lookup_failing", { source: byName }), 0);
+          assert.equal(
+            await metric("webots_session_dns_membership_changes_total", { change: "joined" }),
+            3,
+          );
           assert.match(lines[0]!, new RegExp(`^${byName}: 2 servers, answered `));
           assert.match(
             lines[1]!,
@@ -158,6 +168,8 @@ serverTest(
             (await data()).discovery?.[0] ?? "",
             /lookups failing \(no answer in 1000 ms\); keeping 2 servers/,
           );
+          assert.equal(await metric("webots_session_dns_lookup_failing", { source: byName }), 1);
+          assert.equal(await metric("webots_session_dns_servers", { source: byName }), 2);
           await dns.start();
           await eventually(
             async () => (await count(recovered)) > recoveredBefore,
