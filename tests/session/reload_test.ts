@@ -14,6 +14,7 @@ import { createRegistry } from "../../shared/metrics.ts";
 import { NO_SERVER_AVAILABLE } from "../../shared/protocol.ts";
 import { FakeClock, flush } from "../fakes/fake_clock.ts";
 import { FakeFetch, FakeMailer, recordingLogger } from "./_fakes.ts";
+import type { NameServer, Resolver } from "../../session/dns.ts";
 
 const A = "a.test:2000";
 const B = "b.test:2000";
@@ -209,7 +210,10 @@ Deno.test("a reconfigured fleet keeps the states of kept servers, drops removed 
 });
 
 /** A session server over a scripted fleet whose config file the test rewrites. */
-function sessionWithFile(raw: Record<string, unknown>) {
+function sessionWithFile(
+  raw: Record<string, unknown>,
+  resolverFor?: (nameServer: NameServer | undefined) => Resolver,
+) {
   const clock = new FakeClock();
   const net = new FakeFetch();
   const logger = recordingLogger();
@@ -229,6 +233,7 @@ function sessionWithFile(raw: Record<string, unknown>) {
       config.administrator !== undefined && config.mailSender !== undefined
         ? { administrator: config.administrator, sender: config.mailSender, mailer }
         : undefined,
+    ...(resolverFor === undefined ? {} : { resolverFor }),
   });
   const request = (path: string, init: RequestInit = {}, token: string | null = TOKEN) =>
     server.handler(
@@ -553,6 +558,62 @@ Deno.test("a reload changes the thresholds from the next poll and turns e-mails 
       assert.equal(s.mailer.sent.length, 1);
       assert.ok(s.logger.lines.some((l) => l.message.includes("is available again")));
     });
+  } finally {
+    await s.server.shutdown();
+  }
+});
+
+Deno.test("a reload turns the list into a DNS entry and changes the name server: looked up at once, polled next round", async () => {
+  // Each name server knows sim.test under other addresses.
+  const zones: Record<string, string[]> = {
+    "10.0.0.53:53": ["10.1.0.1"],
+    "10.0.0.54:5353": ["10.2.0.1", "10.2.0.2"],
+  };
+  const asked: string[] = [];
+  const resolverFor = (ns: NameServer | undefined): Resolver => ({
+    addresses(name) {
+      const server = `${ns?.ipAddr}:${ns?.port}`;
+      asked.push(`${name}@${server}`);
+      return Promise.resolve(name === "sim.test" ? zones[server] ?? [] : []);
+    },
+    services: () => Promise.resolve([]),
+  });
+  const s = sessionWithFile({ simulationServers: [A], adminToken: TOKEN }, resolverFor);
+  for (const entry of [A, "10.1.0.1:2000", "10.2.0.1:2000", "10.2.0.2:2000"]) {
+    s.net.load(loadUrl(entry), 10);
+  }
+  try {
+    s.server.start(1999);
+    await flush();
+    assert.equal(await s.body("/session"), `ws://${A}`);
+    assert.deepEqual(asked, [], "no DNS entry, no lookup");
+
+    s.edit({
+      simulationServers: ["dns:sim.test:2000"],
+      nameServer: "10.0.0.53",
+      adminToken: TOKEN,
+    });
+    const first = await (await s.request("/admin/reload", { method: "POST" })).json();
+    assert.deepEqual(first.changed, ["simulationServers", "nameServer"]);
+    await flush();
+    assert.deepEqual(asked, ["sim.test@10.0.0.53:53"], "looked up at once");
+    await s.clock.advance(1000);
+    assert.equal(await s.body("/session"), "ws://10.1.0.1:2000");
+
+    s.edit({
+      simulationServers: ["dns:sim.test:2000"],
+      nameServer: "10.0.0.54:5353",
+      adminToken: TOKEN,
+    });
+    await (await s.request("/admin/reload", { method: "POST" })).json();
+    await flush();
+    assert.equal(asked.at(-1), "sim.test@10.0.0.54:5353", "the new name server asked at once");
+    await s.clock.advance(1000);
+    const { servers } = await (await s.request("/admin/servers")).json();
+    assert.deepEqual(servers.map((x: { entry: string }) => x.entry), [
+      "10.2.0.1:2000",
+      "10.2.0.2:2000",
+    ]);
   } finally {
     await s.server.shutdown();
   }
