@@ -36,15 +36,22 @@ import {
   within,
   WORLD,
 } from "./simulation_client.ts";
-import { summarize } from "./stats.ts";
+import { type CpuShare, heldComparison, type HeldResult } from "./simulation_held.ts";
+import { summarize, type Summary } from "./stats.ts";
 
 /** Options of the simulation benchmark. */
 export interface SimulationBenchOptions {
   /** Sequential sessions measured (default 200), after `warmup` unmeasured ones (default 5). */
   readonly sessions?: number;
   readonly warmup?: number;
-  /** Sessions started at once (default 50). */
+  /**
+   * Sessions started at once (default 100), and sessions held open while single ones are
+   * measured beside them (`held`, default the same).
+   */
   readonly concurrent?: number;
+  readonly held?: number;
+  /** Idle/loaded alternations of the held comparison (default 4); `sessions` samples each. */
+  readonly heldBlocks?: number;
   /** Direct spawns of the stand-in to measure its own start-up (default 20). */
   readonly standInRuns?: number;
   /** The whole benchmark fails after this many milliseconds (default 10 minutes). */
@@ -150,35 +157,52 @@ function freeLoopbackPort(): number {
 /** Server log lines of one client, by message: their `time` (epoch ms). */
 type ClientLog = Map<string, number>;
 
-async function readServerLog(
-  fixture: SimulationFixture,
-): Promise<{ byClient: Map<string, ClientLog>; ready: Map<string, number> }> {
-  const byClient = new Map<string, ClientLog>();
+/** The server's log lines read so far, by client; `project ready` times by instance folder. */
+interface ServerLog {
+  readonly byClient: Map<string, ClientLog>;
   // `project ready` carries the instance folder, not the client: it is joined through `folder`.
-  const ready = new Map<string, number>();
-  const text = await Deno.readTextFile(join(fixture.logDir, "simulation", "output.log"))
-    .catch(() => "");
-  for (const line of text.split("\n")) {
-    if (!line.startsWith("{")) continue;
-    const entry = JSON.parse(line) as {
-      client?: string;
-      msg?: string;
-      time?: string | number;
-      port?: number;
-      dir?: string;
-    };
-    // pino writes ISO times with millisecond resolution here.
-    const time = typeof entry.time === "string" ? Date.parse(entry.time) : entry.time;
-    if (entry.msg === "project ready" && entry.dir && time !== undefined) {
-      ready.set(entry.dir, time);
-    }
-    if (!entry.client || !entry.msg || time === undefined || Number.isNaN(time)) continue;
-    const log = byClient.get(entry.client) ?? new Map<string, number>();
-    if (!log.has(entry.msg)) log.set(entry.msg, time);
-    if (entry.port !== undefined && !log.has("port")) log.set("port", entry.port);
-    byClient.set(entry.client, log);
+  readonly ready: Map<string, number>;
+}
+
+/**
+ * Adds the lines of the server's log files (the current one and the rotated ones) to `into`.
+ * The log rotates at 500 kB × 10: the bench reads it after each part, before its lines rotate
+ * away. A client's first line of each message counts.
+ */
+async function collectServerLog(fixture: SimulationFixture, into: ServerLog): Promise<void> {
+  const dir = join(fixture.logDir, "simulation");
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (/^output\.log(\.\d+)?$/.test(entry.name)) names.push(entry.name);
   }
-  return { byClient, ready };
+  for (const name of names) {
+    const text = await Deno.readTextFile(join(dir, name)).catch(() => "");
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      let entry: {
+        client?: string;
+        msg?: string;
+        time?: string | number;
+        port?: number;
+        dir?: string;
+      };
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        continue; // Being written right now: read again after the next part.
+      }
+      // pino writes ISO times with millisecond resolution here.
+      const time = typeof entry.time === "string" ? Date.parse(entry.time) : entry.time;
+      if (entry.msg === "project ready" && entry.dir && time !== undefined) {
+        into.ready.set(entry.dir, time);
+      }
+      if (!entry.client || !entry.msg || time === undefined || Number.isNaN(time)) continue;
+      const log = into.byClient.get(entry.client) ?? new Map<string, number>();
+      if (!log.has(entry.msg)) log.set(entry.msg, time);
+      if (entry.port !== undefined && !log.has("port")) log.set("port", entry.port);
+      into.byClient.set(entry.client, log);
+    }
+  }
 }
 
 /**
@@ -188,7 +212,7 @@ async function readServerLog(
  */
 function breakdown(
   measured: readonly Measured[],
-  { byClient: logs, ready }: Awaited<ReturnType<typeof readServerLog>>,
+  { byClient: logs, ready }: ServerLog,
 ) {
   const phases: Record<string, number[]> = {
     "sent → server handles start": [],
@@ -240,6 +264,78 @@ function cleanupFigures(measured: readonly Measured[]) {
   };
 }
 
+/** The pid of the child of `parentPid` (the launcher runs the server as its child). */
+function childPid(parentPid: number): number {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === parentPid) return Number(entry.name);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  throw new Error(`no child of ${parentPid}`);
+}
+
+/** Busy fractions of a core over the measured blocks of one mode. */
+function cpuFigures(cpu: CpuShare) {
+  const share = (s: number) => Math.round(s / cpu.wallSeconds * 1000) / 1000;
+  return {
+    wallSeconds: Math.round(cpu.wallSeconds * 100) / 100,
+    clientCoreShare: share(cpu.clientCpuSeconds),
+    serverCoreShare: share(cpu.serverCpuSeconds),
+  };
+}
+
+/** Concurrent ÷ single, for the target (≤ 2). */
+function ratio(loaded: Summary, idle: Summary, key: "p50" | "p99"): number {
+  return Math.round(loaded[key] / idle[key] * 100) / 100;
+}
+
+/** The held comparison's figures: each measure idle and beside the held sessions, and ratios. */
+function heldFigures(
+  result: HeldResult,
+  held: number,
+  blocks: number,
+  logs: ServerLog,
+) {
+  const start = {
+    idle: summarize(result.idle.map((m) => m.startMs)),
+    beside: summarize(result.loaded.map((m) => m.startMs)),
+  };
+  const close = {
+    idle: cleanupFigures(result.idle).totalMs,
+    beside: cleanupFigures(result.loaded).totalMs,
+  };
+  return {
+    heldSessions: held,
+    samplesPerMode: result.idle.length,
+    blocks,
+    startToWebotsMs: start,
+    closeToCleanedMs: close,
+    ratios: {
+      startP50: ratio(start.beside, start.idle, "p50"),
+      startP99: ratio(start.beside, start.idle, "p99"),
+      closeP50: ratio(close.beside, close.idle, "p50"),
+      closeP99: ratio(close.beside, close.idle, "p99"),
+    },
+    cpu: {
+      idle: cpuFigures(result.idleCpu),
+      beside: cpuFigures(result.loadedCpu),
+      serverCoreShareHoldingOnly: Math.round(result.heldIdleServerCpuShare * 1000) / 1000,
+    },
+    rampUpMs: result.rampUpMs,
+    rampDownMs: result.rampDownMs,
+    heldAliveAfter: result.heldAliveAfter,
+    breakdownMs: {
+      idle: breakdown(result.idle, logs),
+      beside: breakdown(result.loaded, logs),
+    },
+  };
+}
+
 /**
  * Compiles bench/fast_webots.c into `<dir>/fast-webots/webots` (a stand-in that is ready at once)
  * and returns that folder, or undefined when no C compiler is available.
@@ -270,7 +366,9 @@ export async function runSimulationBench(
 ): Promise<Record<string, unknown>> {
   const sessions = options.sessions ?? 200;
   const warmup = options.warmup ?? 5;
-  const count = options.concurrent ?? 50;
+  const count = options.concurrent ?? 100;
+  const held = options.held ?? count;
+  const blocks = options.heldBlocks ?? 4;
   const progress = options.progress ?? (() => {});
   const deadline = performance.now() + (options.deadlineMs ?? 600_000);
   const pids = new Set<number>();
@@ -283,16 +381,31 @@ export async function runSimulationBench(
     const standIn = await standInStartup(scratch, options.standInRuns ?? 20, webotsHome);
     fixture = await startSimulationServer({
       config: { webotsHome },
-      maxConnections: count + 5,
+      maxConnections: Math.max(count, held + 1) + 5,
       worlds: { [PROJECT]: { [WORLD]: "#VRML_SIM R2021b utf8\n" } },
     });
     progress(`sequential: ${warmup} warm-up + ${sessions} sessions`);
+    const logs: ServerLog = { byClient: new Map(), ready: new Map() };
     await sequential(fixture, warmup, deadline, pids, () => {});
     const seq = await sequential(fixture, sessions, deadline, pids, progress);
+    await collectServerLog(fixture, logs);
+    progress(
+      `held: ${sessions} sessions idle and ${sessions} beside ${held} held, ${blocks} blocks`,
+    );
+    const beside = await heldComparison(fixture, {
+      held,
+      samples: sessions,
+      blocks,
+      serverPid: childPid(fixture.server.pid),
+      deadline,
+      pids,
+      progress,
+      afterBlock: () => collectServerLog(fixture!, logs),
+    });
     progress(`concurrent: ${count} sessions at once`);
     const conc = await concurrent(fixture, count, deadline, pids);
     await fixture.server.stop();
-    const logs = await readServerLog(fixture);
+    await collectServerLog(fixture, logs);
     const startToWebots = summarize(seq.map((m) => m.startMs));
     return {
       config: {
@@ -300,7 +413,7 @@ export async function runSimulationBench(
           ? "bench/fast_webots.c (compiled C: binds the port, prints open at once)"
           : "tests/fakes/webots (a Deno script; no C compiler found)",
         project: "file:// world, 1 world file + 1 controller",
-        maxConnections: count + 5,
+        maxConnections: Math.max(count, held + 1) + 5,
         warmupSessions: warmup,
       },
       standIn,
@@ -313,6 +426,7 @@ export async function runSimulationBench(
         closeToCleanedMs: cleanupFigures(seq),
         breakdownMs: breakdown(seq, logs),
       },
+      held: heldFigures(beside, held, blocks, logs),
       concurrent: {
         sessions: count,
         allRepliedMs: Math.round(conc.allRepliedMs * 10) / 10,
