@@ -20,6 +20,7 @@ import {
   type SimulationFixture,
   startSimulationServer,
 } from "../tests/helpers/simulation_fixture.ts";
+import { quietPortRange } from "../tests/helpers/quiet_ports.ts";
 import {
   type Cleanup,
   epoch,
@@ -50,7 +51,7 @@ export interface SimulationBenchOptions {
    */
   readonly concurrent?: number;
   readonly held?: number;
-  /** Idle/loaded alternations of the held comparison (default 4); `sessions` samples each. */
+  /** Idle/loaded alternations of the held comparison (default 8); `sessions` samples each. */
   readonly heldBlocks?: number;
   /** Direct spawns of the stand-in to measure its own start-up (default 20). */
   readonly standInRuns?: number;
@@ -368,7 +369,7 @@ export async function runSimulationBench(
   const warmup = options.warmup ?? 5;
   const count = options.concurrent ?? 100;
   const held = options.held ?? count;
-  const blocks = options.heldBlocks ?? 4;
+  const blocks = options.heldBlocks ?? 8;
   const progress = options.progress ?? (() => {});
   const deadline = performance.now() + (options.deadlineMs ?? 600_000);
   const pids = new Set<number>();
@@ -379,9 +380,12 @@ export async function runSimulationBench(
     const webotsHome = fast ?? FAKE_WEBOTS_HOME;
     progress(`stand-in Webots start-up (${options.standInRuns ?? 20} direct spawns)`);
     const standIn = await standInStartup(scratch, options.standInRuns ?? 20, webotsHome);
+    const maxConnections = Math.max(count, held + 1) + 5;
     fixture = await startSimulationServer({
-      config: { webotsHome },
-      maxConnections: Math.max(count, held + 1) + 5,
+      // Streaming ports outside the ephemeral range: a client connection on the machine (this
+      // bench's own 100 sockets too) could otherwise hold one and make a slot vanish.
+      config: { webotsHome, port: quietPortRange(maxConnections) },
+      maxConnections,
       worlds: { [PROJECT]: { [WORLD]: "#VRML_SIM R2021b utf8\n" } },
     });
     progress(`sequential: ${warmup} warm-up + ${sessions} sessions`);
@@ -413,7 +417,7 @@ export async function runSimulationBench(
           ? "bench/fast_webots.c (compiled C: binds the port, prints open at once)"
           : "tests/fakes/webots (a Deno script; no C compiler found)",
         project: "file:// world, 1 world file + 1 controller",
-        maxConnections: Math.max(count, held + 1) + 5,
+        maxConnections,
         warmupSessions: warmup,
       },
       standIn,
