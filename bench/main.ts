@@ -3,10 +3,13 @@
  * session server's subscribers, the simulation server's sessions), prints the figures, writes them
  * with the machine's facts to `bench/results.json`, and prints Markdown tables for BENCHMARKS.md.
  *
- * Options: `--only http|session|simulation|lease|queue` (comma-separated), `--rounds N` and `--seconds N`
- * (wrk rounds over all targets, default 5, and seconds per wrk run, default 5), `--sessions N`
- * (sequential simulation sessions, default 200), `--concurrent N` (sessions started at once, and held open beside the sequential ones, default 100), `--out FILE`
- * (default bench/results.json). The HTTP part needs `wrk` (`apt-get install -y wrk`).
+ * Options: `--only http|session|simulation|lease|queue` (comma-separated), `--rounds N` and
+ * `--seconds N` (wrk rounds over all targets, default 5, and seconds per wrk run, default 5),
+ * `--sessions N` (sequential simulation sessions, default 200), `--concurrent N` (simulation
+ * sessions started at once, and held open while single ones are measured, default 100),
+ * `--held-samples N` (single sessions measured per mode, beside the held ones and on an idle
+ * server, default 1000), `--out FILE` (default bench/results.json). The HTTP part needs `wrk`
+ * (`apt-get install -y wrk`).
  *
  * @module
  */
@@ -180,6 +183,9 @@ function simulationTables(result: Record<string, unknown>): string {
       `| server (with its helpers), share of a core | ${h("cpu.idle.serverCoreShare")} | ${
         h("cpu.beside.serverCoreShare")
       } |`,
+      `| rest of the machine, cores | ${h("cpu.idle.restOfMachineCoreShare")} | ${
+        h("cpu.beside.restOfMachineCoreShare")
+      } |`,
       `| measured wall time, s | ${h("cpu.idle.wallSeconds")} | ${h("cpu.beside.wallSeconds")} |`,
       "",
       `Holding ${held} sessions with nothing happening: server ${
@@ -284,6 +290,7 @@ async function main(args: string[]): Promise<number> {
       seconds: { type: "string", default: "5" },
       sessions: { type: "string", default: "200" },
       concurrent: { type: "string", default: "100" },
+      "held-samples": { type: "string", default: "1000" },
       out: { type: "string", default: join(import.meta.dirname ?? ".", "results.json") },
     },
   });
@@ -292,12 +299,26 @@ async function main(args: string[]): Promise<number> {
     console.error(`--only takes ${BENCHES.join(", ")} (comma-separated)`);
     return 2;
   }
-  const counts = [values.rounds, values.seconds, values.sessions, values.concurrent].map(Number);
+  const counts = [
+    values.rounds,
+    values.seconds,
+    values.sessions,
+    values.concurrent,
+    values["held-samples"],
+  ].map(Number);
   if (counts.some((n) => !Number.isInteger(n) || n < 1)) {
-    console.error("--rounds, --seconds, --sessions and --concurrent must be positive integers");
+    console.error(
+      "--rounds, --seconds, --sessions, --concurrent and --held-samples must be positive integers",
+    );
     return 2;
   }
-  const [rounds, seconds, sessions, concurrent] = counts as [number, number, number, number];
+  const [rounds, seconds, sessions, concurrent, heldSamples] = counts as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   if (which.includes("http") && findWrk() === undefined) {
     console.error(WRK_MISSING);
     return 1;
@@ -322,6 +343,7 @@ async function main(args: string[]): Promise<number> {
       runSimulationBench({
         sessions,
         concurrent,
+        heldSamples,
         progress: (line) => console.error(line),
       }));
   }

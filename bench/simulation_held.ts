@@ -28,6 +28,7 @@ import {
   WEBOTS_URL,
   within,
 } from "./simulation_client.ts";
+import { machineCpuSeconds } from "./wrk.ts";
 
 /** Options of the held-sessions comparison. */
 export interface HeldOptions {
@@ -56,6 +57,8 @@ export interface CpuShare {
   readonly clientCpuSeconds: number;
   /** The server, with the helpers it ran and reaped (`ps`, `cat`, `grep`, `kill`). */
   readonly serverCpuSeconds: number;
+  /** Every core's busy time (`/proc/stat`): the rest is other work on the machine. */
+  readonly machineCpuSeconds: number;
 }
 
 /** What the comparison measured. */
@@ -90,10 +93,12 @@ function cpuMeter(serverPid: number) {
   const wall = performance.now();
   const client = cpuSeconds("self", false);
   const server = cpuSeconds(serverPid, true);
+  const machine = machineCpuSeconds().busy;
   return (): CpuShare => ({
     wallSeconds: (performance.now() - wall) / 1000,
     clientCpuSeconds: cpuSeconds("self", false) - client,
     serverCpuSeconds: cpuSeconds(serverPid, true) - server,
+    machineCpuSeconds: machineCpuSeconds().busy - machine,
   });
 }
 
@@ -102,10 +107,16 @@ function addCpu(a: CpuShare, b: CpuShare): CpuShare {
     wallSeconds: a.wallSeconds + b.wallSeconds,
     clientCpuSeconds: a.clientCpuSeconds + b.clientCpuSeconds,
     serverCpuSeconds: a.serverCpuSeconds + b.serverCpuSeconds,
+    machineCpuSeconds: a.machineCpuSeconds + b.machineCpuSeconds,
   };
 }
 
-const NO_CPU: CpuShare = { wallSeconds: 0, clientCpuSeconds: 0, serverCpuSeconds: 0 };
+const NO_CPU: CpuShare = {
+  wallSeconds: 0,
+  clientCpuSeconds: 0,
+  serverCpuSeconds: 0,
+  machineCpuSeconds: 0,
+};
 
 /** A held session: its socket and what it runs. */
 interface Held {
