@@ -16,7 +16,6 @@
 import { join } from "node:path";
 import {
   FAKE_WEBOTS_HOME,
-  isAlive,
   type SimulationFixture,
   startSimulationServer,
 } from "../tests/helpers/simulation_fixture.ts";
@@ -30,6 +29,7 @@ import {
   PROJECT,
   REPLY_TIMEOUT_MS,
   sequential,
+  StandIns,
   startMessage,
   takeRecord,
   watchCleanup,
@@ -71,7 +71,7 @@ async function concurrent(
   fixture: SimulationFixture,
   count: number,
   deadline: number,
-  pids: Set<number>,
+  pids: StandIns,
 ) {
   const clients = await within(
     Promise.all(Array.from({ length: count }, () => openSocket(fixture.clientUrl))),
@@ -101,6 +101,7 @@ async function concurrent(
     const closeAt = performance.now();
     for (const client of clients) client.socket.close();
     const cleanups = await watchCleanup(targets, closeAt, deadline);
+    for (const target of targets) pids.gone(target.pid);
     await within(Promise.all(clients.map((c) => c.closed)), 10_000, "sockets closed", deadline);
     const measured: Measured[] = replies.map((r, i) => ({
       sendEpoch: epoch(sentAt[i]!),
@@ -382,7 +383,7 @@ export async function runSimulationBench(
   const blocks = options.heldBlocks ?? 20;
   const progress = options.progress ?? (() => {});
   const deadline = performance.now() + (options.deadlineMs ?? 600_000);
-  const pids = new Set<number>();
+  const pids = new StandIns();
   const scratch = await Deno.makeTempDir({ prefix: "simulation-bench-" });
   let fixture: SimulationFixture | undefined;
   try {
@@ -404,7 +405,7 @@ export async function runSimulationBench(
     const seq = await sequential(fixture, sessions, deadline, pids, progress);
     await collectServerLog(fixture, logs);
     progress(
-      `held: ${sessions} sessions idle and ${sessions} beside ${held} held, ${blocks} blocks`,
+      `held: ${heldSamples} sessions idle and ${heldSamples} beside ${held} held, ${blocks} blocks`,
     );
     const beside = await heldComparison(fixture, {
       held,
@@ -457,13 +458,7 @@ export async function runSimulationBench(
       await Deno.remove(fixture.dir, { recursive: true }).catch(() => {});
     }
     // The server ends its Webots when it stops; this is only for a server that failed to.
-    for (const pid of pids) {
-      if (isAlive(pid)) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone meanwhile */ }
-      }
-    }
+    pids.killLeftovers();
     await Deno.remove(scratch, { recursive: true }).catch(() => {});
   }
 }

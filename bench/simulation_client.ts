@@ -12,6 +12,47 @@ import {
   type WebotsRecord,
 } from "../tests/helpers/simulation_fixture.ts";
 
+/** Field 22 of `/proc/<pid>/stat` (start time in clock ticks), or undefined when it is gone. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The stand-ins the bench saw started and not yet saw reaped, with their start times, for a
+ * last-resort clean-up after a failed run. A run spawns thousands of processes and pids wrap
+ * (`pid_max` is 32,768 here): a pid is only signalled while it still has the start time it had.
+ */
+export class StandIns {
+  readonly #live = new Map<number, string>();
+
+  /** Records a running stand-in. */
+  add(pid: number): void {
+    const started = startTime(pid);
+    if (started !== undefined) this.#live.set(pid, started);
+  }
+
+  /** Forgets a stand-in seen reaped. */
+  gone(pid: number): void {
+    this.#live.delete(pid);
+  }
+
+  /** SIGKILL to each recorded stand-in that is still the same process. */
+  killLeftovers(): void {
+    for (const [pid, started] of this.#live) {
+      if (startTime(pid) !== started || !isAlive(pid)) continue;
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone meanwhile */ }
+    }
+    this.#live.clear();
+  }
+}
+
 /** The project (under the fixture's projects folder) and world every session starts. */
 export const PROJECT = "bench/small";
 export const WORLD = "small.wbt";
@@ -176,7 +217,7 @@ export async function sequential(
   fixture: SimulationFixture,
   count: number,
   deadline: number,
-  pids: Set<number>,
+  pids: StandIns,
   progress: (line: string) => void,
 ): Promise<Measured[]> {
   const out: Measured[] = [];
@@ -193,6 +234,7 @@ export async function sequential(
       const t1 = performance.now();
       client.socket.close();
       const [cleanup] = await watchCleanup([{ pid: record.pid, folder }], t1, deadline);
+      pids.gone(record.pid);
       await within(client.closed, 10_000, "socket close", deadline);
       out.push({
         sendEpoch: epoch(t0),

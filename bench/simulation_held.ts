@@ -22,6 +22,7 @@ import {
   openSocket,
   REPLY_TIMEOUT_MS,
   sequential,
+  type StandIns,
   startMessage,
   takeRecord,
   watchCleanup,
@@ -43,8 +44,8 @@ export interface HeldOptions {
   /** The server's pid (not the launcher's), for its CPU time. */
   readonly serverPid: number;
   readonly deadline: number;
-  /** Every Webots pid seen, for the bench's last-resort clean-up. */
-  readonly pids: Set<number>;
+  /** The stand-ins running, for the bench's last-resort clean-up. */
+  readonly pids: StandIns;
   readonly progress: (line: string) => void;
   /** Called after each block, all its sessions closed (to read the server's log before it rotates). */
   readonly afterBlock?: () => Promise<void>;
@@ -167,16 +168,21 @@ async function openHeld(
     }
     return held;
   } catch (error) {
-    await closeHeld(held, options.deadline).catch(() => {});
+    await closeHeld(held, options.deadline, options.pids).catch(() => {});
     throw error;
   }
 }
 
 /** Closes every held session at once and waits until each is reaped and its folder removed. */
-async function closeHeld(held: readonly Held[], deadline: number): Promise<number> {
+async function closeHeld(
+  held: readonly Held[],
+  deadline: number,
+  pids: StandIns,
+): Promise<number> {
   const since = performance.now();
   for (const h of held) h.client.socket.close();
   const cleanups = await watchCleanup(held, since, deadline);
+  for (const h of held) pids.gone(h.pid);
   await within(Promise.all(held.map((h) => h.client.closed)), 10_000, "held closed", deadline);
   return Math.max(0, ...cleanups.map((c) => c.totalMs));
 }
@@ -222,7 +228,7 @@ export async function heldComparison(
       loadedCpu = addCpu(loadedCpu, meter());
       heldAliveAfter.push(held.filter((h) => isAlive(h.pid)).length);
     } finally {
-      rampDownMs.push(rounded(await closeHeld(held, deadline)));
+      rampDownMs.push(rounded(await closeHeld(held, deadline, pids)));
     }
     await options.afterBlock?.();
     progress(`  block ${block + 1}/${blocks}: ${n} idle + ${n} beside ${count} held sessions`);
