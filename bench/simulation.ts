@@ -1,10 +1,13 @@
 /**
- * Benchmark of the simulation server (issue #3): the real server process (through the launcher)
- * with the stand-in Webots (tests/fakes/webots, ready at once) and a small `file://` project.
+ * Benchmark of the simulation server (issues #3 and 11): the real server process (through the
+ * launcher) with a stand-in Webots (bench/fast_webots.c, else tests/fakes/webots) and a small
+ * `file://` project.
  *
  * It measures, over real WebSockets on 127.0.0.1:
  * - `start` sent → `webots:` received, over sequential sessions;
  * - socket closed → Webots process gone (reaped) and instance folder removed, polled every 1 ms;
+ * - the same one session at a time on an idle server and beside `held` open sessions (issue 11,
+ *   `simulation_held.ts`), in alternating blocks, with the CPU each side used;
  * - many sessions started at once: all replied, distinct ports, all closed and cleaned up;
  * - the stand-in's own start-up (spawn → ready line), the floor under the first figure;
  * - a per-phase breakdown, from the server's log timestamps against the client's clock.
