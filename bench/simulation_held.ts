@@ -226,7 +226,10 @@ export async function heldComparison(
       meter = cpuMeter(options.serverPid);
       loaded.push(...await sequential(fixture, n, deadline, pids, () => {}));
       loadedCpu = addCpu(loadedCpu, meter());
-      heldAliveAfter.push(held.filter((h) => isAlive(h.pid)).length);
+      const alive = held.filter((h) => isAlive(h.pid)).length;
+      heldAliveAfter.push(alive);
+      // The measure is only what it says while all of them ran.
+      if (alive < count) throw new Error(`${count - alive} held stand-ins ended during a block`);
     } finally {
       rampDownMs.push(rounded(await closeHeld(held, deadline, pids)));
     }
