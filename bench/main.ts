@@ -3,10 +3,13 @@
  * session server's subscribers, the simulation server's sessions), prints the figures, writes them
  * with the machine's facts to `bench/results.json`, and prints Markdown tables for BENCHMARKS.md.
  *
- * Options: `--only http|session|simulation|lease|queue` (comma-separated), `--rounds N` and `--seconds N`
- * (wrk rounds over all targets, default 5, and seconds per wrk run, default 5), `--sessions N`
- * (sequential simulation sessions, default 200), `--concurrent N` (default 50), `--out FILE`
- * (default bench/results.json). The HTTP part needs `wrk` (`apt-get install -y wrk`).
+ * Options: `--only http|session|simulation|lease|queue` (comma-separated), `--rounds N` and
+ * `--seconds N` (wrk rounds over all targets, default 5, and seconds per wrk run, default 5),
+ * `--sessions N` (sequential simulation sessions, default 200), `--concurrent N` (simulation
+ * sessions started at once, and held open while single ones are measured, default 100),
+ * `--held-samples N` (single sessions measured per mode, beside the held ones and on an idle
+ * server, default 1000), `--out FILE` (default bench/results.json). The HTTP part needs `wrk`
+ * (`apt-get install -y wrk`).
  *
  * @module
  */
@@ -145,6 +148,68 @@ function simulationTables(result: Record<string, unknown>): string {
       at(result, "concurrent.distinctPorts")
     } of ${c} | | | all distinct |`,
   ];
+  const h = (path: string) => at(result, `held.${path}`);
+  if (h("heldSessions") !== undefined) {
+    const held = h("heldSessions");
+    const pair = (what: string, key: string, target: string) => {
+      const idle = summaryAt(result, `held.${key}.idle`);
+      const beside = summaryAt(result, `held.${key}.beside`);
+      const r = (p: string) => h(`ratios.${p}`);
+      const which = key.startsWith("start") ? "start" : "close";
+      return [
+        `| ${what}, idle server | ${ms(idle?.p50)} | ${ms(idle?.p99)} | ${ms(idle?.max)} | |`,
+        `| ${what}, beside ${held} held sessions | ${ms(beside?.p50)} | ${ms(beside?.p99)} | ${
+          ms(beside?.max)
+        } | |`,
+        `| ratio held ÷ idle | ${r(`${which}P50`)} | ${r(`${which}P99`)} | | ${target} |`,
+      ];
+    };
+    lines.push(
+      "",
+      `One session at a time, ${h("samplesPerMode")} per mode in ${
+        h("blocks")
+      } alternating blocks, on an idle server and beside ${held} held sessions:`,
+      "",
+      "| Measure | p50 | p99 | max | Target |",
+      "| --- | --- | --- | --- | --- |",
+      ...pair("`start` → `webots:`", "startToWebotsMs", "≤ 2"),
+      ...pair("close → reaped and folder removed", "closeToCleanedMs", "≤ 2"),
+      "",
+      "| Load generator check | idle blocks | held blocks |",
+      "| --- | --- | --- |",
+      `| client (this process), share of a core | ${h("cpu.idle.clientCoreShare")} | ${
+        h("cpu.beside.clientCoreShare")
+      } |`,
+      `| server (with its helpers), share of a core | ${h("cpu.idle.serverCoreShare")} | ${
+        h("cpu.beside.serverCoreShare")
+      } |`,
+      `| rest of the machine, cores | ${h("cpu.idle.restOfMachineCoreShare")} | ${
+        h("cpu.beside.restOfMachineCoreShare")
+      } |`,
+      `| measured wall time, s | ${h("cpu.idle.wallSeconds")} | ${h("cpu.beside.wallSeconds")} |`,
+      "",
+      `Holding ${held} sessions with nothing happening: server ${
+        h("cpu.serverCoreShareHoldingOnly")
+      } of a core; opening them 5 at a time: ${
+        JSON.stringify(h("rampUpMs"))
+      } ms per block; held stand-ins alive after each held block: ${
+        JSON.stringify(h("heldAliveAfter"))
+      }.`,
+    );
+    const idlePhases = h("breakdownMs.idle") as Record<string, Summary> | undefined;
+    const besidePhases = h("breakdownMs.beside") as Record<string, Summary> | undefined;
+    if (idlePhases && besidePhases) {
+      lines.push(
+        "",
+        `| Phase | idle p50 | idle p99 | beside ${held} p50 | beside ${held} p99 |`,
+        "| --- | --- | --- | --- | --- |",
+      );
+      for (const [phase, s] of Object.entries(idlePhases)) {
+        const b = besidePhases[phase];
+        lines.push(`| ${phase} | ${ms(s.p50)} | ${ms(s.p99)} | ${ms(b?.p50)} | ${ms(b?.p99)} |`);
+      }
+    }
+  }
   const phases = at(result, "sequential.breakdownMs");
   const concurrentPhases = at(result, "concurrent.breakdownMs");
   if (typeof phases === "object" && phases !== null) {
@@ -224,7 +289,8 @@ async function main(args: string[]): Promise<number> {
       rounds: { type: "string", default: "5" },
       seconds: { type: "string", default: "5" },
       sessions: { type: "string", default: "200" },
-      concurrent: { type: "string", default: "50" },
+      concurrent: { type: "string", default: "100" },
+      "held-samples": { type: "string", default: "1000" },
       out: { type: "string", default: join(import.meta.dirname ?? ".", "results.json") },
     },
   });
@@ -233,12 +299,26 @@ async function main(args: string[]): Promise<number> {
     console.error(`--only takes ${BENCHES.join(", ")} (comma-separated)`);
     return 2;
   }
-  const counts = [values.rounds, values.seconds, values.sessions, values.concurrent].map(Number);
+  const counts = [
+    values.rounds,
+    values.seconds,
+    values.sessions,
+    values.concurrent,
+    values["held-samples"],
+  ].map(Number);
   if (counts.some((n) => !Number.isInteger(n) || n < 1)) {
-    console.error("--rounds, --seconds, --sessions and --concurrent must be positive integers");
+    console.error(
+      "--rounds, --seconds, --sessions, --concurrent and --held-samples must be positive integers",
+    );
     return 2;
   }
-  const [rounds, seconds, sessions, concurrent] = counts as [number, number, number, number];
+  const [rounds, seconds, sessions, concurrent, heldSamples] = counts as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   if (which.includes("http") && findWrk() === undefined) {
     console.error(WRK_MISSING);
     return 1;
@@ -263,6 +343,7 @@ async function main(args: string[]): Promise<number> {
       runSimulationBench({
         sessions,
         concurrent,
+        heldSamples,
         progress: (line) => console.error(line),
       }));
   }

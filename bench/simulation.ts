@@ -1,10 +1,13 @@
 /**
- * Benchmark of the simulation server (issue #3): the real server process (through the launcher)
- * with the stand-in Webots (tests/fakes/webots, ready at once) and a small `file://` project.
+ * Benchmark of the simulation server (issues #3 and 11): the real server process (through the
+ * launcher) with a stand-in Webots (bench/fast_webots.c, else tests/fakes/webots) and a small
+ * `file://` project.
  *
  * It measures, over real WebSockets on 127.0.0.1:
  * - `start` sent → `webots:` received, over sequential sessions;
  * - socket closed → Webots process gone (reaped) and instance folder removed, polled every 1 ms;
+ * - the same one session at a time on an idle server and beside `held` open sessions (issue 11,
+ *   `simulation_held.ts`), in alternating blocks, with the CPU each side used;
  * - many sessions started at once: all replied, distinct ports, all closed and cleaned up;
  * - the stand-in's own start-up (spawn → ready line), the floor under the first figure;
  * - a per-phase breakdown, from the server's log timestamps against the client's clock.
@@ -13,23 +16,51 @@
  *
  * @module
  */
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import {
   FAKE_WEBOTS_HOME,
-  isAlive,
   type SimulationFixture,
   startSimulationServer,
-  type WebotsRecord,
 } from "../tests/helpers/simulation_fixture.ts";
-import { summarize } from "./stats.ts";
+import { quietPortRange } from "../tests/helpers/quiet_ports.ts";
+import {
+  type Cleanup,
+  epoch,
+  instanceFolder,
+  type Measured,
+  openSocket,
+  PROJECT,
+  REPLY_TIMEOUT_MS,
+  sequential,
+  StandIns,
+  startMessage,
+  takeRecord,
+  watchCleanup,
+  WEBOTS_URL,
+  within,
+  WORLD,
+} from "./simulation_client.ts";
+import { type CpuShare, heldComparison, type HeldResult } from "./simulation_held.ts";
+import { summarize, type Summary } from "./stats.ts";
 
 /** Options of the simulation benchmark. */
 export interface SimulationBenchOptions {
   /** Sequential sessions measured (default 200), after `warmup` unmeasured ones (default 5). */
   readonly sessions?: number;
   readonly warmup?: number;
-  /** Sessions started at once (default 50). */
+  /**
+   * Sessions started at once (default 100), and sessions held open while single ones are
+   * measured beside them (`held`, default the same).
+   */
   readonly concurrent?: number;
+  readonly held?: number;
+  /**
+   * Sessions measured per mode (idle, beside the held ones) in the held comparison (default
+   * 1,000: its p99 is then the 10th worst, not the 2nd, so that a moment of other work on a
+   * shared machine does not decide it), in `heldBlocks` idle/loaded alternations (default 20).
+   */
+  readonly heldSamples?: number;
+  readonly heldBlocks?: number;
   /** Direct spawns of the stand-in to measure its own start-up (default 20). */
   readonly standInRuns?: number;
   /** The whole benchmark fails after this many milliseconds (default 10 minutes). */
@@ -38,202 +69,12 @@ export interface SimulationBenchOptions {
   readonly progress?: (line: string) => void;
 }
 
-const PROJECT = "bench/small";
-const WORLD = "small.wbt";
-const WEBOTS_URL = /^webots:wss?:\/\/[^/]+:(\d+)/;
-const REPLY_TIMEOUT_MS = 60_000;
-const CLEANUP_TIMEOUT_MS = 15_000;
-
-/** One measured session: client-side times (performance.now) and what it ran. */
-interface Measured {
-  sendEpoch: number;
-  replyEpoch: number;
-  startMs: number;
-  port: number;
-  pid: number;
-  folder: string;
-  closeEpoch: number;
-  cleanup?: Cleanup;
-}
-
-/** Milliseconds after the close until each part of the clean-up was seen. */
-interface Cleanup {
-  exitedMs: number;
-  reapedMs: number;
-  folderMs: number;
-  totalMs: number;
-}
-
-/** A `/client` socket whose first `webots:` (or `error:`) reply is awaited. */
-interface BenchSocket {
-  readonly socket: WebSocket;
-  readonly reply: Promise<{ text: string; at: number }>;
-  readonly closed: Promise<void>;
-}
-
-function openSocket(url: string): Promise<BenchSocket> {
-  const socket = new WebSocket(url);
-  let settle: (r: { text: string; at: number }) => void;
-  let fail: (e: Error) => void;
-  const reply = new Promise<{ text: string; at: number }>((resolve, reject) => {
-    settle = resolve;
-    fail = reject;
-  });
-  reply.catch(() => {}); // Awaited later, or not at all when opening fails.
-  const closed = new Promise<void>((resolve) => socket.addEventListener("close", () => resolve()));
-  socket.onmessage = (event) => {
-    const at = performance.now();
-    const text = String(event.data);
-    if (text.startsWith("webots:")) settle({ text, at });
-    else if (text.startsWith("error:")) fail(new Error(`server replied ${text}`));
-  };
-  socket.addEventListener("close", () => fail(new Error("socket closed before webots:")));
-  return new Promise((resolve, reject) => {
-    socket.onopen = () => resolve({ socket, reply, closed });
-    socket.onerror = () => reject(new Error(`cannot connect to ${url}`));
-  });
-}
-
-/** Rejects after `ms`, or at the deadline if sooner. */
-function within<T>(promise: Promise<T>, ms: number, what: string, deadline: number): Promise<T> {
-  const wait = Math.max(0, Math.min(ms, deadline - performance.now()));
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`timed out (${wait} ms) waiting for ${what}`)),
-        wait,
-      );
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Polls every 1 ms until every process is reaped (its /proc entry gone) and every folder is
- * removed; returns the clean-up times measured from `since` (performance.now).
- */
-async function watchCleanup(
-  targets: readonly { pid: number; folder: string }[],
-  since: number,
-  deadline: number,
-): Promise<Cleanup[]> {
-  const seen = targets.map(() => ({ exited: NaN, reaped: NaN, folder: NaN }));
-  const limit = Math.min(deadline, since + CLEANUP_TIMEOUT_MS);
-  while (true) {
-    const now = performance.now() - since;
-    let pending = 0;
-    targets.forEach(({ pid, folder }, i) => {
-      const s = seen[i]!;
-      if (Number.isNaN(s.exited) && !isAlive(pid)) s.exited = now;
-      if (Number.isNaN(s.reaped) && !exists(`/proc/${pid}`)) s.reaped = now;
-      if (Number.isNaN(s.folder) && !exists(folder)) s.folder = now;
-      if (Number.isNaN(s.reaped) || Number.isNaN(s.folder)) pending++;
-    });
-    if (pending === 0) break;
-    if (performance.now() > limit) {
-      throw new Error(`timed out waiting for ${pending} Webots to be cleaned up`);
-    }
-    await tick();
-  }
-  return seen.map((s) => ({
-    exitedMs: s.exited,
-    reapedMs: s.reaped,
-    folderMs: s.folder,
-    totalMs: Math.max(s.reaped, s.folder),
-  }));
-}
-
-/** The stand-in's record for the Webots streaming on `port` (written before it gets ready). */
-async function takeRecord(fixture: SimulationFixture, port: number): Promise<WebotsRecord> {
-  for (let attempt = 0; attempt < 1000; attempt++) {
-    const record = (await fixture.records()).find((r) =>
-      r.args.some((a) => a.startsWith(`--stream="port=${port};`))
-    );
-    if (record) {
-      // Consumed: the next session on this port finds its own.
-      await Deno.remove(join(fixture.recordDir, `${record.pid}.json`));
-      return record;
-    }
-    await tick();
-  }
-  throw new Error(`no stand-in record for port ${port}`);
-}
-
-/** The instance folder (first level under instancesDir) of the world file Webots was given. */
-function instanceFolder(fixture: SimulationFixture, record: WebotsRecord): string {
-  const world = record.args[record.args.length - 1] ?? "";
-  const first = relative(fixture.instancesDir, world).split("/")[0];
-  if (!first || first === "..") throw new Error(`world ${world} is not in an instance folder`);
-  return join(fixture.instancesDir, first);
-}
-
-function startMessage(fixture: SimulationFixture): string {
-  return JSON.stringify({
-    start: { url: `file://${join(fixture.projectsDir, PROJECT, "worlds", WORLD)}` },
-  });
-}
-
-const epoch = (at: number) => performance.timeOrigin + at;
-
-/** Runs sessions one after the other, each cleaned up before the next. */
-async function sequential(
-  fixture: SimulationFixture,
-  count: number,
-  deadline: number,
-  pids: Set<number>,
-  progress: (line: string) => void,
-): Promise<Measured[]> {
-  const out: Measured[] = [];
-  for (let i = 0; i < count; i++) {
-    const client = await within(openSocket(fixture.clientUrl), 10_000, "connect", deadline);
-    try {
-      const t0 = performance.now();
-      client.socket.send(startMessage(fixture));
-      const reply = await within(client.reply, REPLY_TIMEOUT_MS, "webots: reply", deadline);
-      const port = Number(reply.text.match(WEBOTS_URL)?.[1]);
-      const record = await takeRecord(fixture, port);
-      pids.add(record.pid);
-      const folder = instanceFolder(fixture, record);
-      const t1 = performance.now();
-      client.socket.close();
-      const [cleanup] = await watchCleanup([{ pid: record.pid, folder }], t1, deadline);
-      await within(client.closed, 10_000, "socket close", deadline);
-      out.push({
-        sendEpoch: epoch(t0),
-        replyEpoch: epoch(reply.at),
-        startMs: reply.at - t0,
-        port,
-        pid: record.pid,
-        folder,
-        closeEpoch: epoch(t1),
-        ...(cleanup && { cleanup }),
-      });
-    } finally {
-      client.socket.close();
-    }
-    if ((i + 1) % 50 === 0) progress(`  ${i + 1}/${count} sequential sessions`);
-  }
-  return out;
-}
-
 /** Starts `count` sessions at once, then closes them all at once. */
 async function concurrent(
   fixture: SimulationFixture,
   count: number,
   deadline: number,
-  pids: Set<number>,
+  pids: StandIns,
 ) {
   const clients = await within(
     Promise.all(Array.from({ length: count }, () => openSocket(fixture.clientUrl))),
@@ -263,6 +104,7 @@ async function concurrent(
     const closeAt = performance.now();
     for (const client of clients) client.socket.close();
     const cleanups = await watchCleanup(targets, closeAt, deadline);
+    for (const target of targets) pids.gone(target.pid);
     await within(Promise.all(clients.map((c) => c.closed)), 10_000, "sockets closed", deadline);
     const measured: Measured[] = replies.map((r, i) => ({
       sendEpoch: epoch(sentAt[i]!),
@@ -325,35 +167,52 @@ function freeLoopbackPort(): number {
 /** Server log lines of one client, by message: their `time` (epoch ms). */
 type ClientLog = Map<string, number>;
 
-async function readServerLog(
-  fixture: SimulationFixture,
-): Promise<{ byClient: Map<string, ClientLog>; ready: Map<string, number> }> {
-  const byClient = new Map<string, ClientLog>();
+/** The server's log lines read so far, by client; `project ready` times by instance folder. */
+interface ServerLog {
+  readonly byClient: Map<string, ClientLog>;
   // `project ready` carries the instance folder, not the client: it is joined through `folder`.
-  const ready = new Map<string, number>();
-  const text = await Deno.readTextFile(join(fixture.logDir, "simulation", "output.log"))
-    .catch(() => "");
-  for (const line of text.split("\n")) {
-    if (!line.startsWith("{")) continue;
-    const entry = JSON.parse(line) as {
-      client?: string;
-      msg?: string;
-      time?: string | number;
-      port?: number;
-      dir?: string;
-    };
-    // pino writes ISO times with millisecond resolution here.
-    const time = typeof entry.time === "string" ? Date.parse(entry.time) : entry.time;
-    if (entry.msg === "project ready" && entry.dir && time !== undefined) {
-      ready.set(entry.dir, time);
-    }
-    if (!entry.client || !entry.msg || time === undefined || Number.isNaN(time)) continue;
-    const log = byClient.get(entry.client) ?? new Map<string, number>();
-    if (!log.has(entry.msg)) log.set(entry.msg, time);
-    if (entry.port !== undefined && !log.has("port")) log.set("port", entry.port);
-    byClient.set(entry.client, log);
+  readonly ready: Map<string, number>;
+}
+
+/**
+ * Adds the lines of the server's log files (the current one and the rotated ones) to `into`.
+ * The log rotates at 500 kB × 10: the bench reads it after each part, before its lines rotate
+ * away. A client's first line of each message counts.
+ */
+async function collectServerLog(fixture: SimulationFixture, into: ServerLog): Promise<void> {
+  const dir = join(fixture.logDir, "simulation");
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (/^output\.log(\.\d+)?$/.test(entry.name)) names.push(entry.name);
   }
-  return { byClient, ready };
+  for (const name of names) {
+    const text = await Deno.readTextFile(join(dir, name)).catch(() => "");
+    for (const line of text.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      let entry: {
+        client?: string;
+        msg?: string;
+        time?: string | number;
+        port?: number;
+        dir?: string;
+      };
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        continue; // Being written right now: read again after the next part.
+      }
+      // pino writes ISO times with millisecond resolution here.
+      const time = typeof entry.time === "string" ? Date.parse(entry.time) : entry.time;
+      if (entry.msg === "project ready" && entry.dir && time !== undefined) {
+        into.ready.set(entry.dir, time);
+      }
+      if (!entry.client || !entry.msg || time === undefined || Number.isNaN(time)) continue;
+      const log = into.byClient.get(entry.client) ?? new Map<string, number>();
+      if (!log.has(entry.msg)) log.set(entry.msg, time);
+      if (entry.port !== undefined && !log.has("port")) log.set("port", entry.port);
+      into.byClient.set(entry.client, log);
+    }
+  }
 }
 
 /**
@@ -363,7 +222,7 @@ async function readServerLog(
  */
 function breakdown(
   measured: readonly Measured[],
-  { byClient: logs, ready }: Awaited<ReturnType<typeof readServerLog>>,
+  { byClient: logs, ready }: ServerLog,
 ) {
   const phases: Record<string, number[]> = {
     "sent → server handles start": [],
@@ -415,6 +274,82 @@ function cleanupFigures(measured: readonly Measured[]) {
   };
 }
 
+/** The pid of the child of `parentPid` (the launcher runs the server as its child). */
+function childPid(parentPid: number): number {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === parentPid) return Number(entry.name);
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  throw new Error(`no child of ${parentPid}`);
+}
+
+/** Busy fractions of a core over the measured blocks of one mode. */
+function cpuFigures(cpu: CpuShare) {
+  const share = (s: number) => Math.round(s / cpu.wallSeconds * 1000) / 1000;
+  return {
+    wallSeconds: Math.round(cpu.wallSeconds * 100) / 100,
+    clientCoreShare: share(cpu.clientCpuSeconds),
+    serverCoreShare: share(cpu.serverCpuSeconds),
+    // The held stand-ins sleep: what is left is other work on the machine.
+    restOfMachineCoreShare: share(
+      Math.max(0, cpu.machineCpuSeconds - cpu.clientCpuSeconds - cpu.serverCpuSeconds),
+    ),
+  };
+}
+
+/** Concurrent ÷ single, for the target (≤ 2). */
+function ratio(loaded: Summary, idle: Summary, key: "p50" | "p99"): number {
+  return Math.round(loaded[key] / idle[key] * 100) / 100;
+}
+
+/** The held comparison's figures: each measure idle and beside the held sessions, and ratios. */
+function heldFigures(
+  result: HeldResult,
+  held: number,
+  blocks: number,
+  logs: ServerLog,
+) {
+  const start = {
+    idle: summarize(result.idle.map((m) => m.startMs)),
+    beside: summarize(result.loaded.map((m) => m.startMs)),
+  };
+  const close = {
+    idle: cleanupFigures(result.idle).totalMs,
+    beside: cleanupFigures(result.loaded).totalMs,
+  };
+  return {
+    heldSessions: held,
+    samplesPerMode: result.idle.length,
+    blocks,
+    startToWebotsMs: start,
+    closeToCleanedMs: close,
+    ratios: {
+      startP50: ratio(start.beside, start.idle, "p50"),
+      startP99: ratio(start.beside, start.idle, "p99"),
+      closeP50: ratio(close.beside, close.idle, "p50"),
+      closeP99: ratio(close.beside, close.idle, "p99"),
+    },
+    cpu: {
+      idle: cpuFigures(result.idleCpu),
+      beside: cpuFigures(result.loadedCpu),
+      serverCoreShareHoldingOnly: Math.round(result.heldIdleServerCpuShare * 1000) / 1000,
+    },
+    rampUpMs: result.rampUpMs,
+    rampDownMs: result.rampDownMs,
+    heldAliveAfter: result.heldAliveAfter,
+    breakdownMs: {
+      idle: breakdown(result.idle, logs),
+      beside: breakdown(result.loaded, logs),
+    },
+  };
+}
+
 /**
  * Compiles bench/fast_webots.c into `<dir>/fast-webots/webots` (a stand-in that is ready at once)
  * and returns that folder, or undefined when no C compiler is available.
@@ -445,10 +380,13 @@ export async function runSimulationBench(
 ): Promise<Record<string, unknown>> {
   const sessions = options.sessions ?? 200;
   const warmup = options.warmup ?? 5;
-  const count = options.concurrent ?? 50;
+  const count = options.concurrent ?? 100;
+  const held = options.held ?? count;
+  const heldSamples = options.heldSamples ?? 1000;
+  const blocks = options.heldBlocks ?? 20;
   const progress = options.progress ?? (() => {});
   const deadline = performance.now() + (options.deadlineMs ?? 600_000);
-  const pids = new Set<number>();
+  const pids = new StandIns();
   const scratch = await Deno.makeTempDir({ prefix: "simulation-bench-" });
   let fixture: SimulationFixture | undefined;
   try {
@@ -456,18 +394,36 @@ export async function runSimulationBench(
     const webotsHome = fast ?? FAKE_WEBOTS_HOME;
     progress(`stand-in Webots start-up (${options.standInRuns ?? 20} direct spawns)`);
     const standIn = await standInStartup(scratch, options.standInRuns ?? 20, webotsHome);
+    const maxConnections = Math.max(count, held + 1) + 5;
     fixture = await startSimulationServer({
-      config: { webotsHome },
-      maxConnections: count + 5,
+      // Streaming ports outside the ephemeral range: a client connection on the machine (this
+      // bench's own 100 sockets too) could otherwise hold one and make a slot vanish.
+      config: { webotsHome, port: quietPortRange(maxConnections) },
+      maxConnections,
       worlds: { [PROJECT]: { [WORLD]: "#VRML_SIM R2021b utf8\n" } },
     });
     progress(`sequential: ${warmup} warm-up + ${sessions} sessions`);
+    const logs: ServerLog = { byClient: new Map(), ready: new Map() };
     await sequential(fixture, warmup, deadline, pids, () => {});
     const seq = await sequential(fixture, sessions, deadline, pids, progress);
+    await collectServerLog(fixture, logs);
+    progress(
+      `held: ${heldSamples} sessions idle and ${heldSamples} beside ${held} held, ${blocks} blocks`,
+    );
+    const beside = await heldComparison(fixture, {
+      held,
+      samples: heldSamples,
+      blocks,
+      serverPid: childPid(fixture.server.pid),
+      deadline,
+      pids,
+      progress,
+      afterBlock: () => collectServerLog(fixture!, logs),
+    });
     progress(`concurrent: ${count} sessions at once`);
     const conc = await concurrent(fixture, count, deadline, pids);
     await fixture.server.stop();
-    const logs = await readServerLog(fixture);
+    await collectServerLog(fixture, logs);
     const startToWebots = summarize(seq.map((m) => m.startMs));
     return {
       config: {
@@ -475,7 +431,7 @@ export async function runSimulationBench(
           ? "bench/fast_webots.c (compiled C: binds the port, prints open at once)"
           : "tests/fakes/webots (a Deno script; no C compiler found)",
         project: "file:// world, 1 world file + 1 controller",
-        maxConnections: count + 5,
+        maxConnections,
         warmupSessions: warmup,
       },
       standIn,
@@ -488,6 +444,7 @@ export async function runSimulationBench(
         closeToCleanedMs: cleanupFigures(seq),
         breakdownMs: breakdown(seq, logs),
       },
+      held: heldFigures(beside, held, blocks, logs),
       concurrent: {
         sessions: count,
         allRepliedMs: Math.round(conc.allRepliedMs * 10) / 10,
@@ -504,13 +461,7 @@ export async function runSimulationBench(
       await Deno.remove(fixture.dir, { recursive: true }).catch(() => {});
     }
     // The server ends its Webots when it stops; this is only for a server that failed to.
-    for (const pid of pids) {
-      if (isAlive(pid)) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch { /* gone meanwhile */ }
-      }
-    }
+    pids.killLeftovers();
     await Deno.remove(scratch, { recursive: true }).catch(() => {});
   }
 }

@@ -9,6 +9,7 @@ import { type FakeProc, ProcessTable } from "../fakes/process_table.ts";
 import {
   isMarker,
   type Leader,
+  LEADER_WAIT_MS,
   MAX_KILL_ROUNDS,
   newMarker,
   parseStat,
@@ -191,6 +192,56 @@ Deno.test("end: a run whose processes all obey TERM is over at once, without KIL
   assert.equal(report.graceful, true);
   assert.deepEqual(report.killed, []);
   assert.deepEqual(table.signalled("KILL"), []);
+  assert.deepEqual(table.pids, [1, 90, SELF]);
+});
+
+Deno.test("end: a Webots that ends at TERM and leaves nothing is over after a single scan", async () => {
+  const clock = new FakeClock();
+  const table = new ProcessTable([
+    ...base(),
+    ...run().filter((p) => p.pgid === 200),
+    // Another run of the same server: neither signalled nor waited for.
+    { pid: 300, ppid: SELF, pgid: 300, sid: 300, startTime: 3, env: marked(OTHER) },
+  ]);
+  const leader = leaderOf(table, 200);
+  const ending = table.runProcesses(clock).end(RUN, 5000, leader);
+  let over = false;
+  ending.then(() => over = true);
+  await flush();
+  assert.ok(over, "over without the clock moving");
+  const report = await ending;
+  assert.deepEqual(report, { termed: [], killed: [], survivors: [], graceful: true });
+  assert.deepEqual(leader.signals, ["TERM"]);
+  assert.deepEqual(table.pids, [1, 90, SELF, 300]);
+  // The whole process table was read once: one ps, one cat, one grep.
+  assert.deepEqual(table.commands.map((c) => c.split(" ")[0]), [
+    "/usr/bin/kill",
+    "/usr/bin/ps",
+    "/usr/bin/cat",
+    "/usr/bin/grep",
+  ]);
+});
+
+Deno.test("end: a Webots slow to end holds back the TERM of the processes outside its group by LEADER_WAIT_MS at most", async () => {
+  const clock = new FakeClock();
+  const table = new ProcessTable([
+    ...base(),
+    ...run().map((p) => p.pid === 200 ? { ...p, ignoreTerm: true } : p),
+  ]);
+  const termAt: number[] = [];
+  const start = clock.now();
+  table.onCommand = (cmd, args) => {
+    if (cmd === "/usr/bin/kill" && args[1] === "TERM") termAt.push(clock.now() - start);
+  };
+  const leader = leaderOf(table, 200);
+  const report = await drive(clock, table.runProcesses(clock).end(RUN, 5000, leader));
+  // Webots' group at once, the others (202, 204, 205) once the wait for Webots is over.
+  assert.deepEqual(termAt, [0, LEADER_WAIT_MS]);
+  assert.deepEqual(report.termed, [202, 204, 205]);
+  // Webots ignored TERM: KILL to its group after the grace period.
+  assert.deepEqual(leader.signals, ["TERM", "KILL"]);
+  assert.deepEqual(table.signalled("KILL"), [200]);
+  assert.equal(report.graceful, false);
   assert.deepEqual(table.pids, [1, 90, SELF]);
 });
 
