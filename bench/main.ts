@@ -3,7 +3,7 @@
  * session server's subscribers, the simulation server's sessions), prints the figures, writes them
  * with the machine's facts to `bench/results.json`, and prints Markdown tables for BENCHMARKS.md.
  *
- * Options: `--only http|session|simulation|lease|queue` (comma-separated), `--rounds N` and `--seconds N`
+ * Options: `--only http|session|simulation|lease|queue|fleet` (comma-separated), `--rounds N` and `--seconds N`
  * (wrk rounds over all targets, default 5, and seconds per wrk run, default 5), `--sessions N`
  * (sequential simulation sessions, default 200), `--concurrent N` (default 50), `--out FILE`
  * (default bench/results.json). The HTTP part needs `wrk` (`apt-get install -y wrk`).
@@ -12,6 +12,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { fleetTables, runFleetBench } from "./fleet.ts";
 import { httpTables, runHttpBench } from "./http.ts";
 import { runLeaseBench } from "./lease.ts";
 import { runQueueBench } from "./queue.ts";
@@ -20,7 +21,7 @@ import { runSimulationBench } from "./simulation.ts";
 import type { Summary } from "./stats.ts";
 import { findWrk, WRK_MISSING } from "./wrk.ts";
 
-const BENCHES = ["http", "session", "simulation", "lease", "queue"];
+const BENCHES = ["http", "session", "simulation", "lease", "queue", "fleet"];
 
 /** Facts about the machine the figures were measured on. */
 export function machineFacts(): Record<string, unknown> {
@@ -239,7 +240,7 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   const [rounds, seconds, sessions, concurrent] = counts as [number, number, number, number];
-  if (which.includes("http") && findWrk() === undefined) {
+  if ((which.includes("http") || which.includes("fleet")) && findWrk() === undefined) {
     console.error(WRK_MISSING);
     return 1;
   }
@@ -268,6 +269,12 @@ async function main(args: string[]): Promise<number> {
   }
   if (which.includes("lease")) {
     results.lease = await run("slot lease", () => runLeaseBench((line) => console.error(line)));
+  }
+  if (which.includes("fleet")) {
+    results.fleet = await run(
+      "1,000 simulation servers",
+      () => runFleetBench({ progress: (line) => console.error(line) }),
+    );
   }
   machine.loadAverageAtEnd = loadAverage();
 
@@ -313,6 +320,14 @@ async function main(args: string[]): Promise<number> {
       "### Slot leases",
       "",
       "error" in results.lease ? genericTable(results.lease) : leaseTables(results.lease),
+    );
+  }
+  if (isRecord(results.fleet)) {
+    out.push(
+      "",
+      "### Session server: 1,000 simulation servers",
+      "",
+      "error" in results.fleet ? genericTable(results.fleet) : fleetTables(results.fleet),
     );
   }
   console.log(out.join("\n"));
