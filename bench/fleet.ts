@@ -17,7 +17,9 @@
  *    of the servers' `lastPoll` is the time from the round's first answer applied to its last.
  * 3. Throughput: `wrk -t1 -c64` against `GET /session` of the polling server and against its
  *    same-answer minimum (bench/baseline.ts `answer`, replaying the exact response the server gave
- *    in this run), alternating, one period per run so that each run holds one poll round.
+ *    in this run), alternating, one period per run so that each run holds one poll round; and
+ *    against the idle session server (one simulation server), to tell what the fleet itself costs
+ *    a request.
  * At the end the stand-ins report every answer's time: each address must have been polled once
  * in every round from the first phase to the last (none missed).
  *
@@ -236,7 +238,12 @@ export async function runFleetBench(options: FleetBenchOptions = {}): Promise<
       idle: cpuOf([idlePid]),
       stand: cpuOf(standInPids),
     };
-    await sleep(cpuRounds * refreshMs);
+    // RSS once a period (read from /proc by this process: it costs the server nothing).
+    const rssPerPeriod: number[] = [];
+    for (let i = 0; i < cpuRounds; i++) {
+      await sleep(cpuFrom + (i + 1) * refreshMs - wallClockMs());
+      rssPerPeriod.push(rss(sessionPid));
+    }
     const after = { fleet: cpuOf([sessionPid]), idle: cpuOf([idlePid]), stand: cpuOf(standInPids) };
     const cpuTo = wallClockMs();
     const rssAfter = rss(sessionPid);
@@ -268,8 +275,11 @@ export async function runFleetBench(options: FleetBenchOptions = {}): Promise<
     cleanup.push(() => stopBaseline(copy));
     const copyUrl = `http://127.0.0.1:${copy.port}/session`;
     await assertSameAnswer(answer, copyUrl, "/session same-answer", true);
+    // The idle server answers its own one server's URL, as long as this one's: it shows what
+    // the same session server costs per request without the fleet around it.
     const targets = [
       { name: "session", url: sessionUrl, pid: sessionPid },
+      { name: "session-one-server", url: `${idle.baseUrl}/session`, pid: idlePid },
       { name: "session-same-answer", url: copyUrl, pid: copy.child.pid },
     ];
     const wrkOptions = { threads: 1, connections: 64, seconds: REFRESH_S };
@@ -356,7 +366,12 @@ export async function runFleetBench(options: FleetBenchOptions = {}): Promise<
         firstToLastApplied: spans,
         meanPollSeconds: meanPollSeconds(metrics),
       },
-      rssMiB: { allAvailable: rssBefore, afterCpuPhase: rssAfter, afterWrk: rssEnd },
+      rssMiB: {
+        allAvailable: rssBefore,
+        afterCpuPhase: rssAfter,
+        afterWrk: rssEnd,
+        cpuPhasePerPeriod: rssPerPeriod,
+      },
       throughput: {
         generator: `wrk -t1 -c64 -d${REFRESH_S}s, ${wrkRounds} runs per target, alternating`,
         answer,
@@ -365,6 +380,10 @@ export async function runFleetBench(options: FleetBenchOptions = {}): Promise<
           requests: round2(rps("session") / rps("session-same-answer")),
           cpu: round2(cpuUs("session-same-answer") / cpuUs("session")),
           target: "≥ 0.9",
+        },
+        oneServerRatio: {
+          requests: round2(rps("session-one-server") / rps("session-same-answer")),
+          cpu: round2(cpuUs("session-same-answer") / cpuUs("session-one-server")),
         },
       },
     };
@@ -404,11 +423,12 @@ export function fleetTables(result: Record<string, unknown>): string {
     polling: Record<string, Record<string, unknown>>;
     cpu: Record<string, number | string>;
     roundTimeMs: { firstToLastApplied: number[]; meanPollSeconds: number };
-    rssMiB: Record<string, number>;
+    rssMiB: Record<string, number | number[]>;
     throughput: {
       generator: string;
       targets: Record<string, Record<string, { min: number; median: number; max: number }>>;
       ratio: { requests: number; cpu: number };
+      oneServerRatio: { requests: number; cpu: number };
     };
   };
   const all = r.polling.allRounds as {
@@ -439,6 +459,9 @@ export function fleetTables(result: Record<string, unknown>): string {
       round1(r.roundTimeMs.meanPollSeconds * 1000)
     } ms | |`,
     `| RSS: all available → after CPU phase → after wrk | ${r.rssMiB.allAvailable} → ${r.rssMiB.afterCpuPhase} → ${r.rssMiB.afterWrk} MiB | |`,
+    `| RSS at each period of the CPU phase | ${
+      (r.rssMiB.cpuPhasePerPeriod as unknown as number[]).join(", ")
+    } MiB | |`,
     "",
     `${r.throughput.generator}:`,
     "",
@@ -457,6 +480,7 @@ export function fleetTables(result: Record<string, unknown>): string {
   lines.push(
     "",
     `\`/session\` ÷ its same-answer minimum: **${r.throughput.ratio.requests}** by req/s, ${r.throughput.ratio.cpu} by server CPU per request (target ≥ 0.9).`,
+    `The same for the session server with one simulation server: ${r.throughput.oneServerRatio.requests} by req/s, ${r.throughput.oneServerRatio.cpu} by CPU.`,
   );
   return lines.join("\n");
 }
