@@ -134,7 +134,12 @@ async function reportPolls(standIns: readonly StandIn[]): Promise<Map<string, nu
     const writer = standIn.child.stdin.getWriter();
     await writer.write(new TextEncoder().encode("report\n"));
     writer.releaseLock();
-    const line = await standIn.line(/^\{/);
+    const line = await Promise.race([
+      standIn.line(/^\{/),
+      standIn.child.status.then((status) => {
+        throw new Error(`a stand-in process exited (${status.code}) before reporting`);
+      }),
+    ]);
     for (const [address, times] of Object.entries(JSON.parse(line) as Record<string, number[]>)) {
       polls.set(address, times);
     }

@@ -9,7 +9,8 @@
  * figures to apply each round while `GET /session` keeps naming the same server.
  *
  * Every answer's wall-clock time (ms, `performance.timeOrigin + performance.now()`) is kept per
- * address. A line `report` on stdin prints them all as one JSON line `{"<address>": [t, …], …}`.
+ * address. A line `report` on stdin prints them all as one JSON line `{"<address>": [t, …], …}`;
+ * the end of stdin ends the process.
  * It prints `listening <n>` once all its addresses are bound.
  *
  * Usage: `deno run --allow-net bench/fleet_stand_in.ts <port> <firstIndex> <address,address,…>`.
@@ -58,4 +59,6 @@ if (import.meta.main) {
   for await (const line of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
     if (line.includes("report")) console.log(JSON.stringify(Object.fromEntries(polls)));
   }
+  // stdin closed: the bench is gone (even killed), so nothing is left listening behind it.
+  Deno.exit(0);
 }
