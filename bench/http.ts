@@ -87,7 +87,8 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-function spread(values: readonly number[], digits: number): Spread {
+/** min / median / max of `values`, rounded to `digits` decimals. */
+export function spread(values: readonly number[], digits: number): Spread {
   const round = (x: number) => Math.round(x * 10 ** digits) / 10 ** digits;
   return {
     min: round(Math.min(...values)),
@@ -97,12 +98,13 @@ function spread(values: readonly number[], digits: number): Spread {
 }
 
 /** A baseline process (bench/baseline.ts) that has printed its port. */
-interface Baseline {
+export interface Baseline {
   readonly child: Deno.ChildProcess;
   readonly port: number;
 }
 
-async function startBaseline(args: string[]): Promise<Baseline> {
+/** Starts bench/baseline.ts with `args` and waits for its port. */
+export async function startBaseline(args: string[]): Promise<Baseline> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net=127.0.0.1", BASELINE, ...args],
     stdin: "null",
@@ -129,19 +131,21 @@ async function startBaseline(args: string[]): Promise<Baseline> {
   return { child, port: Number(text.match(/listening (\d+)/)![1]) };
 }
 
-async function stopBaseline(baseline: Baseline): Promise<void> {
+/** Stops a baseline and waits for its exit. */
+export async function stopBaseline(baseline: Baseline): Promise<void> {
   try {
     baseline.child.kill("SIGTERM");
   } catch { /* already gone */ }
   await baseline.child.status;
 }
 
-async function fetchAnswer(url: string): Promise<Answer> {
+/** The answer `url` gives now. */
+export async function fetchAnswer(url: string): Promise<Answer> {
   return await answerOf(await fetch(url));
 }
 
 /** Throws unless the baseline gives the same status and headers (and body when `body`). */
-async function assertSameAnswer(
+export async function assertSameAnswer(
   real: Answer,
   baselineUrl: string,
   what: string,

@@ -3,18 +3,19 @@
  * session server's subscribers, the simulation server's sessions), prints the figures, writes them
  * with the machine's facts to `bench/results.json`, and prints Markdown tables for BENCHMARKS.md.
  *
- * Options: `--only http|session|simulation|lease|queue` (comma-separated), `--rounds N` and
- * `--seconds N` (wrk rounds over all targets, default 5, and seconds per wrk run, default 5),
+ * Options: `--only http|session|simulation|lease|queue|fleet` (comma-separated), `--rounds N`
+ * and `--seconds N` (wrk rounds over all targets, default 5, and seconds per wrk run, default 5),
  * `--sessions N` (sequential simulation sessions, default 200), `--concurrent N` (simulation
  * sessions started at once, and held open while single ones are measured, default 100),
  * `--held-samples N` (single sessions measured per mode, beside the held ones and on an idle
- * server, default 1000), `--out FILE` (default bench/results.json). The HTTP part needs `wrk`
- * (`apt-get install -y wrk`).
+ * server, default 1000), `--out FILE` (default bench/results.json). The HTTP and fleet parts need
+ * `wrk` (`apt-get install -y wrk`).
  *
  * @module
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { fleetTables, runFleetBench } from "./fleet.ts";
 import { httpTables, runHttpBench } from "./http.ts";
 import { runLeaseBench } from "./lease.ts";
 import { runQueueBench } from "./queue.ts";
@@ -23,7 +24,7 @@ import { runSimulationBench } from "./simulation.ts";
 import type { Summary } from "./stats.ts";
 import { findWrk, WRK_MISSING } from "./wrk.ts";
 
-const BENCHES = ["http", "session", "simulation", "lease", "queue"];
+const BENCHES = ["http", "session", "simulation", "lease", "queue", "fleet"];
 
 /** Facts about the machine the figures were measured on. */
 export function machineFacts(): Record<string, unknown> {
@@ -319,7 +320,7 @@ async function main(args: string[]): Promise<number> {
     number,
     number,
   ];
-  if (which.includes("http") && findWrk() === undefined) {
+  if ((which.includes("http") || which.includes("fleet")) && findWrk() === undefined) {
     console.error(WRK_MISSING);
     return 1;
   }
@@ -349,6 +350,12 @@ async function main(args: string[]): Promise<number> {
   }
   if (which.includes("lease")) {
     results.lease = await run("slot lease", () => runLeaseBench((line) => console.error(line)));
+  }
+  if (which.includes("fleet")) {
+    results.fleet = await run(
+      "1,000 simulation servers",
+      () => runFleetBench({ progress: (line) => console.error(line) }),
+    );
   }
   machine.loadAverageAtEnd = loadAverage();
 
@@ -394,6 +401,14 @@ async function main(args: string[]): Promise<number> {
       "### Slot leases",
       "",
       "error" in results.lease ? genericTable(results.lease) : leaseTables(results.lease),
+    );
+  }
+  if (isRecord(results.fleet)) {
+    out.push(
+      "",
+      "### Session server: 1,000 simulation servers",
+      "",
+      "error" in results.fleet ? genericTable(results.fleet) : fleetTables(results.fleet),
     );
   }
   console.log(out.join("\n"));

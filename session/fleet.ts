@@ -46,8 +46,11 @@ export interface FleetDeps {
   readonly timeoutMs: number;
   /** When a server becomes full and available again (`fullAt`, `availableAt`). */
   readonly thresholds: LoadThresholds;
-  /** Called after any server's state changed (availability may have changed). */
-  readonly onUpdate: () => void;
+  /**
+   * Called after any server's state changed (availability may have changed): with the server
+   * whose poll result was just applied, or with nothing after a reconfigure (any may have changed).
+   */
+  readonly onUpdate: (changed?: ServerView) => void;
   readonly onTransition: (transition: Transition) => void;
   /** Hears each poll's outcome and how long it took, in seconds (`/metrics`). */
   readonly onPoll?: (entry: string, outcome: PollOutcome, seconds: number) => void;
@@ -129,6 +132,8 @@ export function parseLoad(body: string): number | undefined {
 
 interface Slot {
   readonly entry: string;
+  /** Its place in the config order (in `views`). */
+  index: number;
   readonly url: string;
   state: ServerState;
   inFlight: Promise<void> | undefined;
@@ -143,8 +148,9 @@ interface Slot {
 
 /** Creates the fleet; polling starts with `start()`. */
 export function createFleet(deps: FleetDeps): Fleet {
-  const newSlot = (entry: string): Slot => ({
+  const newSlot = (entry: string, index: number): Slot => ({
     entry,
+    index,
     url: loadUrl(entry, deps.mode),
     state: { kind: "unknown" },
     inFlight: undefined,
@@ -155,6 +161,11 @@ export function createFleet(deps: FleetDeps): Fleet {
     removed: false,
   });
   let slots: Slot[] = deps.entries.map(newSlot);
+  /**
+   * `servers()`'s views, in config order. A poll result replaces its own server's view, so that
+   * applying one result costs the same with 1,000 servers as with one (a round stays O(servers)).
+   */
+  let views: ServerView[] = slots.map(({ entry, state }) => ({ entry, state }));
   // Read at each use: a reload may change them.
   let { refreshMs, timeoutMs, thresholds } = deps;
   let stopRounds: (() => void) | undefined;
@@ -165,9 +176,11 @@ export function createFleet(deps: FleetDeps): Fleet {
     const before = slot.state;
     const state = nextState(before, outcome, thresholds);
     slot.state = state;
+    const view = { entry: slot.entry, state };
+    views[slot.index] = view;
     const transition = transitionOf(slot.entry, before, state);
     if (transition) deps.onTransition(transition);
-    deps.onUpdate();
+    deps.onUpdate(view);
   };
 
   const query = async (slot: Slot, abort: AbortController): Promise<PollOutcome> => {
@@ -244,7 +257,8 @@ export function createFleet(deps: FleetDeps): Fleet {
   const leaving = new Set<Slot>();
 
   return {
-    servers: () => slots.map(({ entry, state }) => ({ entry, state })),
+    // A copy: callers may keep it as a snapshot (the load history does).
+    servers: () => views.slice(),
     details: () =>
       slots.map((slot) => ({
         entry: slot.entry,
@@ -257,11 +271,13 @@ export function createFleet(deps: FleetDeps): Fleet {
     reconfigure(settings) {
       if (stopped) return;
       const kept = new Map(slots.map((slot) => [slot.entry, slot]));
-      slots = [...new Set(settings.entries)].map((entry) => {
-        const slot = kept.get(entry) ?? newSlot(entry);
+      slots = [...new Set(settings.entries)].map((entry, index) => {
+        const slot = kept.get(entry) ?? newSlot(entry, index);
+        slot.index = index;
         kept.delete(entry);
         return slot;
       });
+      views = slots.map(({ entry, state }) => ({ entry, state }));
       for (const slot of kept.values()) {
         slot.removed = true;
         slot.abort?.abort();

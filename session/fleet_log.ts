@@ -50,10 +50,18 @@ export interface ServerRecord {
 export interface FleetLog {
   /** A poll of `entry` ended with `outcome` at `now` (the fleet's `onPoll`). */
   polled(entry: string, outcome: PollOutcome, now: number): void;
-  /** The fleet's states after any update (the fleet's `onUpdate`): records standing changes. */
+  /**
+   * The fleet's whole list after a change of it (a reload): records standing changes and forgets
+   * the servers no longer listed.
+   */
   updated(servers: readonly ServerView[], now: number): void;
   /** `entry` joined or left the fleet through the DNS entry `via` (before the fleet's update). */
   membership(entry: string, how: Membership, via: string, now: number): void;
+  /**
+   * One server's state after its poll result was applied (the fleet's `onUpdate`): records its
+   * standing change, if any, at the cost of that one server whatever the size of the fleet.
+   */
+  changed(server: ServerView, now: number): void;
   /** What is known of `entry`. */
   record(entry: string): ServerRecord;
   /** The last changes, newest first. */
@@ -67,6 +75,16 @@ export function createFleetLog(): FleetLog {
   const records = new Map<string, ServerRecord>();
   const standings = new Map<string, Standing>();
   const changes: StandingChange[] = [];
+  /** Records `entry`'s standing; false when it is not a change to list. */
+  const note = ({ entry, state }: ServerView, now: number): boolean => {
+    const to = standingOf(state);
+    const from = standings.get(entry) ?? "unknown";
+    if (from === to) return false;
+    standings.set(entry, to);
+    if (from === "unknown" && to !== "down") return false;
+    changes.unshift({ at: now, entry, from, to, load: answeredLoad(state) });
+    return true;
+  };
   return {
     polled(entry, outcome, now) {
       if (outcome.kind !== "up") return;
@@ -74,14 +92,9 @@ export function createFleetLog(): FleetLog {
     },
     updated(servers, now) {
       const listed = new Set<string>();
-      for (const { entry, state } of servers) {
-        listed.add(entry);
-        const to = standingOf(state);
-        const from = standings.get(entry) ?? "unknown";
-        if (from === to) continue;
-        standings.set(entry, to);
-        if (from === "unknown" && to !== "down") continue;
-        changes.unshift({ at: now, entry, from, to, load: answeredLoad(state) });
+      for (const server of servers) {
+        listed.add(server.entry);
+        note(server, now);
       }
       changes.splice(CHANGES_KEPT);
       // A server taken out of the list (a reload) is forgotten; its past changes stay listed.
@@ -95,6 +108,9 @@ export function createFleetLog(): FleetLog {
       const from = how === "joined" ? "absent" : standings.get(entry) ?? "unknown";
       changes.unshift({ at: now, entry, from, to: how, load: undefined, via });
       changes.splice(CHANGES_KEPT);
+    },
+    changed(server, now) {
+      if (note(server, now)) changes.splice(CHANGES_KEPT);
     },
     record: (entry) => records.get(entry) ?? NOTHING,
     changes: () => changes,

@@ -8,6 +8,7 @@ import {
   DEFAULT_THRESHOLDS,
   type LoadThresholds,
   type ServerState,
+  type ServerView,
 } from "../../session/load_rules.ts";
 import { FakeClock, flush } from "../fakes/fake_clock.ts";
 import { FakeFetch, recordingLogger } from "./_fakes.ts";
@@ -20,7 +21,7 @@ const url = (entry: string) => `http://${entry}/load`;
 interface Options {
   readonly refreshMs?: number;
   readonly timeoutMs?: number;
-  readonly onUpdate?: () => void;
+  readonly onUpdate?: (changed?: ServerView) => void;
   /** Default: the stock 99 / 90. */
   readonly thresholds?: LoadThresholds;
 }
@@ -41,9 +42,9 @@ function fleetOf(entries: string[], options: Options = {}) {
     refreshMs: options.refreshMs ?? 1000,
     timeoutMs: options.timeoutMs ?? 500,
     thresholds: options.thresholds ?? DEFAULT_THRESHOLDS,
-    onUpdate: () => {
+    onUpdate: (changed) => {
       updates++;
-      options.onUpdate?.();
+      options.onUpdate?.(changed);
     },
     onTransition: (transition) => transitions.push(transition),
   });
@@ -294,4 +295,50 @@ Deno.test("with SSL or portRewrite the fleet polls https://<entry>/load", async 
   fleet.start();
   await fleet.stop();
   assert.deepEqual(net.calls.map((c) => c.url), ["https://host.test/2000/load"]);
+});
+
+Deno.test("each poll result reaches onUpdate with its own server; servers() is a snapshot later results leave alone", async () => {
+  const seen: (ServerView | undefined)[] = [];
+  const { clock, net, fleet } = fleetOf([A, B], { onUpdate: (changed) => seen.push(changed) });
+  net.load(url(A), 10);
+  net.load(url(B), 20);
+  try {
+    fleet.start();
+    await flush();
+    assert.deepEqual(seen, [
+      { entry: A, state: { kind: "up", load: 10, full: false } },
+      { entry: B, state: { kind: "up", load: 20, full: false } },
+    ]);
+    const before = fleet.servers();
+    net.load(url(A), 30);
+    await clock.advance(1000);
+    assert.deepEqual(before.map((s) => s.state), [
+      { kind: "up", load: 10, full: false },
+      { kind: "up", load: 20, full: false },
+    ], "an earlier snapshot keeps the states it had");
+    assert.deepEqual(fleet.servers()[0], {
+      entry: A,
+      state: { kind: "up", load: 30, full: false },
+    });
+
+    seen.length = 0;
+    fleet.reconfigure({
+      entries: [C, B, A],
+      refreshMs: 1000,
+      timeoutMs: 500,
+      thresholds: DEFAULT_THRESHOLDS,
+    });
+    assert.deepEqual(seen, [undefined], "after a reconfigure any server may have changed");
+    assert.deepEqual(fleet.servers().map((s) => s.entry), [C, B, A]);
+    net.load(url(C), 5);
+    net.load(url(A), 40);
+    await clock.advance(1000);
+    assert.deepEqual(fleet.servers(), [
+      { entry: C, state: { kind: "up", load: 5, full: false } },
+      { entry: B, state: { kind: "up", load: 20, full: false } },
+      { entry: A, state: { kind: "up", load: 40, full: false } },
+    ], "a result lands on its own server in the new order");
+  } finally {
+    await fleet.stop();
+  }
 });

@@ -39,3 +39,26 @@ Deno.test("a server that joins or leaves keeps every other server's series under
   assert.deepEqual(history.columns(["c", "b"]).servers, [[null, null, 50], [20, 30, 40]]);
   assert.deepEqual(history.columns(["a"]).servers, [[10, null, null]]);
 });
+
+Deno.test("records within one second are not read until the second is over or the chart asks", () => {
+  const history = createLoadHistory();
+  let reads = 0;
+  /** A list of servers that counts how often its servers are read. */
+  const counted = (load: number): ServerView[] =>
+    new Proxy([up("a", load), up("b", load + 1)], {
+      get(target, key, receiver) {
+        if (typeof key === "string" && /^\d+$/.test(key)) reads++;
+        return Reflect.get(target, key, receiver);
+      },
+    });
+  for (let i = 0; i < 1000; i++) history.record(counted(i % 50), 5_000_000 + i % 1000);
+  assert.equal(reads, 0, "1,000 records in one second read no server");
+  history.record(counted(7), 5_001_000);
+  // The loads and the average of the last record of 5,000 s: its 2 servers, read twice.
+  assert.equal(reads, 4, "the next second takes the sample of the one before from its last record");
+  assert.deepEqual(history.columns(["a", "b"]), {
+    timestamp: [5000, 5001],
+    average: [49.5, 7.5],
+    servers: [[49, 7], [50, 8]],
+  });
+});

@@ -70,6 +70,34 @@ Deno.test("the fleet log keeps each server's last answer and slots, and standing
   );
 });
 
+Deno.test("the fleet log records one server's change as a whole-list update would, and a reload's list forgets removed servers", () => {
+  const log = createFleetLog();
+  log.polled(A, { kind: "up", load: 40 }, T0);
+  log.changed({ entry: A, state: up(40) }, T0);
+  log.changed({ entry: B, state: down }, T0);
+  assert.deepEqual(log.changes(), [
+    { at: T0, entry: B, from: "unknown", to: "down", load: undefined },
+  ], "a first answer is not a change; a first failure is");
+  log.changed({ entry: A, state: up(99.5, { full: true }) }, T0 + 1000);
+  log.changed({ entry: A, state: up(99.7, { full: true }) }, T0 + 2000);
+  assert.deepEqual(log.changes()[0], {
+    at: T0 + 1000,
+    entry: A,
+    from: "available",
+    to: "full",
+    load: 99.5,
+  });
+  assert.equal(log.changes().length, 2, "the same standing again is no change");
+  for (let i = 0; i < CHANGES_KEPT + 5; i++) {
+    log.changed({ entry: C, state: i % 2 ? up(10) : down }, T0 + 3000 + i);
+  }
+  assert.equal(log.changes().length, CHANGES_KEPT);
+  log.updated([{ entry: B, state: down }], T0 + 9000);
+  assert.deepEqual(log.record(A), { answeredAt: undefined, slots: undefined }, "A left the list");
+  log.changed({ entry: A, state: up(10) }, T0 + 9500);
+  assert.equal(log.changes()[0]!.at, T0 + 3000 + CHANGES_KEPT + 4, "back as unknown: no change");
+});
+
 Deno.test("the fleet log keeps the last changes only", () => {
   const log = createFleetLog();
   log.updated([{ entry: A, state: up(10) }], T0);

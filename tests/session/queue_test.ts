@@ -49,6 +49,7 @@ function queueWith(settings: Partial<QueueSettings> = {}) {
     servers: () => [],
     subscribers: () => 0,
     queued: () => queue.length,
+    dns: () => [],
   });
   const queue = createWaitQueue<Page>({
     clock,

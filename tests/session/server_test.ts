@@ -259,7 +259,7 @@ Deno.test("GET /monitor escapes every value, shows each state and averages answe
       assert.match(page, /<h1>Webots session server<\/h1>/);
       const started = new Date(2026, 10, 21, 6, 3, 9).toISOString().slice(0, 19);
       assert.ok(page.includes(`<p>Started ${started.replace("T", " ")} — all times are UTC.`));
-      assert.ok(page.includes("Managing 3 simulation servers:"));
+      assert.ok(page.includes('Managing <span id="managed">3 simulation servers</span>:'));
       assert.deepEqual(
         [...page.matchAll(/<script\b[^>]*>/g)].map((m) => m[0]),
         ["uPlot.iife.min.js", "live_chart.js", "session_monitor.js"].map((f) =>
@@ -361,6 +361,11 @@ Deno.test("GET /monitor/data has the rows, the average and one history sample pe
         s0: [10, 99],
         s1: [null, 40],
       },
+      series: [
+        { key: "average", label: "average", color: "#222", width: 2.5 },
+        { key: "s0", label: A, color: "#1f77b4" },
+        { key: "s1", label: B, color: "#ff7f0e" },
+      ],
     });
     assert.equal("leases" in data, false, "no leases section without the lease feature");
   } finally {
