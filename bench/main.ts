@@ -5,8 +5,9 @@
  *
  * Options: `--only http|session|simulation|lease|queue` (comma-separated), `--rounds N` and `--seconds N`
  * (wrk rounds over all targets, default 5, and seconds per wrk run, default 5), `--sessions N`
- * (sequential simulation sessions, default 200), `--concurrent N` (default 50), `--out FILE`
- * (default bench/results.json). The HTTP part needs `wrk` (`apt-get install -y wrk`).
+ * (sequential simulation sessions, default 200), `--concurrent N` (default 50), `--subscribers N`
+ * (availability subscribers; default: as many as the session server may hold), `--changes N`
+ * (availability changes timed, default 6), `--out FILE` (default bench/results.json). The HTTP part needs `wrk` (`apt-get install -y wrk`).
  *
  * @module
  */
@@ -15,7 +16,7 @@ import { parseArgs } from "node:util";
 import { httpTables, runHttpBench } from "./http.ts";
 import { runLeaseBench } from "./lease.ts";
 import { runQueueBench } from "./queue.ts";
-import { runSessionBench } from "./session.ts";
+import { runSessionBench, subscriberTables } from "./session.ts";
 import { runSimulationBench } from "./simulation.ts";
 import type { Summary } from "./stats.ts";
 import { findWrk, WRK_MISSING } from "./wrk.ts";
@@ -70,7 +71,7 @@ function humanLines(value: unknown, indent = ""): string[] {
   return lines;
 }
 
-/** Rows `| path | value |` for any result object (the session bench's shape is its own). */
+/** Rows `| path | value |` for any result object. */
 function genericTable(result: Record<string, unknown>): string {
   const rows: string[] = ["| Figure | Value |", "| --- | --- |"];
   const walk = (value: unknown, path: string) => {
@@ -225,6 +226,8 @@ async function main(args: string[]): Promise<number> {
       seconds: { type: "string", default: "5" },
       sessions: { type: "string", default: "200" },
       concurrent: { type: "string", default: "50" },
+      subscribers: { type: "string" },
+      changes: { type: "string", default: "6" },
       out: { type: "string", default: join(import.meta.dirname ?? ".", "results.json") },
     },
   });
@@ -233,12 +236,29 @@ async function main(args: string[]): Promise<number> {
     console.error(`--only takes ${BENCHES.join(", ")} (comma-separated)`);
     return 2;
   }
-  const counts = [values.rounds, values.seconds, values.sessions, values.concurrent].map(Number);
+  const counts = [
+    values.rounds,
+    values.seconds,
+    values.sessions,
+    values.concurrent,
+    values.changes,
+    values.subscribers ?? "1",
+  ].map(Number);
   if (counts.some((n) => !Number.isInteger(n) || n < 1)) {
-    console.error("--rounds, --seconds, --sessions and --concurrent must be positive integers");
+    console.error(
+      "--rounds, --seconds, --sessions, --concurrent, --changes and --subscribers must be " +
+        "positive integers",
+    );
     return 2;
   }
-  const [rounds, seconds, sessions, concurrent] = counts as [number, number, number, number];
+  const [rounds, seconds, sessions, concurrent, changes] = counts as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const subscribers = values.subscribers === undefined ? undefined : Number(values.subscribers);
   if (which.includes("http") && findWrk() === undefined) {
     console.error(WRK_MISSING);
     return 1;
@@ -253,7 +273,10 @@ async function main(args: string[]): Promise<number> {
     );
   }
   if (which.includes("session")) {
-    results.session = await run("session", runSessionBench);
+    results.session = await run(
+      "session",
+      () => runSessionBench({ subscribers, changes, progress: (line) => console.error(line) }),
+    );
   }
   if (which.includes("queue")) {
     results.queue = await run("queue", runQueueBench);
@@ -292,7 +315,14 @@ async function main(args: string[]): Promise<number> {
     );
   }
   if (isRecord(results.session)) {
-    out.push("", "### Session server", "", genericTable(results.session));
+    out.push(
+      "",
+      "### Session server: availability subscribers",
+      "",
+      "error" in results.session
+        ? genericTable(results.session)
+        : subscriberTables(results.session),
+    );
   }
   if (isRecord(results.queue)) {
     out.push("", "### Queue", "", genericTable(results.queue));

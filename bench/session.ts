@@ -301,6 +301,11 @@ async function sessionServer(options: SessionBenchOptions, changes: number) {
         heapPerSubscriberKiB: heapIdle && heapWith
           ? round2((heapWith.mib - heapIdle.mib) * 1024 / connect.open)
           : undefined,
+        // Without a GC while idle (a small heap may have none), the idle heap counts as zero.
+        heapPerSubscriberAtMostKiB: heapWith
+          ? round2(heapWith.mib * 1024 / connect.open)
+          : undefined,
+        heapLastGc: heapWith?.gc,
         heapSource: "V8 --trace-gc: heap in use after the last GC before each reading",
       },
       changes: figures,
@@ -413,4 +418,50 @@ if (import.meta.main) {
       2,
     ),
   );
+}
+
+/** Markdown tables of a `runSessionBench` result for BENCHMARKS.md. */
+export function subscriberTables(result: Record<string, unknown>): string {
+  // deno-lint-ignore no-explicit-any
+  const r = (result as any).subscribers;
+  const b = r.bareBaseline;
+  const e = r.estimate100k;
+  const s = (x: Summary) => `${x.p50} / ${x.p99} / ${x.max} ms`;
+  const cores = (xs: number[]) => xs.join(", ");
+  const rows = [
+    "| Measure | Session server | Bare baseline (`Deno.upgradeWebSocket`, one send loop) |",
+    "| --- | --- | --- |",
+    `| subscribers open (failed to connect) | ${r.subscribers} (${r.failedToConnect}) | ${b.subscribers} |`,
+    `| descriptors open: idle → with them (limit) | ${r.descriptors.idle.total} → ${r.descriptors.withSubscribers.total} (${r.descriptors.limit}) | |`,
+    `| connecting them all | ${r.connect.ms} ms | ${b.connectMs} ms |`,
+    `| RSS idle → with them | ${r.memory.rssIdleMiB} → ${r.memory.rssWithMiB} MiB | ${b.rssIdleMiB} → ${b.rssWithMiB} MiB |`,
+    `| RSS per subscriber | ${r.memory.rssPerSubscriberKiB} KiB | ${b.rssPerSubscriberKiB} KiB |`,
+    `| V8 heap with them (after the last GC before the reading) | ${
+      r.memory.heapWithMiB === undefined
+        ? "no GC during the run"
+        : `${r.memory.heapWithMiB} MiB (${r.memory.heapLastGc}), ≤ ${r.memory.heapPerSubscriberAtMostKiB} KiB per subscriber`
+    } | |`,
+    `| change → all received, all ${r.changes.length} changes pooled, p50 / p99 / max | ${
+      s(r.allChangesMs)
+    } | ${s(b.allChangesMs)} |`,
+    `| worst p99 of one change (target ≤ 1 s) | ${r.worstP99Ms} ms | ${b.worstP99Ms} ms |`,
+    `| busiest subscriber process over a fan-out (cores) | ${r.maxClientCoresOverFanOut} | ${b.maxClientCoresOverFanOut} |`,
+    `| busiest server over a fan-out (cores) | ${r.maxServerCoresOverFanOut} | ${b.maxServerCoresOverFanOut} |`,
+    "",
+    "| Change | Session server p50 / p99 / max | server, subscriber processes (cores over the fan-out) | Bare p50 / p99 / max | bare, subscriber processes |",
+    "| --- | --- | --- | --- | --- |",
+    // deno-lint-ignore no-explicit-any
+    ...r.changes.map((c: any, i: number) => {
+      const bc = b.changes[i];
+      return `| ${i + 1} | ${s(c.latencyMs)} | ${c.cpu.serverCoresOverFanOut}; ${
+        cores(c.cpu.clientCoresOverFanOut)
+      } | ${bc ? s(bc.latencyMs) : ""} | ${
+        bc ? `${bc.cpu.serverCoresOverFanOut}; ${cores(bc.cpu.clientCoresOverFanOut)}` : ""
+      } |`;
+    }),
+    "",
+    `Straight-line estimate for 100,000 subscribers from this run: RSS ${e.rssGiB} GiB, ` +
+    `${e.descriptors} descriptors, fan-out p99 ${e.fanOutP99Ms} ms (max ${e.fanOutMaxMs} ms).`,
+  ];
+  return rows.join("\n");
 }
