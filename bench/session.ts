@@ -10,7 +10,9 @@
  * - the same fan-out from a bare baseline (bench/bare_broadcast.ts: `Deno.upgradeWebSocket`, one
  *   send loop) to the same number of sockets, with the same subscriber processes, in the same run.
  *
- * Run alone: `deno run -A bench/session.ts [--subscribers N] [--changes N]`.
+ * Run alone: `deno run -A bench/session.ts [--subscribers N] [--changes N] [--full-gc]`; with
+ * `--full-gc` every GC of the server is a full one, so that its heap readings are the live heap
+ * (and its latencies not the server's).
  *
  * @module
  */
@@ -42,6 +44,12 @@ export interface SessionBenchOptions {
   readonly subscribers?: number | undefined;
   /** Availability changes measured (default 6: 1→0→1→…). */
   readonly changes?: number;
+  /**
+   * Make every GC of the session server a full one (V8's `--gc-global`), so that each heap
+   * reading is the live heap. It slows the server down: the latencies of such a run are not the
+   * server's.
+   */
+  readonly fullGc?: boolean;
   readonly progress?: (line: string) => void;
 }
 
@@ -227,7 +235,7 @@ async function sessionServer(options: SessionBenchOptions, changes: number) {
     logDir: `${dir}/log`,
     loadRefresh: 0.2,
     loadTimeout: 1,
-  }, { dir, env: { DENO_V8_FLAGS: "--trace-gc" } });
+  }, { dir, env: { DENO_V8_FLAGS: options.fullGc ? "--trace-gc,--gc-global" : "--trace-gc" } });
   let clients: Client[] = [];
   try {
     const pid = childPid(session.pid);
@@ -254,6 +262,8 @@ async function sessionServer(options: SessionBenchOptions, changes: number) {
         `${limit}; RSS ${mib(rssIdle)} → ${mib(rssWith)} MiB`,
     );
 
+    // The last GC before the first change: the subscribers connected, no broadcast in flight.
+    const heapConnected = heapAfterLastGc(session.output(), pid);
     const figures: ChangeFigures[] = [];
     const all: number[] = [];
     for (let i = 0; i < changes; i++) {
@@ -272,8 +282,8 @@ async function sessionServer(options: SessionBenchOptions, changes: number) {
         `change ${i + 1} (→ ${expected}): ${describe(change)}`,
       );
     }
-    // Read after the changes: their sends made the GCs whose figures include every subscriber.
-    const heapWith = heapAfterLastGc(session.output(), pid);
+    // After the changes: a GC during a broadcast also counts the sends in flight.
+    const heapAfterChanges = heapAfterLastGc(session.output(), pid);
     await Promise.all(clients.map((c) => c.process.status));
     clients = [];
     return {
@@ -297,16 +307,15 @@ async function sessionServer(options: SessionBenchOptions, changes: number) {
         rssWithMiB: mib(rssWith),
         rssPerSubscriberKiB: round2((rssWith - rssIdle) / connect.open),
         heapIdleMiB: heapIdle?.mib,
-        heapWithMiB: heapWith?.mib,
-        heapPerSubscriberKiB: heapIdle && heapWith
-          ? round2((heapWith.mib - heapIdle.mib) * 1024 / connect.open)
-          : undefined,
+        heapConnected,
+        heapAfterChanges,
         // Without a GC while idle (a small heap may have none), the idle heap counts as zero.
-        heapPerSubscriberAtMostKiB: heapWith
-          ? round2(heapWith.mib * 1024 / connect.open)
+        heapPerSubscriberAtMostKiB: heapConnected
+          ? round2((heapConnected.mib - (heapIdle?.mib ?? 0)) * 1024 / connect.open)
           : undefined,
-        heapLastGc: heapWith?.gc,
-        heapSource: "V8 --trace-gc: heap in use after the last GC before each reading",
+        fullGc: options.fullGc === true,
+        heapSource: "V8 --trace-gc: heap in use after the last GC before each reading (after a " +
+          "scavenge it also counts the old generation's garbage)",
       },
       changes: figures,
       ...overall(figures, all),
@@ -406,13 +415,18 @@ export async function runSessionBench(
 if (import.meta.main) {
   const { values } = parseArgs({
     args: Deno.args,
-    options: { subscribers: { type: "string" }, changes: { type: "string", default: "6" } },
+    options: {
+      subscribers: { type: "string" },
+      changes: { type: "string", default: "6" },
+      "full-gc": { type: "boolean", default: false },
+    },
   });
   console.log(
     JSON.stringify(
       await runSessionBench({
         subscribers: values.subscribers === undefined ? undefined : Number(values.subscribers),
         changes: Number(values.changes),
+        fullGc: values["full-gc"],
       }),
       null,
       2,
@@ -436,10 +450,10 @@ export function subscriberTables(result: Record<string, unknown>): string {
     `| connecting them all | ${r.connect.ms} ms | ${b.connectMs} ms |`,
     `| RSS idle → with them | ${r.memory.rssIdleMiB} → ${r.memory.rssWithMiB} MiB | ${b.rssIdleMiB} → ${b.rssWithMiB} MiB |`,
     `| RSS per subscriber | ${r.memory.rssPerSubscriberKiB} KiB | ${b.rssPerSubscriberKiB} KiB |`,
-    `| V8 heap with them (after the last GC before the reading) | ${
-      r.memory.heapWithMiB === undefined
-        ? "no GC during the run"
-        : `${r.memory.heapWithMiB} MiB (${r.memory.heapLastGc}), ≤ ${r.memory.heapPerSubscriberAtMostKiB} KiB per subscriber`
+    `| V8 heap after the last GC before the first change | ${
+      r.memory.heapConnected === undefined
+        ? "no GC"
+        : `${r.memory.heapConnected.mib} MiB (${r.memory.heapConnected.gc}), ≤ ${r.memory.heapPerSubscriberAtMostKiB} KiB per subscriber`
     } | |`,
     `| change → all received, all ${r.changes.length} changes pooled, p50 / p99 / max | ${
       s(r.allChangesMs)
