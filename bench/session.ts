@@ -23,6 +23,7 @@ import { childPid, cpuSeconds, openFiles, openFilesLimit, rssKiB } from "./proc_
 import { startServer } from "../tests/helpers/server_process.ts";
 import { startFakeSimServer, wallClockMs } from "../tests/fakes/sim_server.ts";
 import { summarize, type Summary } from "./stats.ts";
+import { median } from "./http.ts";
 
 const HERE = import.meta.dirname ?? ".";
 const CLIENT = join(HERE, "subscriber_clients.ts");
@@ -406,6 +407,8 @@ export async function runSessionBench(
         descriptors: 100_000 + server.descriptors.idle.total + HEADROOM,
         fanOutP99Ms: Math.round(server.worstP99Ms * scale),
         fanOutMaxMs: Math.round(server.allChangesMs.max * scale),
+        // Steadier on a shared machine: what one change costs the server, whoever else runs.
+        serverCpuPerChangeS: round2(median(server.changes.map((c) => c.cpu.serverSeconds)) * scale),
       },
       seconds: Math.round((wallClockMs() - started) / 1000),
     },
@@ -475,7 +478,8 @@ export function subscriberTables(result: Record<string, unknown>): string {
     }),
     "",
     `Straight-line estimate for 100,000 subscribers from this run: RSS ${e.rssGiB} GiB, ` +
-    `${e.descriptors} descriptors, fan-out p99 ${e.fanOutP99Ms} ms (max ${e.fanOutMaxMs} ms).`,
+    `${e.descriptors} descriptors, fan-out p99 ${e.fanOutP99Ms} ms (max ${e.fanOutMaxMs} ms), ` +
+    `${e.serverCpuPerChangeS} s of server CPU per change (the fan-out's floor on one core).`,
   ];
   return rows.join("\n");
 }
