@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { stdoutLines } from "./stdout_lines.ts";
 import { childPid, cpuSeconds, openFiles, openFilesLimit, rssKiB } from "./proc_stats.ts";
-import { startServer } from "../tests/helpers/server_process.ts";
+import { type ServerProcess, startServer } from "../tests/helpers/server_process.ts";
 import { startFakeSimServer, wallClockMs } from "../tests/fakes/sim_server.ts";
 import { summarize, type Summary } from "./stats.ts";
 import { median } from "./http.ts";
@@ -56,6 +56,7 @@ export interface SessionBenchOptions {
 
 interface Client {
   readonly process: Deno.ChildProcess;
+  /** The first stdout line matching `pattern`; rejects if its output ends without one. */
   line(pattern: RegExp): Promise<string>;
 }
 
@@ -133,13 +134,21 @@ interface Connected {
 async function connectAll(port: number, total: number, changes: number, serverPid: number) {
   const started = performance.now();
   const clients = spawnClients(port, total, changes);
-  const clientLimits = checkClientLimits(clients, total);
-  const meter = cpuMeter([serverPid, ...clients.map((c) => c.process.pid)]);
-  const connected = await Promise.all(
-    clients.map(async (c) =>
-      JSON.parse((await c.line(/^connected /)).slice("connected ".length)) as Connected
-    ),
-  );
+  let clientLimits: number[];
+  let meter: ReturnType<typeof cpuMeter>;
+  let connected: Connected[];
+  try {
+    clientLimits = checkClientLimits(clients, total);
+    meter = cpuMeter([serverPid, ...clients.map((c) => c.process.pid)]);
+    connected = await Promise.all(
+      clients.map(async (c) =>
+        JSON.parse((await c.line(/^connected /)).slice("connected ".length)) as Connected
+      ),
+    );
+  } catch (error) {
+    await stopClients(clients);
+    throw error;
+  }
   const cpu = meter();
   return {
     clients,
@@ -230,13 +239,20 @@ async function sessionServer(options: SessionBenchOptions, changes: number) {
   const say = options.progress ?? (() => {});
   const sim = startFakeSimServer({ load: 10 });
   const dir = await Deno.makeTempDir({ prefix: "session-bench-" });
-  const session = await startServer("session", {
-    port: 0,
-    simulationServers: [sim.entry],
-    logDir: `${dir}/log`,
-    loadRefresh: 0.2,
-    loadTimeout: 1,
-  }, { dir, env: { DENO_V8_FLAGS: options.fullGc ? "--trace-gc,--gc-global" : "--trace-gc" } });
+  let session: ServerProcess;
+  try {
+    session = await startServer("session", {
+      port: 0,
+      simulationServers: [sim.entry],
+      logDir: `${dir}/log`,
+      loadRefresh: 0.2,
+      loadTimeout: 1,
+    }, { dir, env: { DENO_V8_FLAGS: options.fullGc ? "--trace-gc,--gc-global" : "--trace-gc" } });
+  } catch (error) {
+    await sim.close();
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  }
   let clients: Client[] = [];
   try {
     const pid = childPid(session.pid);
@@ -248,7 +264,12 @@ async function sessionServer(options: SessionBenchOptions, changes: number) {
     const filesIdle = openFiles(pid);
     const rssIdle = rssKiB(pid);
     const heapIdle = heapAfterLastGc(session.output(), pid);
-    const total = options.subscribers ?? limit - filesIdle.total - HEADROOM;
+    const most = limit - filesIdle.total;
+    const total = options.subscribers ?? most - HEADROOM;
+    if (total > most) {
+      // Past the limit the extra connections wait in the listen backlog and never open.
+      throw new Error(`the session server may hold at most ${most} subscribers, ${total} asked`);
+    }
     say(
       `session server pid ${pid}: open-files limit ${limit}, ${filesIdle.total} open idle ` +
         `(${JSON.stringify(filesIdle.byKind)}); opening ${total} subscribers`,
