@@ -81,6 +81,16 @@ async function ask(conn: Deno.Conn): Promise<string> {
   }
 }
 
+/** The named variables of this process's environment that are set. */
+function passThrough(...names: string[]): Record<string, string> {
+  return Object.fromEntries(
+    names.flatMap((name) => {
+      const value = Deno.env.get(name);
+      return value === undefined ? [] : [[name, value]];
+    }),
+  );
+}
+
 /** User + system CPU seconds of `pid` so far. */
 function cpuSeconds(pid: number): number {
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -95,8 +105,10 @@ Deno.test("out of file descriptors, the engine says so once, does not spin, and 
     stdin: "null",
     stdout: "piped",
     stderr: "inherit",
+    // Only what Deno needs to find its cache: the rest (NODE_EXTRA_CA_CERTS, …) would make the
+    // runtime open files of its own at the limit and warn about them.
     clearEnv: true,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...passThrough("HOME", "DENO_DIR", "PATH") },
   }).spawn();
   const events = new Events(child.stdout);
   const accepted: Deno.Conn[] = [];
