@@ -8,8 +8,9 @@
  * `--sessions N` (sequential simulation sessions, default 200), `--concurrent N` (simulation
  * sessions started at once, and held open while single ones are measured, default 100),
  * `--held-samples N` (single sessions measured per mode, beside the held ones and on an idle
- * server, default 1000), `--out FILE` (default bench/results.json). The HTTP and fleet parts need
- * `wrk` (`apt-get install -y wrk`).
+ * server, default 1000), `--subscribers N` (availability subscribers; default: as many as the
+ * session server may hold), `--changes N` (availability changes timed, default 6), `--out FILE`
+ * (default bench/results.json). The HTTP and fleet parts need `wrk` (`apt-get install -y wrk`).
  *
  * @module
  */
@@ -19,7 +20,7 @@ import { fleetTables, runFleetBench } from "./fleet.ts";
 import { httpTables, runHttpBench } from "./http.ts";
 import { runLeaseBench } from "./lease.ts";
 import { runQueueBench } from "./queue.ts";
-import { runSessionBench } from "./session.ts";
+import { runSessionBench, subscriberTables } from "./session.ts";
 import { runSimulationBench } from "./simulation.ts";
 import type { Summary } from "./stats.ts";
 import { findWrk, WRK_MISSING } from "./wrk.ts";
@@ -74,7 +75,7 @@ function humanLines(value: unknown, indent = ""): string[] {
   return lines;
 }
 
-/** Rows `| path | value |` for any result object (the session bench's shape is its own). */
+/** Rows `| path | value |` for any result object. */
 function genericTable(result: Record<string, unknown>): string {
   const rows: string[] = ["| Figure | Value |", "| --- | --- |"];
   const walk = (value: unknown, path: string) => {
@@ -292,6 +293,8 @@ async function main(args: string[]): Promise<number> {
       sessions: { type: "string", default: "200" },
       concurrent: { type: "string", default: "100" },
       "held-samples": { type: "string", default: "1000" },
+      subscribers: { type: "string" },
+      changes: { type: "string", default: "6" },
       out: { type: "string", default: join(import.meta.dirname ?? ".", "results.json") },
     },
   });
@@ -306,20 +309,25 @@ async function main(args: string[]): Promise<number> {
     values.sessions,
     values.concurrent,
     values["held-samples"],
+    values.changes,
+    values.subscribers ?? "1",
   ].map(Number);
   if (counts.some((n) => !Number.isInteger(n) || n < 1)) {
     console.error(
-      "--rounds, --seconds, --sessions, --concurrent and --held-samples must be positive integers",
+      "--rounds, --seconds, --sessions, --concurrent, --held-samples, --changes and " +
+        "--subscribers must be positive integers",
     );
     return 2;
   }
-  const [rounds, seconds, sessions, concurrent, heldSamples] = counts as [
+  const [rounds, seconds, sessions, concurrent, heldSamples, changes] = counts as [
+    number,
     number,
     number,
     number,
     number,
     number,
   ];
+  const subscribers = values.subscribers === undefined ? undefined : Number(values.subscribers);
   if ((which.includes("http") || which.includes("fleet")) && findWrk() === undefined) {
     console.error(WRK_MISSING);
     return 1;
@@ -334,7 +342,10 @@ async function main(args: string[]): Promise<number> {
     );
   }
   if (which.includes("session")) {
-    results.session = await run("session", runSessionBench);
+    results.session = await run(
+      "session",
+      () => runSessionBench({ subscribers, changes, progress: (line) => console.error(line) }),
+    );
   }
   if (which.includes("queue")) {
     results.queue = await run("queue", runQueueBench);
@@ -380,7 +391,14 @@ async function main(args: string[]): Promise<number> {
     );
   }
   if (isRecord(results.session)) {
-    out.push("", "### Session server", "", genericTable(results.session));
+    out.push(
+      "",
+      "### Session server: availability subscribers",
+      "",
+      "error" in results.session
+        ? genericTable(results.session)
+        : subscriberTables(results.session),
+    );
   }
   if (isRecord(results.queue)) {
     out.push("", "### Queue", "", genericTable(results.queue));

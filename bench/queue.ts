@@ -17,6 +17,7 @@
  * @module
  */
 import { stdoutLines } from "./stdout_lines.ts";
+import { childPid, cpuSeconds } from "./proc_stats.ts";
 import { join } from "node:path";
 import { startServer } from "../tests/helpers/server_process.ts";
 import { startFakeSimServer } from "../tests/fakes/sim_server.ts";
@@ -95,28 +96,6 @@ async function pages(url: string, n: number, leavers: number): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 // Orchestration
-
-/** utime + stime of a process in seconds (clock ticks of 10 ms). */
-function cpuSeconds(pid: number): number {
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-/** The pid of the child of `parentPid` (the launcher runs the server as its child). */
-function childPid(parentPid: number): number {
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === parentPid) return Number(entry.name);
-    } catch {
-      // The process ended meanwhile.
-    }
-  }
-  throw new Error(`no child of ${parentPid}`);
-}
 
 interface PageProcess {
   readonly process: Deno.ChildProcess;

@@ -60,6 +60,8 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     key: ssl ? await Deno.readTextFile(config.sslKey!) : undefined,
     handler: server.handler,
     onError: (error, what) => logger.error({ err: error }, what),
+    onAcceptResumed: ({ failures, ms }) =>
+      logger.warn({ failures, ms }, "accepting connections again"),
     clock: systemClock,
     stopOnStdinEnd: watchStdin,
     onListen: (port) => {

@@ -17,7 +17,7 @@
  * @module
  */
 import { concatBytes } from "./bytes.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { hasToken, parseHead, type RequestHead } from "./http_head.ts";
 import { type ConnInfo, type Handler, IncomingRequest } from "./http_request.ts";
 import { bodyless, DateField, headerLines, preparedAnswerOf, statusLine } from "./http_response.ts";
@@ -40,8 +40,36 @@ export interface HttpServerOptions {
   readonly headTimeoutMs?: number;
   /** Time an idle keep-alive connection stays open (default 60 s). */
   readonly idleTimeoutMs?: number;
-  /** Told about failures the engine answered or survived (a handler's throw, accept errors). */
+  /**
+   * Told about failures the engine answered or survived (a handler's throw, a failed upgrade).
+   * A run of failed accepts (out of file descriptors) is told once, when it starts.
+   */
   readonly onError?: (error: unknown, what: string) => void;
+  /** Told once when accepting has worked again for a second after a run of failed accepts. */
+  readonly onAcceptResumed?: (pause: AcceptPause) => void;
+}
+
+/** A run of failed accepts, told when it ends. */
+export interface AcceptPause {
+  /** Failed accepts in the run. */
+  readonly failures: number;
+  /** Milliseconds from the first failure to the last accept that succeeded again. */
+  readonly ms: number;
+}
+
+/** First wait before accepting again after a failed accept; it doubles up to the next one. */
+const ACCEPT_RETRY_FIRST_MS = 10;
+const ACCEPT_RETRY_MAX_MS = 1000;
+/** Accepting must work this long without a failure for a run of failed accepts to end. */
+const ACCEPT_QUIET_MS = 1000;
+
+/** A run of failed accepts in progress. */
+interface AcceptRun {
+  readonly since: number;
+  failures: number;
+  retryMs: number;
+  /** Set once an accept succeeded: ends the run unless another accept fails first. */
+  quiet?: TimerId | undefined;
 }
 
 /** A listening server. */
@@ -118,8 +146,60 @@ export function listenHttp(options: HttpServerOptions): HttpServer {
     isStopping: () => stopping,
     takeOver: (conn) => {
       takenOver.add(conn);
-      return () => takenOver.delete(conn);
+      return () => {
+        takenOver.delete(conn);
+        freed();
+      };
     },
+  };
+
+  // Out of file descriptors (EMFILE/ENFILE), accept fails while the connection waits in the
+  // listen backlog, and the listener stays readable: retrying at once would spin. The engine
+  // waits until one of its own connections closes (a descriptor is free) or a timer that doubles
+  // up to a second fires (descriptors freed elsewhere in the process), and tells the run once.
+  let wakeAccept: (() => void) | undefined;
+  const freed = () => wakeAccept?.();
+  const waitToAccept = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = clock.setTimeout(() => wake(), ms);
+      const wake = () => {
+        clock.clearTimeout(timer);
+        wakeAccept = undefined;
+        resolve();
+      };
+      wakeAccept = wake;
+    });
+  // A run lasts from the first failed accept to the last success that no failure follows within
+  // ACCEPT_QUIET_MS: at the limit, each freed descriptor is taken by the next connection and the
+  // accept after it fails again, which is the same shortage, not a new one to tell.
+  let run: AcceptRun | undefined;
+  const acceptFailed = (error: unknown) => {
+    if (run === undefined) {
+      run = { since: clock.now(), failures: 0, retryMs: ACCEPT_RETRY_FIRST_MS };
+      report(
+        error,
+        `accept failed; new connections wait in the listen backlog until it succeeds ` +
+          `(${connections.size + takenOver.size} connections open)`,
+      );
+    } else if (run.quiet !== undefined) {
+      clock.clearTimeout(run.quiet);
+      run.quiet = undefined;
+      run.retryMs = ACCEPT_RETRY_FIRST_MS;
+    }
+    run.failures++;
+    const wait = run.retryMs;
+    run.retryMs = Math.min(ACCEPT_RETRY_MAX_MS, run.retryMs * 2);
+    return waitToAccept(wait);
+  };
+  const accepted = () => {
+    if (run === undefined || run.quiet !== undefined) return;
+    const ended = run;
+    const resumedAt = clock.now();
+    ended.quiet = clock.setTimeout(() => {
+      if (run !== ended) return;
+      run = undefined;
+      options.onAcceptResumed?.({ failures: ended.failures, ms: resumedAt - ended.since });
+    }, ACCEPT_QUIET_MS);
   };
 
   const accepting = (async () => {
@@ -129,18 +209,21 @@ export function listenHttp(options: HttpServerOptions): HttpServer {
         conn = await listener.accept();
       } catch (error) {
         if (stopping || error instanceof Deno.errors.BadResource) return;
-        // Out of file descriptors and the like: the listener itself is still good.
-        report(error, "accept failed");
-        await new Promise((resolve) => clock.setTimeout(() => resolve(undefined), 100));
+        // The listener itself is still good: wait, then accept again.
+        await acceptFailed(error);
         continue;
       }
+      accepted();
       if (stopping) {
         conn.close();
         continue;
       }
       const connection = new Connection(conn, context);
       connections.add(connection);
-      void connection.serve().finally(() => connections.delete(connection));
+      void connection.serve().finally(() => {
+        connections.delete(connection);
+        freed();
+      });
     }
   })();
 
@@ -155,6 +238,8 @@ export function listenHttp(options: HttpServerOptions): HttpServer {
         try {
           listener.close();
         } catch { /* already closed */ }
+        freed();
+        if (run?.quiet !== undefined) clock.clearTimeout(run.quiet);
       }
       await accepting;
       await Promise.all([...connections].map((connection) => connection.drain()));

@@ -11,7 +11,7 @@
  */
 import type { Clock } from "./clock.ts";
 import type { Handler } from "./http_request.ts";
-import { listenHttp } from "./http_server.ts";
+import { type AcceptPause, listenHttp } from "./http_server.ts";
 
 /** What `serveUntilSignal` needs. */
 export interface ServeOptions {
@@ -27,6 +27,8 @@ export interface ServeOptions {
   readonly clock?: Clock;
   /** Told about what the engine survived: a handler's throw, a failed accept or upgrade. */
   readonly onError?: (error: unknown, what: string) => void;
+  /** Told once when accepting works again after a run of failed accepts. */
+  readonly onAcceptResumed?: (pause: AcceptPause) => void;
   /** Runs once a signal arrives, before the listener closes: close sockets, stop processes. */
   readonly onShutdown: () => Promise<void>;
   /**
@@ -80,6 +82,7 @@ export async function serveUntilSignal(options: ServeOptions): Promise<void> {
     handler: options.handler,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.onError ? { onError: options.onError } : {}),
+    ...(options.onAcceptResumed ? { onAcceptResumed: options.onAcceptResumed } : {}),
   });
   console.log(startLine(options.name, server.port, ssl));
   options.onListen?.(server.port);

@@ -59,6 +59,12 @@ const LINGER_MS = 2_000;
 const LINGER_BYTES = 256 * 1024;
 /** Bytes read from the connection at a time: the most a socket holds besides one message. */
 const READ_CHUNK = 16 * 1024;
+/**
+ * What a socket reads into until a read fills it, then READ_CHUNK. Most sockets (the session
+ * server's availability subscribers) only ever receive a few short messages, and a 16 KiB buffer
+ * each was half of a subscriber's memory (BENCHMARKS.md, "availability subscribers").
+ */
+const FIRST_READ_CHUNK = 1024;
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -219,7 +225,7 @@ export class ServerWebSocket {
   }
 
   async #readLoop(): Promise<void> {
-    const chunk = new Uint8Array(READ_CHUNK);
+    let chunk = new Uint8Array(FIRST_READ_CHUNK);
     const conn = this.#conn!;
     try {
       // Once closed, what still comes is read and dropped (see #endConnection) in this chunk.
@@ -228,6 +234,8 @@ export class ServerWebSocket {
         if (n === null) break;
         if (this.#state !== ServerWebSocket.CLOSED) this.#received(chunk.subarray(0, n));
         else if ((this.#dropped += n) > LINGER_BYTES) break;
+        // The parser copied what it needs: the chunk may be replaced.
+        if (n === chunk.length && chunk.length < READ_CHUNK) chunk = new Uint8Array(READ_CHUNK);
       }
     } catch {
       // Reset by the peer or closed here: either way the connection is over.

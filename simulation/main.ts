@@ -168,6 +168,8 @@ async function main(args: string[]): Promise<number> {
     key,
     handler: server.handler,
     onError: (error, what) => logger.error({ err: error }, what),
+    onAcceptResumed: ({ failures, ms }) =>
+      logger.warn({ failures, ms }, "accepting connections again"),
     clock: clock,
     stopOnStdinEnd: args.includes(WATCH_STDIN_FLAG),
     ...(config.drainTimeout > 0 ? { drainFirst: () => server.drain.drainThenStop() } : {}),

@@ -141,6 +141,13 @@ Deno.test("each unit restarts on failure, and the session unit reloads its confi
   equal((await unit("webots-simulation.service")).has("Service.ExecReload"), false);
 });
 
+Deno.test("the session unit's open-files limit holds 100,000 subscribers and the server's own descriptors", async () => {
+  const limit = one(await unit("webots-session.service"), "Service.LimitNOFILE");
+  // `N` sets both limits, `soft:hard` each; Deno raises its soft limit to the hard one at start.
+  const hard = Number(limit.split(":").at(-1));
+  ok(Number.isInteger(hard) && hard >= 100_000 + 1_000, `LimitNOFILE=${limit}`);
+});
+
 /** The sandbox settings of a unit, as `systemd-analyze security` reads them. */
 async function sandbox(name: string): Promise<{ set: Map<string, boolean>; exposure: number }> {
   const path = join(UNIT_DIR, name);

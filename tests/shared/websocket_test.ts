@@ -146,6 +146,28 @@ Deno.test("Deno's own WebSocket client: open, messages both ways, and a clean cl
   deepEqual([clientSide.code, clientSide.wasClean], [4000, true]);
 });
 
+Deno.test("messages longer than a socket's first read buffer arrive whole, in order", async () => {
+  await using server = echoServer({ maxMessageSize: 256 * 1024 });
+  const client = new WebSocket(server.url);
+  const received: string[] = [];
+  const text = Array.from({ length: 5000 }, (_, i) => `${i},`).join("");
+  const all = new Promise<void>((resolve) => {
+    client.onmessage = (event) => {
+      received.push(String(event.data));
+      if (received.length === 4) resolve();
+    };
+  });
+  await new Promise((resolve) => client.onopen = resolve);
+  client.send("short");
+  client.send(text);
+  client.send(new Uint8Array(200_000));
+  client.send("short again");
+  await all;
+  deepEqual(received, ["echo:short", `echo:${text}`, "binary:200000", "echo:short again"]);
+  client.close();
+  await server.closed[0];
+});
+
 Deno.test("a close from the server: the client's answer makes it clean", async () => {
   await using server = echoServer();
   const client = new WebSocket(server.url);
