@@ -181,6 +181,14 @@ export const sessionSchema = {
     doc:
       "Fewest seconds between two lookups of a `dns:`/`dns+srv:` entry: they are looked up every `loadRefresh`, but not more often than this.",
   },
+  // issue 11: subscribers of `/` stop before the open-files limit (session/subscriber_cap.ts).
+  maxSubscribers: {
+    type: "integer",
+    default: 0,
+    min: 0,
+    doc:
+      "Most WebSockets on `/` (subscribers and queued pages) at once; one more is refused with 503 `Too many subscribers`, so that the sockets never take the descriptors the polls, lease requests, `/session`, e-mail and the log need. Set it to the open-files limit (`LimitNOFILE=`, `ulimit -n`) minus 256 minus 2 per simulation server. 0 (default): no limit.",
+  },
 } as const satisfies Schema;
 
 /** A validated session-server config. */

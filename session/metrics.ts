@@ -26,7 +26,12 @@ const POLL_OUTCOMES = ["ok", "refused", "timeout", "status", "body"] as const;
 export const RELOAD_OUTCOMES = ["applied", "unchanged", "refused"] as const;
 
 /** Why a WebSocket upgrade on `/` was refused. */
-export const REFUSED_UPGRADE_REASONS = ["origin", "shutting_down", "handshake"] as const;
+export const REFUSED_UPGRADE_REASONS = [
+  "origin",
+  "shutting_down",
+  "handshake",
+  "capacity",
+] as const;
 
 /** Seconds a poll of `/load` takes: a few ms on a LAN, up to `loadTimeout` when it hangs. */
 export const POLL_BUCKETS: readonly number[] = [
@@ -161,7 +166,8 @@ export function exportSessionServerMetrics(
   });
   const refused = counter(registry, {
     name: "webots_session_upgrades_refused_total",
-    help: "WebSocket upgrades on / refused, by reason (origin: not in allowedOrigins).",
+    help: "WebSocket upgrades on / refused, by reason (origin: not in allowedOrigins; capacity: " +
+      "maxSubscribers reached).",
     labels: { reason: REFUSED_UPGRADE_REASONS },
   });
   gauge(registry, {

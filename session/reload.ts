@@ -45,6 +45,8 @@ export const LIVE_KEYS: readonly (keyof SessionConfig)[] = [
   // Discovery re-reads them at once (session/discovery.ts `reconfigure`).
   "nameServer",
   "dnsMinInterval",
+  // Read at each upgrade of `/`.
+  "maxSubscribers",
 ];
 
 /** A path the process would need, with the access it needs. */

@@ -57,6 +57,7 @@ import { createNotifier, type MailSettings } from "./notify.ts";
 import { sessionAdminRoutes } from "./admin_routes.ts";
 import { type AccessCheck, createReloader, type ReloadResult } from "./reload.ts";
 import { createWaitQueue } from "./queue.ts";
+import { createSubscriberGate, subscriberCap } from "./subscriber_cap.ts";
 import type { HubSocket } from "./availability.ts";
 
 /** Collaborators of the session server. */
@@ -382,6 +383,10 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     return originRefusal();
   };
 
+  const subscriberGate = createSubscriberGate(
+    () => subscriberCap(config.maxSubscribers),
+    logger,
+  );
   const root = getOnly((request: HttpRequest, info: ConnInfo): Response => {
     if (!isWebSocketUpgrade(request)) {
       return html(homePage(new URL(request.url).searchParams.get("url") ?? ""));
@@ -392,6 +397,10 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     }
     const refused = refuseOrigin(request, "/");
     if (refused !== undefined) return refused;
+    if (!subscriberGate.admit(hub.size)) {
+      recorded.refusedUpgrade("capacity");
+      return text("Too many subscribers\n", { status: 503 });
+    }
     // The request's headers are gone once upgraded.
     const host = request.headers.get("host") ?? "";
     const address = (info.remoteAddr as Deno.NetAddr).hostname;
