@@ -49,7 +49,7 @@ import {
 } from "./fleet_figures.ts";
 import { summarize } from "./stats.ts";
 import { stdoutLines } from "./stdout_lines.ts";
-import { cpuSeconds, findWrk, machineCpuSeconds, runWrk, WRK_MISSING } from "./wrk.ts";
+import { cpuSeconds, findWrk, measureWrkRun, runWrk, WRK_MISSING } from "./wrk.ts";
 
 const STAND_IN = join(import.meta.dirname ?? ".", "fleet_stand_in.ts");
 const ADMIN_TOKEN = "fleet-bench-admin-token-0123456789";
@@ -300,22 +300,15 @@ export async function runFleetBench(options: FleetBenchOptions = {}): Promise<
     for (let round = 1; round <= wrkRounds; round++) {
       const line: string[] = [];
       for (const target of targets) {
-        const serverBefore = cpuSeconds(target.pid);
-        const machineBefore = machineCpuSeconds();
-        const result = await runWrk(wrk, target.url, wrkOptions);
-        const machineAfter = machineCpuSeconds();
-        const serverCpu = cpuSeconds(target.pid) - serverBefore;
+        const run = await measureWrkRun(wrk, target.url, target.pid, wrkOptions);
+        const { result } = run;
         if (result.errors > 0) throw new Error(`${result.errors} failed requests (${target.name})`);
         const f = figures.get(target.name)!;
-        const wall = (machineAfter.total - machineBefore.total) / navigator.hardwareConcurrency;
         f.rps.push(result.requestsPerSecond);
-        f.cpuUs.push(serverCpu / result.requests * 1e6);
-        f.wrkCores.push(result.wrkCpuSeconds / result.seconds);
-        f.ceiling.push(result.requests / Math.max(result.wrkCpuSeconds, 0.01));
-        f.other.push(
-          Math.max(0, machineAfter.busy - machineBefore.busy - serverCpu - result.wrkCpuSeconds) /
-            wall,
-        );
+        f.cpuUs.push(run.cpuUsPerRequest);
+        f.wrkCores.push(run.wrkCores);
+        f.ceiling.push(run.wrkCeiling);
+        f.other.push(run.otherCores);
         line.push(`${target.name} ${Math.round(result.requestsPerSecond)}`);
       }
       progress(`wrk round ${round}/${wrkRounds}: ${line.join(", ")} req/s`);

@@ -31,7 +31,7 @@ import { serverPid } from "../tests/helpers/server_process.ts";
 import { startSimulationServer } from "../tests/helpers/simulation_fixture.ts";
 import { type FakeSimServer, startFakeSimServer } from "../tests/fakes/sim_server.ts";
 import { type Answer, answerOf } from "./baseline.ts";
-import { cpuSeconds, findWrk, machineCpuSeconds, runWrk, WRK_MISSING } from "./wrk.ts";
+import { findWrk, measureWrkRun, runWrk, WRK_MISSING } from "./wrk.ts";
 
 const BASELINE = join(import.meta.dirname ?? ".", "baseline.ts");
 
@@ -263,24 +263,17 @@ export async function runHttpBench(options: HttpBenchOptions = {}): Promise<
     for (let round = 1; round <= rounds; round++) {
       const line: string[] = [];
       for (const target of targets) {
-        const serverBefore = cpuSeconds(target.pid);
-        const machineBefore = machineCpuSeconds();
-        const result = await runWrk(wrk, target.url, wrkOptions);
-        const machineAfter = machineCpuSeconds();
-        const serverCpu = cpuSeconds(target.pid) - serverBefore;
+        const run = await measureWrkRun(wrk, target.url, target.pid, wrkOptions);
+        const { result } = run;
         if (result.errors > 0) {
           throw new Error(`${result.errors} failed requests against ${target.name}`);
         }
         const figures = perTarget.get(target.name)!;
-        const wall = (machineAfter.total - machineBefore.total) / navigator.hardwareConcurrency;
         figures.rps.push(result.requestsPerSecond);
-        figures.cpuUs.push(serverCpu / result.requests * 1e6);
-        figures.wrkCores.push(result.wrkCpuSeconds / result.seconds);
-        figures.ceiling.push(result.requests / Math.max(result.wrkCpuSeconds, 0.01));
-        figures.other.push(
-          Math.max(0, machineAfter.busy - machineBefore.busy - serverCpu - result.wrkCpuSeconds) /
-            wall,
-        );
+        figures.cpuUs.push(run.cpuUsPerRequest);
+        figures.wrkCores.push(run.wrkCores);
+        figures.ceiling.push(run.wrkCeiling);
+        figures.other.push(run.otherCores);
         line.push(`${target.name} ${Math.round(result.requestsPerSecond)}`);
       }
       progress(`round ${round}/${rounds}: ${line.join(", ")} req/s`);

@@ -42,6 +42,7 @@ import {
 } from "./simulation_client.ts";
 import { type CpuShare, heldComparison, type HeldResult } from "./simulation_held.ts";
 import { summarize, type Summary } from "./stats.ts";
+import { childPid } from "./proc_stats.ts";
 
 /** Options of the simulation benchmark. */
 export interface SimulationBenchOptions {
@@ -272,21 +273,6 @@ function cleanupFigures(measured: readonly Measured[]) {
     processReapedMs: pick("reapedMs"),
     folderRemovedMs: pick("folderMs"),
   };
-}
-
-/** The pid of the child of `parentPid` (the launcher runs the server as its child). */
-function childPid(parentPid: number): number {
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === parentPid) return Number(entry.name);
-    } catch {
-      // The process ended meanwhile.
-    }
-  }
-  throw new Error(`no child of ${parentPid}`);
 }
 
 /** Busy fractions of a core over the measured blocks of one mode. */

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { cpuSeconds } from "./proc_stats.ts";
 
 /** Where `wrk` is looked for, in order. */
 const WRK_PATHS = ["/usr/bin/wrk", "/usr/local/bin/wrk"];
@@ -37,11 +38,7 @@ function statFields(pid: number | "self"): string[] {
   return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
 }
 
-/** User + system CPU seconds a process has used so far. */
-export function cpuSeconds(pid: number): number {
-  const f = statFields(pid);
-  return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND;
-}
+export { cpuSeconds };
 
 /** User + system CPU seconds of this process's reaped children. */
 function childrenCpuSeconds(): number {
@@ -67,6 +64,44 @@ export interface WrkResult {
   readonly errors: number;
   /** wrk's own user + system CPU seconds over the run. */
   readonly wrkCpuSeconds: number;
+}
+
+/** One wrk run against a target with what it cost: the target's, wrk's and the machine's CPU. */
+export interface MeasuredRun {
+  readonly result: WrkResult;
+  /** The target's CPU microseconds per request answered. */
+  readonly cpuUsPerRequest: number;
+  /** wrk's CPU over the run, in cores. */
+  readonly wrkCores: number;
+  /** Requests per CPU second of wrk: what it could send with a core to itself. */
+  readonly wrkCeiling: number;
+  /** What the rest of the machine used meanwhile, in cores. */
+  readonly otherCores: number;
+}
+
+/** Runs wrk against `url` served by `pid`, reading the CPU of the target and the machine. */
+export async function measureWrkRun(
+  wrk: string,
+  url: string,
+  pid: number,
+  options: WrkOptions,
+): Promise<MeasuredRun> {
+  const serverBefore = cpuSeconds(pid);
+  const machineBefore = machineCpuSeconds();
+  const result = await runWrk(wrk, url, options);
+  const machineAfter = machineCpuSeconds();
+  const serverCpu = cpuSeconds(pid) - serverBefore;
+  const wall = (machineAfter.total - machineBefore.total) / navigator.hardwareConcurrency;
+  return {
+    result,
+    cpuUsPerRequest: serverCpu / result.requests * 1e6,
+    wrkCores: result.wrkCpuSeconds / result.seconds,
+    wrkCeiling: result.requests / Math.max(result.wrkCpuSeconds, 0.01),
+    otherCores: Math.max(
+      0,
+      machineAfter.busy - machineBefore.busy - serverCpu - result.wrkCpuSeconds,
+    ) / wall,
+  };
 }
 
 /** Settings of one wrk run. */

@@ -8,6 +8,7 @@
  */
 import { join } from "node:path";
 import { quietPortRange } from "./quiet_ports.ts";
+import { startForegroundDaemon } from "./foreground_daemon.ts";
 
 const NGINX = "/usr/sbin/nginx";
 
@@ -80,92 +81,43 @@ async function startOnPort(
 ): Promise<NginxBalancer> {
   const dir = await Deno.makeTempDir({ prefix: "nginx-balancer-" });
   const configFile = join(dir, "nginx.conf");
-  let child: Deno.ChildProcess;
   try {
     await Deno.writeTextFile(configFile, balancerConfig(dir, port, upstreams));
-    child = new Deno.Command(NGINX, {
-      args: ["-c", configFile, "-p", dir, "-e", join(dir, "error.log"), "-g", "daemon off;"],
-      cwd: dir,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
-    throw new Error(`cannot start ${NGINX} (apt-get install -y nginx?)`, { cause: error });
+    throw error;
   }
-  let text = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const status = child.status.then(async (s) => {
-    await pumps;
-    return s;
-  });
-  let exited = false;
-  void status.then(() => (exited = true));
-  const output = async () => {
-    let log = "";
-    try {
-      log = await Deno.readTextFile(join(dir, "error.log"));
-    } catch {
-      // Not written (yet).
-    }
-    return `nginx output:\n${text}\nnginx error log:\n${log}`;
-  };
-  let stopped: Promise<Deno.CommandStatus> | undefined;
-  const stop = () => {
-    stopped ??= (async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // Already gone.
-          }
-          resolve();
-        }, 10_000);
-      });
-      await Promise.race([status, late]);
-      clearTimeout(timer);
-      const result = await status;
-      await Deno.remove(dir, { recursive: true });
-      return result;
-    })();
-    return stopped;
-  };
   const baseUrl = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  try {
-    while (true) {
-      if (exited) throw new Error("nginx exited before serving");
+  const daemon = await startForegroundDaemon({
+    name: "nginx",
+    dir,
+    command: [
+      NGINX,
+      "-c",
+      configFile,
+      "-p",
+      dir,
+      "-e",
+      join(dir, "error.log"),
+      "-g",
+      "daemon off;",
+    ],
+    install: "apt-get install -y nginx",
+    async ready() {
       try {
         const response = await fetch(`${baseUrl}${readyPath}`);
         await response.body?.cancel();
-        if (response.status === 200) break;
+        return response.status === 200;
       } catch {
-        // Not listening yet.
+        return false; // Not listening yet.
       }
-      if (Date.now() > deadline) throw new Error("nginx did not forward in 20 s");
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  } catch (error) {
-    const said = await output();
-    await stop();
-    throw new Error(`${(error as Error).message}\n${said}`);
-  }
+    },
+  });
   return {
-    pid: child.pid,
+    pid: daemon.pid,
     baseUrl,
-    output,
-    stop,
+    output: daemon.output,
+    stop: () => daemon.stop(),
     async requests() {
       const log = await Deno.readTextFile(join(dir, "access.log"));
       return log.split("\n").filter((l) => l.trim() !== "").map((line) => {

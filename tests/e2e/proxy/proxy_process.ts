@@ -5,6 +5,7 @@
  * @module
  */
 import { join } from "node:path";
+import { startForegroundDaemon } from "../../helpers/foreground_daemon.ts";
 import {
   apacheMainConfig,
   nginxMainConfig,
@@ -80,78 +81,21 @@ export async function startProxy(
   timeoutMs = 20_000,
 ): Promise<ProxyProcess> {
   const dir = await Deno.makeTempDir({ prefix: `proxy-${kind}-` });
-  let child: Deno.ChildProcess;
+  let command: string[];
   try {
-    const [binary, ...args] = await writeConfig(kind, dir, params);
-    child = new Deno.Command(binary!, {
-      args,
-      cwd: dir,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    command = await writeConfig(kind, dir, params);
   } catch (error) {
     await Deno.remove(dir, { recursive: true });
-    throw new Error(`cannot start ${kind} (apt-get install -y apache2 nginx?)`, { cause: error });
+    throw error;
   }
-  let text = "";
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) text += chunk;
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const status = child.status.then(async (s) => {
-    await pumps;
-    return s;
+  const daemon = await startForegroundDaemon({
+    name: kind,
+    dir,
+    command,
+    install: "apt-get install -y apache2 nginx",
+    ready,
+    timeoutMs,
   });
-  let exited = false;
-  void status.then(() => (exited = true));
-  const output = async () => {
-    let log = "";
-    try {
-      log = await Deno.readTextFile(join(dir, "error.log"));
-    } catch {
-      // Not written (yet).
-    }
-    return `${kind} output:\n${text}\n${kind} error log:\n${log}`;
-  };
-  let stopped: Promise<Deno.CommandStatus> | undefined;
-  const stop = (graceMs = 10_000) => {
-    stopped ??= (async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const killed = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // Already gone.
-          }
-          resolve();
-        }, graceMs);
-      });
-      await Promise.race([status, killed]);
-      clearTimeout(timer);
-      const result = await status;
-      await Deno.remove(dir, { recursive: true });
-      return result;
-    })();
-    return stopped;
-  };
-  const deadline = Date.now() + timeoutMs;
-  try {
-    while (!(await ready())) {
-      if (exited) throw new Error(`${kind} exited before serving`);
-      if (Date.now() > deadline) throw new Error(`${kind} did not serve in ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  } catch (error) {
-    await stop(2_000);
-    throw new Error(`${error instanceof Error ? error.message : error}\n${await output()}`);
-  }
   const accessLog = () => Deno.readTextFile(join(dir, "access.log"));
-  return { pid: child.pid, output, accessLog, stop };
+  return { ...daemon, accessLog };
 }
