@@ -76,7 +76,12 @@ export async function startServer(
   config: Record<string, unknown>,
   options: StartOptions = {},
 ): Promise<ServerProcess> {
+  // A folder made here is this server's: removed when it stops (or fails to start).
+  const ownDir = options.dir === undefined;
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: `${server}-test-` });
+  const removeOwnDir = async () => {
+    if (ownDir) await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
   const configFile = join(dir, `${server}.json`);
   await Deno.writeTextFile(configFile, JSON.stringify(config, null, 2));
   const [program, ...prefix] = [...options.wrap ?? [], Deno.execPath()];
@@ -122,6 +127,7 @@ export async function startServer(
       child.kill("SIGKILL");
     } catch { /* already gone */ }
     await status;
+    await removeOwnDir();
     throw error;
   });
   clearTimeout(timer);
@@ -132,7 +138,9 @@ export async function startServer(
       try {
         child.kill(signal);
       } catch { /* already gone */ }
-      return await status;
+      const result = await status;
+      await removeOwnDir();
+      return result;
     })();
     return stopped;
   };

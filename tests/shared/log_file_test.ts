@@ -9,7 +9,13 @@ import { openLogFile } from "../../shared/log_file.ts";
 import { serverTest } from "../helpers/server_process.ts";
 import { eventually } from "../helpers/simulation_fixture.ts";
 import { fill, mountTmpfs, remount, tmpfsUnavailable, unmount } from "../helpers/tmpfs.ts";
-import { get, startSession, subscribe, unsubscribe } from "../session/_helpers.ts";
+import {
+  get,
+  type SessionUnderTest,
+  startSession,
+  subscribe,
+  unsubscribe,
+} from "../session/_helpers.ts";
 
 Deno.test("a log file that cannot be written reports once, drops lines, and resumes after the retry pause", async () => {
   const dir = await Deno.makeTempDir({ prefix: "log-file-test-" });
@@ -81,16 +87,19 @@ for (const fault of ["full", "read-only"] as const) {
       const logDir = join(dir, "log");
       await Deno.mkdir(logDir);
       await mountTmpfs(logDir, 256 * 1024);
+      // Its own temp folder (the config) goes with it: `cleanup`, also when a step fails.
+      let server: SessionUnderTest | undefined;
       try {
         const logPath = join(logDir, "session", "output.log");
         if (fault === "read-only") {
           await Deno.mkdir(join(logDir, "session"));
           await remount(logDir, "ro");
         }
-        const server = await startSession({ logDir, simulationServers: ["127.0.0.1:9"] });
+        server = await startSession({ logDir, simulationServers: ["127.0.0.1:9"] });
+        const { baseUrl, output } = server;
         let filler = "";
         if (fault === "full") {
-          await visit(server.baseUrl);
+          await visit(baseUrl);
           await eventually(async () => (await Deno.readTextFile(logPath)).includes("New client"));
         }
         await t.step(
@@ -98,8 +107,8 @@ for (const fault of ["full", "read-only"] as const) {
           async () => {
             if (fault === "full") filler = await fill(logDir);
             for (let i = 0; i < 20; i++) {
-              await visit(server.baseUrl);
-              const answer = await get(`${server.baseUrl}/session`);
+              await visit(baseUrl);
+              const answer = await get(`${baseUrl}/session`);
               assert.equal(answer.status, 200);
               assert.equal(answer.body, "Error: no simulation server available at the moment.");
             }
@@ -108,9 +117,9 @@ for (const fault of ["full", "read-only"] as const) {
         await t.step(
           "exactly one line on stderr says the log cannot be written, and why",
           async () => {
-            await eventually(() => /cannot write the log file/.test(server.output()));
-            const lines = stderrLines(server.output(), /cannot write the log file/);
-            assert.equal(lines.length, 1, server.output());
+            await eventually(() => /cannot write the log file/.test(output()));
+            const lines = stderrLines(output(), /cannot write the log file/);
+            assert.equal(lines.length, 1, output());
             assert.match(
               lines[0]!,
               new RegExp(
@@ -129,14 +138,14 @@ for (const fault of ["full", "read-only"] as const) {
             // The file is tried again at most once a second: visit until a line gets through.
             await eventually(
               async () => {
-                await visit(server.baseUrl);
-                return /writing the log file .* again/.test(server.output());
+                await visit(baseUrl);
+                return /writing the log file .* again/.test(output());
               },
               15_000,
               "the log to resume",
             );
-            const resumed = stderrLines(server.output(), /writing the log file .* again/);
-            assert.equal(resumed.length, 1, server.output());
+            const resumed = stderrLines(output(), /writing the log file .* again/);
+            assert.equal(resumed.length, 1, output());
             const dropped = Number(resumed[0]!.match(/\((\d+) lines were dropped\)/)?.[1]);
             assert.ok(dropped >= 40, resumed[0]!);
             // The write the disk cut short may have left half a line; every later line is whole.
@@ -156,13 +165,14 @@ for (const fault of ["full", "read-only"] as const) {
               e.msg === "Writing the log file again, lines were dropped"
             );
             assert.equal(note?.dropped, dropped);
-            assert.equal(stderrLines(server.output(), /cannot write the log file/).length, 1);
+            assert.equal(stderrLines(output(), /cannot write the log file/).length, 1);
           },
         );
-        await server.stop();
+        await server.cleanup();
         await unmount(logDir);
         await Deno.remove(dir, { recursive: true });
       } catch (error) {
+        await server?.cleanup().catch(() => {});
         await unmount(logDir).catch(() => {});
         await Deno.remove(dir, { recursive: true }).catch(() => {});
         throw error;
