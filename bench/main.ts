@@ -382,52 +382,10 @@ async function main(args: string[]): Promise<number> {
     "",
     `Measured ${results.date} on ${machineLine(machine)}.`,
   );
-  if (isRecord(results.http)) {
-    out.push(
-      "",
-      "### HTTP throughput",
-      "",
-      "error" in results.http ? genericTable(results.http) : httpTables(results.http),
-    );
-  }
-  if (isRecord(results.session)) {
-    out.push(
-      "",
-      "### Session server: availability subscribers",
-      "",
-      "error" in results.session
-        ? genericTable(results.session)
-        : subscriberTables(results.session),
-    );
-  }
-  if (isRecord(results.queue)) {
-    out.push("", "### Queue", "", genericTable(results.queue));
-  }
-  if (isRecord(results.simulation)) {
-    out.push(
-      "",
-      "### Simulation server",
-      "",
-      "error" in results.simulation
-        ? genericTable(results.simulation)
-        : simulationTables(results.simulation),
-    );
-  }
-  if (isRecord(results.lease)) {
-    out.push(
-      "",
-      "### Slot leases",
-      "",
-      "error" in results.lease ? genericTable(results.lease) : leaseTables(results.lease),
-    );
-  }
-  if (isRecord(results.fleet)) {
-    out.push(
-      "",
-      "### Session server: 1,000 simulation servers",
-      "",
-      "error" in results.fleet ? genericTable(results.fleet) : fleetTables(results.fleet),
-    );
+  for (const [part, title, tables] of MARKDOWN_SECTIONS) {
+    const result = results[part];
+    if (!isRecord(result)) continue;
+    out.push("", `### ${title}`, "", "error" in result ? genericTable(result) : tables(result));
   }
   console.log(out.join("\n"));
   await Deno.writeTextFile(
@@ -438,6 +396,20 @@ async function main(args: string[]): Promise<number> {
   const failed = which.some((w) => isRecord(results[w]) && "error" in (results[w] as object));
   return failed ? 1 : 0;
 }
+
+/** The Markdown sections, in order: a part's result, its heading and its own tables. */
+const MARKDOWN_SECTIONS: readonly [
+  string,
+  string,
+  (result: Record<string, unknown>) => string,
+][] = [
+  ["http", "HTTP throughput", httpTables],
+  ["session", "Session server: availability subscribers", subscriberTables],
+  ["queue", "Queue", genericTable],
+  ["simulation", "Simulation server", simulationTables],
+  ["lease", "Slot leases", leaseTables],
+  ["fleet", "Session server: 1,000 simulation servers", fleetTables],
+];
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { parseFrame } from "../tests/helpers/raw_ws.ts";
+import { maskedFrame, parseFrame } from "../tests/helpers/raw_ws.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -167,7 +167,7 @@ export async function rawConnect(url: string, timeoutMs = 5000): Promise<RawClie
       }
       pending = pending.slice(frame.length);
       if (frame.opcode === PING) {
-        await write(maskedFrame(PONG, frame.payload, true)).catch(() => {});
+        await write(frameOf(PONG, frame.payload, true)).catch(() => {});
       } else if (frame.opcode === TEXT) {
         received.push({ text: decoder.decode(frame.payload), at: performance.now() });
         wake();
@@ -177,7 +177,7 @@ export async function rawConnect(url: string, timeoutMs = 5000): Promise<RawClie
           : undefined;
         markClosed(code, decoder.decode(frame.payload.subarray(2)));
         // Answer the close handshake, then let the server end the connection.
-        await write(maskedFrame(CLOSE, frame.payload.subarray(0, 2), true)).catch(() => {});
+        await write(frameOf(CLOSE, frame.payload.subarray(0, 2), true)).catch(() => {});
       }
     }
   })();
@@ -205,8 +205,8 @@ export async function rawConnect(url: string, timeoutMs = 5000): Promise<RawClie
     get closedState() {
       return closedState;
     },
-    sendText: (text) => write(maskedFrame(TEXT, encoder.encode(text), true)),
-    sendBinary: (bytes) => write(maskedFrame(BINARY, bytes, true)),
+    sendText: (text) => write(frameOf(TEXT, encoder.encode(text), true)),
+    sendBinary: (bytes) => write(frameOf(BINARY, bytes, true)),
     async sendFragmented(totalBytes, fragmentBytes) {
       const piece = new Uint8Array(fragmentBytes).fill(0x78);
       let sent = 0;
@@ -215,7 +215,7 @@ export async function rawConnect(url: string, timeoutMs = 5000): Promise<RawClie
           const size = Math.min(fragmentBytes, totalBytes - sent);
           const last = sent + size >= totalBytes;
           const opcode = sent === 0 ? TEXT : CONTINUATION;
-          await write(maskedFrame(opcode, piece.subarray(0, size), last));
+          await write(frameOf(opcode, piece.subarray(0, size), last));
           sent += size;
         }
       } catch {
@@ -247,7 +247,7 @@ export async function rawConnect(url: string, timeoutMs = 5000): Promise<RawClie
     },
     async leave(timeoutMs = 2000) {
       if (!closedState && !dropped) {
-        await write(maskedFrame(CLOSE, new Uint8Array([0x03, 0xe8]), true)).catch(() => {});
+        await write(frameOf(CLOSE, new Uint8Array([0x03, 0xe8]), true)).catch(() => {});
         if (!silent) await waitUntil(() => closedState, timeoutMs);
       }
       drop();
@@ -271,32 +271,17 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array) {
   }
 }
 
+/** The mask key of payloads of 1 KiB or more: all zero (see `maskedFrame`'s own word on it). */
+const ZERO_MASK = new Uint8Array(4);
+
 /**
  * A client frame, masked as RFC 6455 requires. The mask key is zero for payloads of 1 KiB or
  * more: still a valid mask, and the payload needs no byte-by-byte xor, which for the hundreds of
  * MiB the campaign sends would hold its own event loop for seconds (and with it the stand-in
  * simulation server it runs in-process).
  */
-function maskedFrame(opcode: number, payload: Uint8Array, fin: boolean): Uint8Array {
-  const length = payload.length;
-  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const frame = new Uint8Array(header + 4 + length);
-  frame[0] = (fin ? 0x80 : 0) | opcode;
-  if (length < 126) {
-    frame[1] = 0x80 | length;
-  } else if (length < 65536) {
-    frame[1] = 0x80 | 126;
-    new DataView(frame.buffer).setUint16(2, length);
-  } else {
-    frame[1] = 0x80 | 127;
-    new DataView(frame.buffer).setBigUint64(2, BigInt(length));
-  }
-  if (length >= 1024) {
-    frame.set(payload, header + 4);
-    return frame;
-  }
-  const mask = crypto.getRandomValues(new Uint8Array(4));
-  frame.set(mask, header);
-  for (let i = 0; i < length; i++) frame[header + 4 + i] = payload[i]! ^ mask[i % 4]!;
-  return frame;
+function frameOf(opcode: number, payload: Uint8Array, fin: boolean): Uint8Array {
+  return payload.length >= 1024
+    ? maskedFrame(opcode, payload, fin, ZERO_MASK)
+    : maskedFrame(opcode, payload, fin);
 }

@@ -178,8 +178,17 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array) {
   }
 }
 
-/** A client frame, masked as RFC 6455 requires of clients; FIN set unless `fin` is false. */
-export function maskedFrame(opcode: number, payload: Uint8Array, fin = true): Uint8Array {
+/**
+ * A client frame, masked as RFC 6455 requires of clients; FIN set unless `fin` is false. The mask
+ * key is random unless given; an all-zero key (still a valid mask) leaves the payload as it is,
+ * without the byte-by-byte xor that would hold a sender of hundreds of MiB for seconds.
+ */
+export function maskedFrame(
+  opcode: number,
+  payload: Uint8Array,
+  fin = true,
+  mask: Uint8Array = crypto.getRandomValues(new Uint8Array(4)),
+): Uint8Array {
   const length = payload.length;
   const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
   const frame = new Uint8Array(header + 4 + length);
@@ -193,8 +202,11 @@ export function maskedFrame(opcode: number, payload: Uint8Array, fin = true): Ui
     frame[1] = 0x80 | 127;
     new DataView(frame.buffer).setBigUint64(2, BigInt(length));
   }
-  const mask = crypto.getRandomValues(new Uint8Array(4));
   frame.set(mask, header);
+  if (mask.every((byte) => byte === 0)) {
+    frame.set(payload, header + 4);
+    return frame;
+  }
   for (let i = 0; i < length; i++) frame[header + 4 + i] = payload[i]! ^ mask[i % 4]!;
   return frame;
 }
