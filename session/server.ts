@@ -44,7 +44,7 @@ import { checkUrl, simulationServerWsUrl, type UrlMode } from "../shared/urls.ts
 import { createAvailabilityHub } from "./availability.ts";
 import type { SessionConfig } from "./config.ts";
 import { createFleet } from "./fleet.ts";
-import { createDiscovery, type DiscoverySettings, type Membership } from "./discovery.ts";
+import { createDiscovery, type DiscoverySettings } from "./discovery.ts";
 import { createDnsResolver, type NameServer, parseNameServer, type Resolver } from "./dns.ts";
 import { homePage } from "./home_page.ts";
 import { createLoadHistory } from "./load_history.ts";
@@ -198,12 +198,12 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
     logger,
     onChange: (entries, joined, left) => {
       const now = deps.clock.now();
-      const note = (how: "joined" | "left") => (m: Membership) =>
-        fleetLog.membership(m.entry, how, m.source, now);
-      joined.forEach(note("joined"));
-      left.forEach(note("left"));
-      joined.forEach(() => recorded.membership("joined"));
-      left.forEach(() => recorded.membership("left"));
+      for (const [how, servers] of [["joined", joined], ["left", left]] as const) {
+        for (const { entry, source } of servers) {
+          fleetLog.membership(entry, how, source, now);
+          recorded.membership(how);
+        }
+      }
       setEntries(entries);
     },
   });

@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { eventually } from "./simulation_fixture.ts";
+import { createDnsResolver } from "../../session/dns.ts";
 
 /** The program; absolute so that a test's failure names exactly what is missing. */
 export const DNSMASQ = "/usr/sbin/dnsmasq";
@@ -66,20 +67,13 @@ function freePort(): number {
 }
 
 /** What dnsmasq answers for `name`'s A and AAAA records, sorted ([] for none). */
-export async function addressesOf(
+async function addressesOf(
   name: string,
   port: number,
   address = "127.0.0.1",
 ): Promise<string[]> {
-  const ask = async (type: "A" | "AAAA") => {
-    try {
-      return await Deno.resolveDns(name, type, { nameServer: { ipAddr: address, port } });
-    } catch (error) {
-      if (error instanceof Error && error.name === "NotFound") return [];
-      throw error;
-    }
-  };
-  return [...await ask("A"), ...await ask("AAAA")].sort();
+  const resolver = createDnsResolver({ ipAddr: address, port });
+  return (await resolver.addresses(name, new AbortController().signal)).sort();
 }
 
 /** Where dnsmasq listens: 127.0.0.1 and a free port unless told. */
