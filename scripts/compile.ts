@@ -40,6 +40,16 @@ export async function permissionFlags(server: ServerName, configFile: string): P
   );
 }
 
+/**
+ * Modules a server loads as Workers: `deno compile` must be told to include them (it follows only
+ * static imports). Without it the session server would log that its poll worker cannot start and
+ * poll in its main thread.
+ */
+const WORKERS: Readonly<Record<ServerName, readonly string[]>> = {
+  session: [join(ROOT, "session", "poll_worker.ts")],
+  simulation: [],
+};
+
 /** `deno compile`'s arguments for `server`. */
 export function compileArgs(server: ServerName, flags: string[]): string[] {
   return [
@@ -47,6 +57,7 @@ export function compileArgs(server: ServerName, flags: string[]): string[] {
     `--config=${join(ROOT, "deno.json")}`,
     `-P=${server}`,
     ...flags,
+    ...WORKERS[server].map((module) => `--include=${module}`),
     "-o",
     outputPath(ROOT, server),
     join(ROOT, server, "main.ts"),

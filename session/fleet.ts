@@ -15,8 +15,7 @@
 import { type Clock, every } from "../shared/clock.ts";
 import type { Logger } from "../shared/log.ts";
 import { loadUrl, type UrlMode } from "../shared/urls.ts";
-import { LOAD_STATE_HEADER } from "../shared/protocol.ts";
-import { parseSlotHeaders } from "../shared/load_headers.ts";
+import type { LoadProbe } from "./load_probe.ts";
 import {
   type DownReason,
   type LoadThresholds,
@@ -38,7 +37,8 @@ export type Transition =
 export interface FleetDeps {
   readonly entries: readonly string[];
   readonly mode: UrlMode;
-  readonly fetch: typeof fetch;
+  /** Polls one server's `/load` (session/load_probe.ts). */
+  readonly probe: LoadProbe;
   readonly logger: Logger;
   /** Drives the poll period and the poll timeout. */
   readonly clock: Clock;
@@ -122,14 +122,6 @@ export function transitionOf(
   return { kind: now === "full" ? "full" : "available-again", entry, load: after.load };
 }
 
-/** Parses a `/load` body: a finite number, as Python's `float()` would accept it minus nan/inf. */
-export function parseLoad(body: string): number | undefined {
-  const trimmed = body.trim();
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed)) return undefined;
-  const value = Number(trimmed);
-  return Number.isFinite(value) ? value : undefined;
-}
-
 interface Slot {
   readonly entry: string;
   /** Its place in the config order (in `views`). */
@@ -187,27 +179,11 @@ export function createFleet(deps: FleetDeps): Fleet {
     const limitMs = timeoutMs;
     const timer = deps.clock.setTimeout(() => abort.abort(), limitMs);
     try {
-      const response = await deps.fetch(slot.url, { signal: abort.signal });
-      const body = await response.text();
-      if (response.status !== 200) {
-        return { kind: "down", reason: "status", detail: `HTTP ${response.status}` };
-      }
-      const load = parseLoad(body);
-      if (load === undefined) {
-        return { kind: "down", reason: "body", detail: `not a number: ${body.slice(0, 40)}` };
-      }
-      // Our simulation servers name their state and slots in headers stock ones never send.
-      const slots = parseSlotHeaders(response.headers);
-      const figures = slots === undefined ? {} : { slots };
-      if (response.headers.get(LOAD_STATE_HEADER) === "draining") {
-        return { kind: "up", load, draining: true, ...figures };
-      }
-      return { kind: "up", load, ...figures };
-    } catch (error) {
-      if (abort.signal.aborted) {
-        return { kind: "down", reason: "timeout", detail: `no answer in ${limitMs} ms` };
-      }
-      return { kind: "down", reason: "refused", detail: String(error) };
+      const outcome = await deps.probe(slot.url, abort.signal);
+      // An abort is the timeout (or a reload or stop, whose result is dropped anyway).
+      return abort.signal.aborted
+        ? { kind: "down", reason: "timeout", detail: `no answer in ${limitMs} ms` }
+        : outcome;
     } finally {
       deps.clock.clearTimeout(timer);
     }

@@ -17,6 +17,8 @@ import type { PathAccess } from "./reload.ts";
 import { createSmtpMailer, mailAddresses } from "./notify.ts";
 import { sessionAssets } from "./page_assets.ts";
 import { createSessionServer } from "./server.ts";
+import { fetchLoadProbe } from "./load_probe.ts";
+import { startPollWorker } from "./poll_worker_probe.ts";
 
 async function main(configFile: string, watchStdin: boolean): Promise<number> {
   const config = await loadConfig(sessionSchema, configFile, sessionConfigEnv());
@@ -38,6 +40,8 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     const addresses = mailAddresses(c, logger);
     return addresses && { ...addresses, mailer: createSmtpMailer(c) };
   };
+  // The polls of /load run in a Worker, off the thread that answers /session.
+  const polls = startPollWorker({ logger, fallback: fetchLoadProbe(globalThis.fetch) });
   const server = createSessionServer({
     config,
     logger,
@@ -50,6 +54,7 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     readConfig: () => loadConfig(sessionSchema, configFile, sessionConfigEnv()),
     mayAccess: granted,
     mailFor,
+    loadProbe: polls.probe,
   });
   const stopReloading = reloadOnSighup(() => server.reload("SIGHUP"));
   const ssl = config.sslCertificate !== undefined && config.sslKey !== undefined;
@@ -75,6 +80,7 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     onShutdown: () => server.shutdown(),
   });
   stopReloading();
+  polls.close();
   logger.info({}, "stopped");
   await logger.close();
   return 0;

@@ -44,6 +44,7 @@ import { checkUrl, simulationServerWsUrl, type UrlMode } from "../shared/urls.ts
 import { createAvailabilityHub } from "./availability.ts";
 import type { SessionConfig } from "./config.ts";
 import { createFleet } from "./fleet.ts";
+import { fetchLoadProbe, type LoadProbe } from "./load_probe.ts";
 import { createDiscovery, type DiscoverySettings } from "./discovery.ts";
 import { createDnsResolver, type NameServer, parseNameServer, type Resolver } from "./dns.ts";
 import { homePage } from "./home_page.ts";
@@ -94,6 +95,11 @@ export interface SessionDeps {
    * (undefined: the system's); default: `Deno.resolveDns`.
    */
   readonly resolverFor?: (nameServer: NameServer | undefined) => Resolver;
+  /**
+   * Polls one simulation server's `/load` (main.ts: in a Worker, session/poll_worker_probe.ts);
+   * default: `fetch` in this thread.
+   */
+  readonly loadProbe?: LoadProbe;
 }
 
 /** A session server: a request handler plus its lifecycle. */
@@ -274,7 +280,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   const fleet = createFleet({
     entries: polled,
     mode,
-    fetch: deps.fetch,
+    probe: deps.loadProbe ?? fetchLoadProbe(deps.fetch),
     logger,
     clock: deps.clock,
     refreshMs: config.loadRefresh * 1000,

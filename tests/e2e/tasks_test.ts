@@ -310,6 +310,9 @@ Deno.test("compile builds each server with its permission set and explains a fai
     "--allow-net",
   ]);
   assert.equal(args.at(-1), join(ROOT, "session", "main.ts"));
+  // The poll worker is loaded as a Worker, which deno compile does not follow on its own.
+  assert.ok(args.includes(`--include=${join(ROOT, "session", "poll_worker.ts")}`));
+  assert.ok(!compileArgs("simulation", []).some((arg) => arg.startsWith("--include")));
   const stderr =
     "error sending request for url (https://dl.deno.land/release/v2.9.6/denort-x86_64-unknown-linux-gnu.zip): dns error";
   assert.match(explainFailure(stderr) ?? "", /must download its runtime .*DENORT_BIN/);

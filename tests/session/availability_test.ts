@@ -46,6 +46,8 @@ serverTest(
         assert.equal(status.code, 0, session.output());
         const lines = await session.logLines();
         assert.ok(lines.some((l) => l.msg === "stopped"), "the log was flushed and closed");
+        // Under the launcher's permissions the polls ran in their worker, with no fallback.
+        assert.ok(!lines.some((l) => String(l.msg).includes("poll worker")), session.output());
       });
     } catch (error) {
       console.error(session.output());

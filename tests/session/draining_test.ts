@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createFleet, type Transition, transitionOf } from "../../session/fleet.ts";
+import { fetchLoadProbe } from "../../session/load_probe.ts";
 import {
   averageLoad,
   chooseServer,
@@ -33,7 +34,7 @@ Deno.test("a /load with x-webots-state: draining makes the server draining: neve
   const fleet = createFleet({
     entries: [A, B],
     mode: { ssl: false, portRewrite: false },
-    fetch: net.fetch,
+    probe: fetchLoadProbe(net.fetch),
     logger: recordingLogger(),
     clock,
     refreshMs: 1000,

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createFleet, type Transition } from "../../session/fleet.ts";
+import { fetchLoadProbe } from "../../session/load_probe.ts";
 import {
   DEFAULT_THRESHOLDS,
   type LoadThresholds,
@@ -36,7 +37,7 @@ function fleetOf(entries: string[], options: Options = {}) {
   const fleet = createFleet({
     entries,
     mode: { ssl: false, portRewrite: false },
-    fetch: net.fetch,
+    probe: fetchLoadProbe(net.fetch),
     logger,
     clock,
     refreshMs: options.refreshMs ?? 1000,
@@ -283,7 +284,7 @@ Deno.test("with SSL or portRewrite the fleet polls https://<entry>/load", async 
   const fleet = createFleet({
     entries: ["host.test/2000"],
     mode: { ssl: false, portRewrite: true },
-    fetch: net.fetch,
+    probe: fetchLoadProbe(net.fetch),
     logger: recordingLogger(),
     clock,
     refreshMs: 1000,

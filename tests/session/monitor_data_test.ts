@@ -11,6 +11,7 @@ import { monitorData, type MonitorInput, monitorPage } from "../../session/monit
 import { SIMULATIONS_HEADER, SLOTS_HEADER } from "../../shared/load_headers.ts";
 import { LOAD_STATE_HEADER } from "../../shared/protocol.ts";
 import { createFleet } from "../../session/fleet.ts";
+import { fetchLoadProbe } from "../../session/load_probe.ts";
 import { sessionSchema } from "../../session/config.ts";
 import { createSessionServer } from "../../session/server.ts";
 import { validateConfig } from "../../shared/config.ts";
@@ -246,7 +247,7 @@ Deno.test("a poll's slot headers reach the monitor; malformed or missing ones ar
   const fleet = createFleet({
     entries: [A, B, C],
     mode: MODE,
-    fetch: net.fetch,
+    probe: fetchLoadProbe(net.fetch),
     logger: recordingLogger(),
     clock,
     refreshMs: 1000,

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { type SessionConfig, sessionSchema } from "../../session/config.ts";
 import { createFleet } from "../../session/fleet.ts";
+import { fetchLoadProbe } from "../../session/load_probe.ts";
 import { createReloader, LIVE_KEYS, planReload } from "../../session/reload.ts";
 import { createSessionServer } from "../../session/server.ts";
 import type { Assets } from "../../shared/assets.ts";
@@ -157,7 +158,7 @@ Deno.test("a reconfigured fleet keeps the states of kept servers, drops removed 
   const fleet = createFleet({
     entries: [A, B],
     mode: { ssl: false, portRewrite: false },
-    fetch: net.fetch,
+    probe: fetchLoadProbe(net.fetch),
     logger: recordingLogger(),
     clock,
     refreshMs: 1000,

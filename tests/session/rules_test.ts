@@ -3,7 +3,8 @@
  * transitions, `/load` parsing, message wording.
  */
 import assert from "node:assert/strict";
-import { parseLoad, transitionOf } from "../../session/fleet.ts";
+import { transitionOf } from "../../session/fleet.ts";
+import { parseLoad } from "../../session/load_probe.ts";
 import {
   averageLoad,
   chooseServer,

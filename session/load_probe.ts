@@ -1,0 +1,61 @@
+/**
+ * One poll of a simulation server's `/load`, as the fleet (session/fleet.ts) asks for it: a
+ * `LoadProbe` takes the URL and an abort signal and gives what the server answered, as a
+ * `PollOutcome`. It never throws: a refused connection, an error status or a body that is not a
+ * number are outcomes. The fleet owns the timeout: it aborts the signal and reads a probe that
+ * ended after the abort as a timeout, whatever the probe says.
+ *
+ * `fetchLoadProbe` polls with a `fetch` in the calling thread; session/poll_worker_probe.ts runs
+ * the same probe in a Worker, so that a fleet of 1,000 servers costs the thread that answers
+ * `GET /session` only the results.
+ *
+ * ```ts
+ * import { fetchLoadProbe } from "./load_probe.ts";
+ * const probe = fetchLoadProbe(fetch);
+ * await probe("http://127.0.0.1:2000/load", AbortSignal.timeout(5000)); // { kind: "up", load: 12 }
+ * ```
+ *
+ * @module
+ */
+import { LOAD_STATE_HEADER } from "../shared/protocol.ts";
+import { parseSlotHeaders } from "../shared/load_headers.ts";
+import type { PollOutcome } from "./load_rules.ts";
+
+/** Polls one `/load` URL; resolves with what it found, never rejects. */
+export type LoadProbe = (url: string, signal: AbortSignal) => Promise<PollOutcome>;
+
+/** Parses a `/load` body: a finite number, as Python's `float()` would accept it minus nan/inf. */
+export function parseLoad(body: string): number | undefined {
+  const trimmed = body.trim();
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed)) return undefined;
+  const value = Number(trimmed);
+  return Number.isFinite(value) ? value : undefined;
+}
+
+/** The outcome of a `/load` answer: its status, body and headers. */
+export function outcomeOf(status: number, body: string, headers: Headers): PollOutcome {
+  if (status !== 200) return { kind: "down", reason: "status", detail: `HTTP ${status}` };
+  const load = parseLoad(body);
+  if (load === undefined) {
+    return { kind: "down", reason: "body", detail: `not a number: ${body.slice(0, 40)}` };
+  }
+  // Our simulation servers name their state and slots in headers stock ones never send.
+  const slots = parseSlotHeaders(headers);
+  const figures = slots === undefined ? {} : { slots };
+  if (headers.get(LOAD_STATE_HEADER) === "draining") {
+    return { kind: "up", load, draining: true, ...figures };
+  }
+  return { kind: "up", load, ...figures };
+}
+
+/** A probe that polls with `fetch` in the calling thread. */
+export function fetchLoadProbe(fetcher: typeof fetch): LoadProbe {
+  return async (url, signal) => {
+    try {
+      const response = await fetcher(url, { signal });
+      return outcomeOf(response.status, await response.text(), response.headers);
+    } catch (error) {
+      return { kind: "down", reason: "refused", detail: String(error) };
+    }
+  };
+}
