@@ -47,6 +47,7 @@ import {
   rssMiB,
   standInAddresses,
 } from "./fleet_figures.ts";
+import { threadCpuSeconds } from "./proc_stats.ts";
 import { summarize } from "./stats.ts";
 import { stdoutLines } from "./stdout_lines.ts";
 import { cpuSeconds, findWrk, measureWrkRun, runWrk, WRK_MISSING } from "./wrk.ts";
@@ -82,6 +83,7 @@ const wallClockMs = () => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const round1 = (x: number) => Math.round(x * 10) / 10;
 const round2 = (x: number) => Math.round(x * 100) / 100;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** A port free on the first stand-in address a moment ago. */
 function freePortOn(hostname: string): number {
@@ -242,6 +244,7 @@ export async function runFleetBench(options: FleetBenchOptions = {}): Promise<
       fleet: cpuOf([sessionPid]),
       idle: cpuOf([idlePid]),
       stand: cpuOf(standInPids),
+      threads: threadCpuSeconds(sessionPid),
     };
     // RSS once a period (read from /proc by this process: it costs the server nothing).
     const rssPerPeriod: number[] = [];
@@ -249,7 +252,12 @@ export async function runFleetBench(options: FleetBenchOptions = {}): Promise<
       await sleep(cpuFrom + (i + 1) * refreshMs - wallClockMs());
       rssPerPeriod.push(rss(sessionPid));
     }
-    const after = { fleet: cpuOf([sessionPid]), idle: cpuOf([idlePid]), stand: cpuOf(standInPids) };
+    const after = {
+      fleet: cpuOf([sessionPid]),
+      idle: cpuOf([idlePid]),
+      stand: cpuOf(standInPids),
+      threads: threadCpuSeconds(sessionPid),
+    };
     const cpuTo = wallClockMs();
     const rssAfter = rss(sessionPid);
     progress(
@@ -358,6 +366,13 @@ export async function runFleetBench(options: FleetBenchOptions = {}): Promise<
         idleServerSeconds: round2(after.idle - before.idle),
         ...perRound,
         standInsPerRound: round2((after.stand - before.stand) / cpuCoverage.rounds.length),
+        // Where a round's CPU went: what is left on the thread that answers /session.
+        perRoundByThread: Object.fromEntries(
+          (["main", "workers", "other"] as const).map((part) => [
+            part,
+            round3((after.threads[part] - before.threads[part]) / cpuCoverage.rounds.length),
+          ]),
+        ),
         target: "≤ 1 core-second per round",
       },
       roundTimeMs: {
@@ -419,7 +434,9 @@ export function fleetTables(result: Record<string, unknown>): string {
   const r = result as {
     servers: number;
     polling: Record<string, Record<string, unknown>>;
-    cpu: Record<string, number | string>;
+    cpu: Record<string, number | string> & {
+      perRoundByThread: { main: number; workers: number; other: number };
+    };
     roundTimeMs: { firstToLastApplied: number[]; meanPollSeconds: number };
     rssMiB: Record<string, number | number[]>;
     throughput: {
@@ -448,6 +465,7 @@ export function fleetTables(result: Record<string, unknown>): string {
     `| mean period between rounds | ${fmt(all.meanPeriodMs)} ms | 5,000 ms |`,
     `| session server CPU per round (${r.cpu.rounds} rounds) | **${r.cpu.perRound} core-s** | ≤ 1 core-s |`,
     `| of which idle (a session server with 1 simulation server, same span) | ${r.cpu.idlePerRound} core-s | |`,
+    `| by thread: main (answers \`/session\`) / poll worker / V8 and runtime helpers | ${r.cpu.perRoundByThread.main} / ${r.cpu.perRoundByThread.workers} / ${r.cpu.perRoundByThread.other} core-s | |`,
     `| stand-ins' CPU per round (all 4 processes) | ${r.cpu.standInsPerRound} core-s | |`,
     `| one round, first to last answer applied (session server's lastPoll) | ${
       r.roundTimeMs.firstToLastApplied.join(", ")

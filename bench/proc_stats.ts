@@ -12,6 +12,36 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/** What `pid`'s threads used so far, in CPU seconds, by the part of the server they run. */
+export interface ThreadCpu {
+  /** The main thread (the event loop that answers requests). */
+  readonly main: number;
+  /** Worker threads (Deno names them `worker-<n>`): the session server's poll worker. */
+  readonly workers: number;
+  /** The rest: V8's helper threads (concurrent garbage collection, compilation), the runtime's. */
+  readonly other: number;
+}
+
+/** User + system CPU seconds of each thread of `pid`, grouped as {@link ThreadCpu}. */
+export function threadCpuSeconds(pid: number): ThreadCpu {
+  let main = 0, workers = 0, other = 0;
+  for (const entry of Deno.readDirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = Deno.readTextFileSync(`/proc/${pid}/task/${entry.name}/stat`);
+    } catch {
+      continue; // Ended meanwhile.
+    }
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    if (Number(entry.name) === pid) main += seconds;
+    else if (/^worker-\d+$/.test(name)) workers += seconds;
+    else other += seconds;
+  }
+  return { main, workers, other };
+}
+
 /** The pid of the child of `parentPid` (the launcher runs the server as its child). */
 export function childPid(parentPid: number): number {
   for (const entry of Deno.readDirSync("/proc")) {
