@@ -5,7 +5,8 @@
  *
  * Each server is polled independently: a result is applied as soon as it arrives, a slow or dead
  * server never delays the others, and a server whose previous poll is still in flight is skipped
- * for that round. Nothing here blocks request handling.
+ * for that round. Nothing here blocks request handling. A round starts its polls at a steady pace
+ * (`pollsPerStep`: 1,000 servers over 2 s, up to 5 at once), not all in the same instant.
  *
  * A reload reconfigures the fleet in place (`reconfigure`): the servers, the period, the timeout
  * and the thresholds change without losing what is known of the servers that stay.
@@ -122,6 +123,26 @@ export function transitionOf(
   return { kind: now === "full" ? "full" : "available-again", entry, load: after.load };
 }
 
+/** A round starts its polls in steps this far apart (see {@link pollsPerStep}). */
+export const ROUND_STEP_MS = 50;
+
+/** Polls a round starts per step, at the least: 500 a second. */
+export const POLLS_PER_STEP = 25;
+
+/**
+ * How many polls a round starts at each step: {@link POLLS_PER_STEP}, or more when `servers`
+ * polls at that pace would take longer than half of `refreshMs`. A fleet of 1,000 is polled over
+ * 2 s of each period instead of all at once: the session server's CPU (and the other processes of
+ * its machine) see a steady trickle instead of a burst every period, and simulation servers
+ * polled by several session servers are not polled in lockstep. Up to 5 servers are all polled at
+ * the round's start, as before; each server is still polled once per period, at the same place
+ * in it.
+ */
+export function pollsPerStep(servers: number, refreshMs: number): number {
+  const steps = Math.max(1, Math.floor(refreshMs / 2 / ROUND_STEP_MS));
+  return Math.max(POLLS_PER_STEP, Math.ceil(servers / steps));
+}
+
 interface Slot {
   readonly entry: string;
   /** Its place in the config order (in `views`). */
@@ -129,6 +150,7 @@ interface Slot {
   readonly url: string;
   state: ServerState;
   inFlight: Promise<void> | undefined;
+  /** Aborts its poll in flight when it leaves or polling stops. */
   abort: AbortController | undefined;
   /** A round came while the poll was in flight: poll again as soon as it ends. */
   due: boolean;
@@ -175,20 +197,6 @@ export function createFleet(deps: FleetDeps): Fleet {
     deps.onUpdate(view);
   };
 
-  const query = async (slot: Slot, abort: AbortController): Promise<PollOutcome> => {
-    const limitMs = timeoutMs;
-    const timer = deps.clock.setTimeout(() => abort.abort(), limitMs);
-    try {
-      const outcome = await deps.probe(slot.url, abort.signal);
-      // An abort is the timeout (or a reload or stop, whose result is dropped anyway).
-      return abort.signal.aborted
-        ? { kind: "down", reason: "timeout", detail: `no answer in ${limitMs} ms` }
-        : outcome;
-    } finally {
-      deps.clock.clearTimeout(timer);
-    }
-  };
-
   const poll = (slot: Slot) => {
     if (stopped || slot.removed) return;
     if (slot.inFlight) {
@@ -199,12 +207,11 @@ export function createFleet(deps: FleetDeps): Fleet {
       return;
     }
     slot.due = false;
-    const abort = new AbortController();
-    slot.abort = abort;
     const began = deps.clock.now();
-    slot.inFlight = query(slot, abort).then((state) => {
+    // One controller per server, aborted only when it leaves or polling stops.
+    slot.abort ??= new AbortController();
+    slot.inFlight = deps.probe(slot.url, timeoutMs, slot.abort.signal).then((state) => {
       slot.inFlight = undefined;
-      slot.abort = undefined;
       slot.polledAt = deps.clock.now();
       if (state.kind === "up") slot.answeredAt = slot.polledAt;
       if (slot.removed) return;
@@ -225,8 +232,26 @@ export function createFleet(deps: FleetDeps): Fleet {
     });
   };
 
+  /** The timer of the round being started, while its polls are still being started. */
+  let pacer: unknown;
+  const stopPacing = () => {
+    if (pacer !== undefined) deps.clock.clearTimeout(pacer);
+    pacer = undefined;
+  };
   const round = () => {
-    for (const slot of slots) poll(slot);
+    // A round not yet fully started when the next one comes (after a reload) gives way to it.
+    stopPacing();
+    const order = slots;
+    const perStep = pollsPerStep(order.length, refreshMs);
+    let next = 0;
+    const step = () => {
+      pacer = undefined;
+      const end = Math.min(order.length, next + perStep);
+      // A slot removed meanwhile by a reload is skipped by `poll`.
+      for (; next < end; next++) poll(order[next]!);
+      if (next < order.length) pacer = deps.clock.setTimeout(step, ROUND_STEP_MS);
+    };
+    step();
   };
 
   /** Removed slots whose poll is still in flight: `stop` waits for them too. */
@@ -282,6 +307,7 @@ export function createFleet(deps: FleetDeps): Fleet {
     async stop() {
       stopped = true;
       stopRounds?.();
+      stopPacing();
       const all = [...slots, ...leaving];
       for (const slot of all) slot.abort?.abort();
       await Promise.all(all.map((slot) => slot.inFlight));

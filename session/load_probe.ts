@@ -1,9 +1,9 @@
 /**
  * One poll of a simulation server's `/load`, as the fleet (session/fleet.ts) asks for it: a
  * `LoadProbe` takes the URL and an abort signal and gives what the server answered, as a
- * `PollOutcome`. It never throws: a refused connection, an error status or a body that is not a
- * number are outcomes. The fleet owns the timeout: it aborts the signal and reads a probe that
- * ended after the abort as a timeout, whatever the probe says.
+ * `PollOutcome`. It never throws: a refused connection, an error status, a body that is not a
+ * number and no answer within the timeout (`loadTimeout`) are outcomes. The signal is the
+ * caller's: aborted when the server leaves or polling stops, the outcome then does not matter.
  *
  * `fetchLoadProbe` polls with a `fetch` in the calling thread; session/poll_worker_probe.ts runs
  * the same probe in a Worker, so that a fleet of 1,000 servers costs the thread that answers
@@ -11,18 +11,30 @@
  *
  * ```ts
  * import { fetchLoadProbe } from "./load_probe.ts";
- * const probe = fetchLoadProbe(fetch);
- * await probe("http://127.0.0.1:2000/load", AbortSignal.timeout(5000)); // { kind: "up", load: 12 }
+ * import { systemClock } from "../shared/clock.ts";
+ * const probe = fetchLoadProbe(fetch, systemClock);
+ * await probe("http://127.0.0.1:2000/load", 5000, new AbortController().signal);
+ * // { kind: "up", load: 12 }
  * ```
  *
  * @module
  */
+import type { Clock } from "../shared/clock.ts";
 import { LOAD_STATE_HEADER } from "../shared/protocol.ts";
 import { parseSlotHeaders } from "../shared/load_headers.ts";
 import type { PollOutcome } from "./load_rules.ts";
 
-/** Polls one `/load` URL; resolves with what it found, never rejects. */
-export type LoadProbe = (url: string, signal: AbortSignal) => Promise<PollOutcome>;
+/** Polls one `/load` URL for at most `timeoutMs`; resolves with what it found, never rejects. */
+export type LoadProbe = (
+  url: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+) => Promise<PollOutcome>;
+
+/** The outcome of a poll that had no answer in `timeoutMs`. */
+export function timedOut(timeoutMs: number): PollOutcome {
+  return { kind: "down", reason: "timeout", detail: `no answer in ${timeoutMs} ms` };
+}
 
 /** Parses a `/load` body: a finite number, as Python's `float()` would accept it minus nan/inf. */
 export function parseLoad(body: string): number | undefined {
@@ -48,14 +60,29 @@ export function outcomeOf(status: number, body: string, headers: Headers): PollO
   return { kind: "up", load, ...figures };
 }
 
-/** A probe that polls with `fetch` in the calling thread. */
-export function fetchLoadProbe(fetcher: typeof fetch): LoadProbe {
-  return async (url, signal) => {
+/** A probe that polls with `fetch` in the calling thread, its timeout on `clock`. */
+export function fetchLoadProbe(fetcher: typeof fetch, clock: Clock): LoadProbe {
+  return async (url, timeoutMs, signal) => {
+    const abort = new AbortController();
+    let late = false;
+    const onAbort = () => abort.abort();
+    const timer = clock.setTimeout(() => {
+      late = true;
+      abort.abort();
+    }, timeoutMs);
+    signal.addEventListener("abort", onAbort, { once: true });
     try {
-      const response = await fetcher(url, { signal });
-      return outcomeOf(response.status, await response.text(), response.headers);
+      if (signal.aborted) abort.abort();
+      const response = await fetcher(url, { signal: abort.signal });
+      const body = await response.text();
+      return late ? timedOut(timeoutMs) : outcomeOf(response.status, body, response.headers);
     } catch (error) {
-      return { kind: "down", reason: "refused", detail: String(error) };
+      return late
+        ? timedOut(timeoutMs)
+        : { kind: "down", reason: "refused", detail: String(error) };
+    } finally {
+      clock.clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
     }
   };
 }

@@ -41,7 +41,10 @@ async function main(configFile: string, watchStdin: boolean): Promise<number> {
     return addresses && { ...addresses, mailer: createSmtpMailer(c) };
   };
   // The polls of /load run in a Worker, off the thread that answers /session.
-  const polls = startPollWorker({ logger, fallback: fetchLoadProbe(globalThis.fetch) });
+  const polls = startPollWorker({
+    logger,
+    fallback: fetchLoadProbe(globalThis.fetch, systemClock),
+  });
   const server = createSessionServer({
     config,
     logger,

@@ -3,18 +3,20 @@
  * (started by session/poll_worker_probe.ts), so that the `fetch`es of a large fleet, their
  * promises and their garbage stay off the thread that answers `GET /session`.
  *
- * It takes batches of requests (`poll` a URL under an id, `cancel` an id) and answers batches of
- * outcomes (`PollAnswer`), each the `PollOutcome` that `fetchLoadProbe` gives in the main thread.
+ * It takes batches of requests (`poll` a URL under an id with its timeout, `cancel` an id) and
+ * answers batches of outcomes (`PollAnswer`), each the `PollOutcome` that `fetchLoadProbe` gives
+ * in the main thread; the timeouts run here too.
  * Answers that come together are sent in one message.
  *
  * @module
  */
+import { systemClock } from "../shared/clock.ts";
 import { fetchLoadProbe, type LoadProbe } from "./load_probe.ts";
 import type { PollOutcome } from "./load_rules.ts";
 
 /** One request to the worker. */
 export type PollRequest =
-  | { readonly kind: "poll"; readonly id: number; readonly url: string }
+  | { readonly kind: "poll"; readonly id: number; readonly url: string; readonly timeoutMs: number }
   | { readonly kind: "cancel"; readonly id: number };
 
 /** One answer of the worker: what the poll `id` found. */
@@ -45,10 +47,10 @@ export function servePolls(deps: PollServiceDeps): (batch: readonly PollRequest[
     if (outbox.length === 0) deps.defer(flush);
     outbox.push({ id, outcome });
   };
-  const start = (id: number, url: string) => {
+  const start = (id: number, url: string, timeoutMs: number) => {
     const abort = new AbortController();
     running.set(id, abort);
-    void deps.probe(url, abort.signal).then((outcome) => {
+    void deps.probe(url, timeoutMs, abort.signal).then((outcome) => {
       running.delete(id);
       // A cancelled poll's caller has its answer already.
       if (!abort.signal.aborted) answer(id, outcome);
@@ -56,7 +58,7 @@ export function servePolls(deps: PollServiceDeps): (batch: readonly PollRequest[
   };
   return (batch) => {
     for (const request of batch) {
-      if (request.kind === "poll") start(request.id, request.url);
+      if (request.kind === "poll") start(request.id, request.url, request.timeoutMs);
       else running.get(request.id)?.abort();
     }
   };
@@ -70,7 +72,7 @@ if (import.meta.main) {
     onmessage: ((event: MessageEvent<readonly PollRequest[]>) => void) | null;
   };
   const take = servePolls({
-    probe: fetchLoadProbe(fetch),
+    probe: fetchLoadProbe(fetch, systemClock),
     post: (answers) => self.postMessage(answers),
     defer: (task) => setTimeout(task, 0),
   });

@@ -5,8 +5,9 @@
  *
  * - Requests made in one turn (a round) go to the worker in one message; answers that are ready
  *   together come back in one.
- * - An aborted poll (the fleet's timeout, a reload, a stop) is answered at once in this thread and
- *   cancelled in the worker: nothing here waits on the worker to give up.
+ * - The worker keeps each poll's timeout. A poll aborted here (its server left, polling stopped)
+ *   is answered at once in this thread and cancelled in the worker: nothing waits on the worker
+ *   to give up.
  * - If the worker cannot start or fails (a `deno compile` binary built without it, an uncaught
  *   error), that is logged once and every poll, those in flight included, runs with the fallback
  *   probe in this thread from then on: polling never stops because of the worker.
@@ -39,7 +40,7 @@ export interface PollWorker {
   close(): void;
 }
 
-/** What an aborted poll resolves with here: the fleet reads any outcome after its abort as such. */
+/** What an aborted poll resolves with here: its caller has stopped caring about the outcome. */
 const ABORTED: PollOutcome = Object.freeze({
   kind: "down",
   reason: "refused",
@@ -48,6 +49,7 @@ const ABORTED: PollOutcome = Object.freeze({
 
 interface Waiting {
   readonly url: string;
+  readonly timeoutMs: number;
   readonly signal: AbortSignal;
   readonly resolve: (outcome: PollOutcome) => void;
   readonly onAbort: () => void;
@@ -91,8 +93,8 @@ export function startPollWorker(options: PollWorkerOptions): PollWorker {
     if (worker === undefined) return;
     logger.error({ err: why }, "the poll worker failed: polling in the main thread from now on");
     end();
-    for (const [id, { url, signal }] of waiting) {
-      void fallback(url, signal).then((outcome) => settle(id, outcome));
+    for (const [id, { url, timeoutMs, signal }] of waiting) {
+      void fallback(url, timeoutMs, signal).then((outcome) => settle(id, outcome));
     }
   };
   worker.onmessage = (event: MessageEvent<readonly PollAnswer[]>) => {
@@ -105,8 +107,8 @@ export function startPollWorker(options: PollWorkerOptions): PollWorker {
   };
   worker.onmessageerror = () => fail("a message from the poll worker could not be read");
 
-  const probe: LoadProbe = (url, signal) => {
-    if (worker === undefined) return fallback(url, signal);
+  const probe: LoadProbe = (url, timeoutMs, signal) => {
+    if (worker === undefined) return fallback(url, timeoutMs, signal);
     if (signal.aborted) return Promise.resolve(ABORTED);
     return new Promise((resolve) => {
       const id = nextId++;
@@ -115,8 +117,8 @@ export function startPollWorker(options: PollWorkerOptions): PollWorker {
         send({ kind: "cancel", id });
       };
       signal.addEventListener("abort", onAbort, { once: true });
-      waiting.set(id, { url, signal, resolve, onAbort });
-      send({ kind: "poll", id, url });
+      waiting.set(id, { url, timeoutMs, signal, resolve, onAbort });
+      send({ kind: "poll", id, url, timeoutMs });
     });
   };
   return {

@@ -280,7 +280,7 @@ export function createSessionServer(deps: SessionDeps): SessionServer {
   const fleet = createFleet({
     entries: polled,
     mode,
-    probe: deps.loadProbe ?? fetchLoadProbe(deps.fetch),
+    probe: deps.loadProbe ?? fetchLoadProbe(deps.fetch, deps.clock),
     logger,
     clock: deps.clock,
     refreshMs: config.loadRefresh * 1000,

@@ -34,7 +34,7 @@ Deno.test("a /load with x-webots-state: draining makes the server draining: neve
   const fleet = createFleet({
     entries: [A, B],
     mode: { ssl: false, portRewrite: false },
-    probe: fetchLoadProbe(net.fetch),
+    probe: fetchLoadProbe(net.fetch, clock),
     logger: recordingLogger(),
     clock,
     refreshMs: 1000,

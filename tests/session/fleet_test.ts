@@ -3,7 +3,13 @@
  * drives the poll period and the poll timeout, so no test here waits on the wall clock.
  */
 import assert from "node:assert/strict";
-import { createFleet, type Transition } from "../../session/fleet.ts";
+import {
+  createFleet,
+  POLLS_PER_STEP,
+  pollsPerStep,
+  ROUND_STEP_MS,
+  type Transition,
+} from "../../session/fleet.ts";
 import { fetchLoadProbe } from "../../session/load_probe.ts";
 import {
   DEFAULT_THRESHOLDS,
@@ -37,7 +43,7 @@ function fleetOf(entries: string[], options: Options = {}) {
   const fleet = createFleet({
     entries,
     mode: { ssl: false, portRewrite: false },
-    probe: fetchLoadProbe(net.fetch),
+    probe: fetchLoadProbe(net.fetch, clock),
     logger,
     clock,
     refreshMs: options.refreshMs ?? 1000,
@@ -82,6 +88,42 @@ Deno.test("the fleet polls every server once at start, then once per loadRefresh
   } finally {
     await fleet.stop();
   }
+});
+
+Deno.test("a round of a large fleet starts its polls at a steady pace over half the period, each server once per period", async () => {
+  // 60 servers, loadRefresh 1 s: 25 polls every 50 ms (500 a second), so 25, 25 and 10.
+  const entries = Array.from({ length: 60 }, (_, i) => `s${i}.test:2000`);
+  const { clock, net, fleet } = fleetOf(entries, { refreshMs: 1000, timeoutMs: 500 });
+  for (const entry of entries) net.load(url(entry), 10);
+  try {
+    fleet.start();
+    assert.equal(net.calls.length, 25, "the first step at once");
+    await clock.advance(ROUND_STEP_MS - 1);
+    assert.equal(net.calls.length, 25);
+    await clock.advance(1);
+    assert.equal(net.calls.length, 50);
+    await clock.advance(ROUND_STEP_MS);
+    assert.equal(net.calls.length, 60, "the whole round started within 100 ms");
+    assert.deepEqual(net.calls.map((c) => c.url), entries.map(url), "in config order");
+    // The next round keeps each server's place in the period.
+    await clock.advance(1000 - 2 * ROUND_STEP_MS);
+    assert.equal(net.calls.length, 85);
+    await clock.advance(2 * ROUND_STEP_MS);
+    assert.equal(net.calls.length, 120);
+    for (const entry of entries) assert.equal(net.callsTo(url(entry)).length, 2, entry);
+  } finally {
+    await fleet.stop();
+  }
+  assert.equal(clock.pendingCount, 0, "stop() leaves no step of a round behind");
+});
+
+Deno.test("polls per step: at least 500 a second, more when the fleet would not fit in half the period", () => {
+  assert.equal(POLLS_PER_STEP * (1000 / ROUND_STEP_MS), 500);
+  assert.equal(pollsPerStep(1, 5000), POLLS_PER_STEP);
+  assert.equal(pollsPerStep(1000, 5000), POLLS_PER_STEP, "1,000 over 2 s of a 5 s period");
+  // 5,000 at 500 a second would take 10 s: they are spread over the first 2.5 s instead.
+  assert.equal(pollsPerStep(5000, 5000), 100);
+  assert.equal(pollsPerStep(100, 50), 100, "a period shorter than two steps: all at once");
 });
 
 Deno.test("an answer is applied as soon as it arrives, whatever the other servers do", async () => {
@@ -284,7 +326,7 @@ Deno.test("with SSL or portRewrite the fleet polls https://<entry>/load", async 
   const fleet = createFleet({
     entries: ["host.test/2000"],
     mode: { ssl: false, portRewrite: true },
-    probe: fetchLoadProbe(net.fetch),
+    probe: fetchLoadProbe(net.fetch, clock),
     logger: recordingLogger(),
     clock,
     refreshMs: 1000,

@@ -247,7 +247,7 @@ Deno.test("a poll's slot headers reach the monitor; malformed or missing ones ar
   const fleet = createFleet({
     entries: [A, B, C],
     mode: MODE,
-    probe: fetchLoadProbe(net.fetch),
+    probe: fetchLoadProbe(net.fetch, clock),
     logger: recordingLogger(),
     clock,
     refreshMs: 1000,

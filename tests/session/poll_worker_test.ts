@@ -9,6 +9,7 @@ import { fetchLoadProbe, type LoadProbe } from "../../session/load_probe.ts";
 import type { PollOutcome } from "../../session/load_rules.ts";
 import { type PollAnswer, servePolls } from "../../session/poll_worker.ts";
 import { startPollWorker } from "../../session/poll_worker_probe.ts";
+import { systemClock } from "../../shared/clock.ts";
 import { recordingLogger } from "../fakes/logger.ts";
 
 /** A simulation server's `/load` on loopback, answering per path; `/hang` answers never. */
@@ -61,13 +62,13 @@ const never = () => new AbortController().signal;
 Deno.test("polls in the worker find what the same polls find in this thread", async () => {
   const { server, base } = loadServer();
   const logger = recordingLogger();
-  const polls = startPollWorker({ logger, fallback: fetchLoadProbe(fetch) });
-  const here = fetchLoadProbe(fetch);
+  const polls = startPollWorker({ logger, fallback: fetchLoadProbe(fetch, systemClock) });
+  const here = fetchLoadProbe(fetch, systemClock);
   try {
     const urls = ["/up", "/draining", "/error", "/text"].map((path) => `${base}${path}`);
     urls.push(`http://127.0.0.1:${closedPort()}/load`);
-    const inWorker = await Promise.all(urls.map((url) => polls.probe(url, never())));
-    const inThread = await Promise.all(urls.map((url) => here(url, never())));
+    const inWorker = await Promise.all(urls.map((url) => polls.probe(url, 5000, never())));
+    const inThread = await Promise.all(urls.map((url) => here(url, 5000, never())));
     assert.deepEqual(inWorker, inThread);
     assert.deepEqual(inWorker.slice(0, 4), [
       { kind: "up", load: 12.5, slots: { used: 1, max: 4, simulations: 1 } },
@@ -85,11 +86,14 @@ Deno.test("polls in the worker find what the same polls find in this thread", as
 
 Deno.test("an aborted poll ends at once and the worker gives up its request", async () => {
   const { server, base, hung } = loadServer();
-  const polls = startPollWorker({ logger: recordingLogger(), fallback: fetchLoadProbe(fetch) });
+  const polls = startPollWorker({
+    logger: recordingLogger(),
+    fallback: fetchLoadProbe(fetch, systemClock),
+  });
   try {
     const abort = new AbortController();
     let outcome: PollOutcome | undefined;
-    void polls.probe(`${base}/hang`, abort.signal).then((o) => outcome = o);
+    void polls.probe(`${base}/hang`, 5000, abort.signal).then((o) => outcome = o);
     await until(() => hung.length === 1, "the request to reach the server");
     abort.abort();
     // Answered in this thread, before anything comes back from the worker.
@@ -98,7 +102,7 @@ Deno.test("an aborted poll ends at once and the worker gives up its request", as
     await until(() => hung[0]!.aborted, "the worker to cancel its request");
     // A poll whose signal is already aborted never reaches the worker.
     const before = hung.length;
-    const late = await polls.probe(`${base}/hang`, AbortSignal.abort());
+    const late = await polls.probe(`${base}/hang`, 5000, AbortSignal.abort());
     assert.equal(late.kind, "down");
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(hung.length, before);
@@ -108,11 +112,30 @@ Deno.test("an aborted poll ends at once and the worker gives up its request", as
   }
 });
 
+Deno.test("a poll with no answer within its timeout ends as a timeout, kept by the worker", async () => {
+  const { server, base, hung } = loadServer();
+  const polls = startPollWorker({
+    logger: recordingLogger(),
+    fallback: fetchLoadProbe(fetch, systemClock),
+  });
+  try {
+    const outcome = await polls.probe(`${base}/hang`, 200, never());
+    assert.deepEqual(outcome, { kind: "down", reason: "timeout", detail: "no answer in 200 ms" });
+    await until(() => hung[0]?.aborted === true, "the worker to drop the request");
+  } finally {
+    polls.close();
+    await server.shutdown();
+  }
+});
+
 Deno.test("close ends the worker: polls still waiting end as aborted", async () => {
   const { server, base, hung } = loadServer();
-  const polls = startPollWorker({ logger: recordingLogger(), fallback: fetchLoadProbe(fetch) });
+  const polls = startPollWorker({
+    logger: recordingLogger(),
+    fallback: fetchLoadProbe(fetch, systemClock),
+  });
   try {
-    const waiting = polls.probe(`${base}/hang`, never());
+    const waiting = polls.probe(`${base}/hang`, 5000, never());
     await until(() => hung.length === 1, "the request to reach the server");
     polls.close();
     const outcome = await waiting;
@@ -141,12 +164,12 @@ for (
     const logger = recordingLogger();
     const polls = startPollWorker({
       logger,
-      fallback: fetchLoadProbe(fetch),
+      fallback: fetchLoadProbe(fetch, systemClock),
       url: new URL(`file://${file}`),
     });
     try {
-      const first = await polls.probe(`${base}/up`, never());
-      const second = await polls.probe(`${base}/up`, never());
+      const first = await polls.probe(`${base}/up`, 5000, never());
+      const second = await polls.probe(`${base}/up`, 5000, never());
       for (const outcome of [first, second]) {
         assert.equal(outcome.kind === "up" && outcome.load, 12.5);
       }
@@ -166,7 +189,7 @@ Deno.test("the worker answers polls that end together in one message, and none f
   const deferred: (() => void)[] = [];
   const release: ((outcome: PollOutcome) => void)[] = [];
   const signals: AbortSignal[] = [];
-  const probe: LoadProbe = (_url, signal) => {
+  const probe: LoadProbe = (_url, _timeoutMs, signal) => {
     signals.push(signal);
     return new Promise((resolve) => release.push(resolve));
   };
@@ -176,9 +199,9 @@ Deno.test("the worker answers polls that end together in one message, and none f
     defer: (task) => deferred.push(task),
   });
   take([
-    { kind: "poll", id: 1, url: "http://a/load" },
-    { kind: "poll", id: 2, url: "http://b/load" },
-    { kind: "poll", id: 3, url: "http://c/load" },
+    { kind: "poll", id: 1, url: "http://a/load", timeoutMs: 5000 },
+    { kind: "poll", id: 2, url: "http://b/load", timeoutMs: 5000 },
+    { kind: "poll", id: 3, url: "http://c/load", timeoutMs: 5000 },
   ]);
   take([{ kind: "cancel", id: 2 }]);
   assert.deepEqual(signals.map((s) => s.aborted), [false, true, false]);

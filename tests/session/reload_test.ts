@@ -158,7 +158,7 @@ Deno.test("a reconfigured fleet keeps the states of kept servers, drops removed 
   const fleet = createFleet({
     entries: [A, B],
     mode: { ssl: false, portRewrite: false },
-    probe: fetchLoadProbe(net.fetch),
+    probe: fetchLoadProbe(net.fetch, clock),
     logger: recordingLogger(),
     clock,
     refreshMs: 1000,
