@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fetchLoadProbe, type LoadProbe } from "../../session/load_probe.ts";
 import type { PollOutcome } from "../../session/load_rules.ts";
 import { type PollAnswer, servePolls } from "../../session/poll_worker.ts";
-import { startPollWorker } from "../../session/poll_worker_probe.ts";
+import { type PollWorker, startPollWorker } from "../../session/poll_worker_probe.ts";
 import { systemClock } from "../../shared/clock.ts";
 import { recordingLogger } from "../fakes/logger.ts";
 
@@ -59,12 +59,34 @@ async function until(condition: () => boolean, what: string, ms = 5000): Promise
 
 const never = () => new AbortController().signal;
 
-Deno.test("polls in the worker find what the same polls find in this thread", async () => {
-  const { server, base } = loadServer();
+/** Runs `test` with a load server and a poll worker (of `url`, default the real one), both ended after. */
+async function withPollWorker(
+  test: (
+    context: ReturnType<typeof loadServer> & {
+      polls: PollWorker;
+      logger: ReturnType<typeof recordingLogger>;
+    },
+  ) => Promise<void>,
+  url?: URL,
+): Promise<void> {
+  const server = loadServer();
   const logger = recordingLogger();
-  const polls = startPollWorker({ logger, fallback: fetchLoadProbe(fetch, systemClock) });
-  const here = fetchLoadProbe(fetch, systemClock);
+  const polls = startPollWorker({
+    logger,
+    fallback: fetchLoadProbe(fetch, systemClock),
+    ...(url === undefined ? {} : { url }),
+  });
   try {
+    await test({ ...server, polls, logger });
+  } finally {
+    polls.close();
+    await server.server.shutdown();
+  }
+}
+
+Deno.test("polls in the worker find what the same polls find in this thread", async () => {
+  const here = fetchLoadProbe(fetch, systemClock);
+  await withPollWorker(async ({ polls, base, logger }) => {
     const urls = ["/up", "/draining", "/error", "/text"].map((path) => `${base}${path}`);
     urls.push(`http://127.0.0.1:${closedPort()}/load`);
     const inWorker = await Promise.all(urls.map((url) => polls.probe(url, 5000, never())));
@@ -78,19 +100,11 @@ Deno.test("polls in the worker find what the same polls find in this thread", as
     ]);
     assert.equal(inWorker[4]?.kind === "down" && inWorker[4].reason, "refused");
     assert.deepEqual(logger.lines, [], "the worker started and never failed");
-  } finally {
-    polls.close();
-    await server.shutdown();
-  }
+  });
 });
 
 Deno.test("an aborted poll ends at once and the worker gives up its request", async () => {
-  const { server, base, hung } = loadServer();
-  const polls = startPollWorker({
-    logger: recordingLogger(),
-    fallback: fetchLoadProbe(fetch, systemClock),
-  });
-  try {
+  await withPollWorker(async ({ polls, base, hung }) => {
     const abort = new AbortController();
     let outcome: PollOutcome | undefined;
     void polls.probe(`${base}/hang`, 5000, abort.signal).then((o) => outcome = o);
@@ -106,35 +120,19 @@ Deno.test("an aborted poll ends at once and the worker gives up its request", as
     assert.equal(late.kind, "down");
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(hung.length, before);
-  } finally {
-    polls.close();
-    await server.shutdown();
-  }
+  });
 });
 
 Deno.test("a poll with no answer within its timeout ends as a timeout, kept by the worker", async () => {
-  const { server, base, hung } = loadServer();
-  const polls = startPollWorker({
-    logger: recordingLogger(),
-    fallback: fetchLoadProbe(fetch, systemClock),
-  });
-  try {
+  await withPollWorker(async ({ polls, base, hung }) => {
     const outcome = await polls.probe(`${base}/hang`, 200, never());
     assert.deepEqual(outcome, { kind: "down", reason: "timeout", detail: "no answer in 200 ms" });
     await until(() => hung[0]?.aborted === true, "the worker to drop the request");
-  } finally {
-    polls.close();
-    await server.shutdown();
-  }
+  });
 });
 
 Deno.test("close ends the worker: polls still waiting end as aborted", async () => {
-  const { server, base, hung } = loadServer();
-  const polls = startPollWorker({
-    logger: recordingLogger(),
-    fallback: fetchLoadProbe(fetch, systemClock),
-  });
-  try {
+  await withPollWorker(async ({ polls, base, hung }) => {
     const waiting = polls.probe(`${base}/hang`, 5000, never());
     await until(() => hung.length === 1, "the request to reach the server");
     polls.close();
@@ -142,9 +140,7 @@ Deno.test("close ends the worker: polls still waiting end as aborted", async () 
     assert.equal(outcome.kind === "down" && outcome.detail, "poll aborted");
     // The terminated worker's connection is gone with it.
     await until(() => hung[0]!.aborted, "the worker's request to end");
-  } finally {
-    await server.shutdown();
-  }
+  });
 });
 
 for (
@@ -157,28 +153,21 @@ for (
   ] as const
 ) {
   Deno.test(`a worker that ${name} leaves the polls to this thread, logged once`, async () => {
-    const { server, base } = loadServer();
     const dir = await Deno.makeTempDir({ prefix: "poll-worker-test-" });
     const file = join(dir, "worker.ts");
     await Deno.writeTextFile(file, source);
-    const logger = recordingLogger();
-    const polls = startPollWorker({
-      logger,
-      fallback: fetchLoadProbe(fetch, systemClock),
-      url: new URL(`file://${file}`),
-    });
     try {
-      const first = await polls.probe(`${base}/up`, 5000, never());
-      const second = await polls.probe(`${base}/up`, 5000, never());
-      for (const outcome of [first, second]) {
-        assert.equal(outcome.kind === "up" && outcome.load, 12.5);
-      }
-      const failures = logger.lines.filter((l) => l.message.includes("poll worker failed"));
-      assert.equal(failures.length, 1, JSON.stringify(logger.lines));
-      assert.equal(failures[0]?.level, "error");
+      await withPollWorker(async ({ polls, base, logger }) => {
+        const first = await polls.probe(`${base}/up`, 5000, never());
+        const second = await polls.probe(`${base}/up`, 5000, never());
+        for (const outcome of [first, second]) {
+          assert.equal(outcome.kind === "up" && outcome.load, 12.5);
+        }
+        const failures = logger.lines.filter((l) => l.message.includes("poll worker failed"));
+        assert.equal(failures.length, 1, JSON.stringify(logger.lines));
+        assert.equal(failures[0]?.level, "error");
+      }, new URL(`file://${file}`));
     } finally {
-      polls.close();
-      await server.shutdown();
       await Deno.remove(dir, { recursive: true });
     }
   });
