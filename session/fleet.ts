@@ -6,7 +6,7 @@
  * Each server is polled independently: a result is applied as soon as it arrives, a slow or dead
  * server never delays the others, and a server whose previous poll is still in flight is skipped
  * for that round. Nothing here blocks request handling. A round starts its polls at a steady pace
- * (`pollsPerStep`: 1,000 servers over 2 s, up to 5 at once), not all in the same instant.
+ * (`pollsPerStep`: 1,000 servers over 2 s, up to 25 at once), not all in the same instant.
  *
  * A reload reconfigures the fleet in place (`reconfigure`): the servers, the period, the timeout
  * and the thresholds change without losing what is known of the servers that stay.
@@ -134,8 +134,8 @@ export const POLLS_PER_STEP = 25;
  * polls at that pace would take longer than half of `refreshMs`. A fleet of 1,000 is polled over
  * 2 s of each period instead of all at once: the session server's CPU (and the other processes of
  * its machine) see a steady trickle instead of a burst every period, and simulation servers
- * polled by several session servers are not polled in lockstep. Up to 5 servers are all polled at
- * the round's start, as before; each server is still polled once per period, at the same place
+ * polled by several session servers are not polled in lockstep. Up to 25 servers are all polled
+ * at the round's start, as before; each server is still polled once per period, at the same place
  * in it.
  */
 export function pollsPerStep(servers: number, refreshMs: number): number {
