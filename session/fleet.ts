@@ -41,7 +41,7 @@ export interface FleetDeps {
   /** Polls one server's `/load` (session/load_probe.ts). */
   readonly probe: LoadProbe;
   readonly logger: Logger;
-  /** Drives the poll period and the poll timeout. */
+  /** Drives the poll period and the pace of a round (the probe keeps each poll's timeout). */
   readonly clock: Clock;
   readonly refreshMs: number;
   readonly timeoutMs: number;
