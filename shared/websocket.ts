@@ -20,6 +20,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { concatBytes } from "./bytes.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { acceptUpgrade, type HttpRequest } from "./http_request.ts";
 import {
@@ -338,7 +339,7 @@ export class ServerWebSocket {
       while (this.#queue.length > 0 && !this.#connClosed) {
         const frames = this.#queue;
         this.#queue = [];
-        const bytes = frames.length === 1 ? frames[0]! : joinFrames(frames);
+        const bytes = frames.length === 1 ? frames[0]! : concatBytes(frames);
         for (let written = 0; written < bytes.length;) {
           written += await conn.write(bytes.subarray(written));
         }
@@ -432,16 +433,4 @@ export class ServerWebSocket {
       }
     }
   }
-}
-
-function joinFrames(frames: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const frame of frames) length += frame.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const frame of frames) {
-    out.set(frame, at);
-    at += frame.length;
-  }
-  return out;
 }
