@@ -7,6 +7,7 @@
  * @module
  */
 import { join, resolve } from "node:path";
+import { terminate } from "../tests/helpers/terminate.ts";
 
 /** The project root. */
 export const ROOT: string = resolve(import.meta.dirname ?? ".", "..");
@@ -81,29 +82,7 @@ export async function startProcess(
   const stop = (graceMs = 5000) =>
     stopping ??= (async () => {
       await writer?.close().catch(() => {});
-      if (!exited) {
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // Exited meanwhile.
-        }
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        status,
-        new Promise<void>((resolve) => {
-          timer = setTimeout(() => {
-            try {
-              child.kill("SIGKILL");
-            } catch {
-              // Exited meanwhile.
-            }
-            resolve();
-          }, graceMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      await status;
+      await terminate(child, status, graceMs);
     })();
 
   const started: Started = {

@@ -8,6 +8,7 @@
  * @module
  */
 import { join } from "node:path";
+import { terminate } from "./terminate.ts";
 
 /** A running daemon. */
 export interface ForegroundDaemon {
@@ -77,25 +78,7 @@ export async function startForegroundDaemon(spec: DaemonSpec): Promise<Foregroun
   let stopped: Promise<Deno.CommandStatus> | undefined;
   const stop = (graceMs = 10_000) => {
     stopped ??= (async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const killed = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // Already gone.
-          }
-          resolve();
-        }, graceMs);
-      });
-      await Promise.race([status, killed]);
-      clearTimeout(timer);
-      const result = await status;
+      const result = await terminate(child, status, graceMs);
       await Deno.remove(dir, { recursive: true });
       return result;
     })();
