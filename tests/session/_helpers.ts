@@ -4,7 +4,9 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { join } from "node:path";
+import { connect } from "../helpers/ws_client.ts";
 import { type ServerProcess, startServer } from "../helpers/server_process.ts";
 
 /** A session server under test and its temp folder. */
@@ -140,3 +142,15 @@ export async function unsubscribe(subscriber: Subscriber): Promise<void> {
 }
 
 export { makeCertificate } from "../helpers/cert.ts";
+
+/** Opens each lease's `/client` once more and asserts that each is refused: the error, then 1008. */
+export async function assertLeasesUsedUp(leased: readonly string[]): Promise<void> {
+  const again = await Promise.all(leased.map((url) => connect(`${url}/client`)));
+  for (const socket of again) {
+    const closed = await socket.closed;
+    assert.deepEqual(socket.messages, [
+      "error: this simulation slot lease is unknown, used or expired",
+    ]);
+    assert.equal(closed.code, 1008);
+  }
+}

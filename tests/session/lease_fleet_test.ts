@@ -16,7 +16,7 @@ import {
 } from "../helpers/simulation_fixture.ts";
 import { connect } from "../helpers/ws_client.ts";
 import { quietPortRange } from "../helpers/quiet_ports.ts";
-import { startSession } from "./_helpers.ts";
+import { assertLeasesUsedUp, startSession } from "./_helpers.ts";
 
 const SECRET = "fleet-test-lease-secret-7f3a9c";
 const SERVERS = 10;
@@ -132,14 +132,7 @@ serverTest(
         for (const socket of sockets) assert.deepEqual(socket.messages, []);
       });
       await t.step("a second use of any lease is refused: error, then close", async () => {
-        const again = await Promise.all(leased.map((url) => connect(`${url}/client`)));
-        for (const socket of again) {
-          const closed = await socket.closed;
-          assert.deepEqual(socket.messages, [
-            "error: this simulation slot lease is unknown, used or expired",
-          ]);
-          assert.equal(closed.code, 1008);
-        }
+        await assertLeasesUsedUp(leased);
         for (const socket of sockets) assert.deepEqual(socket.messages, []);
       });
       await t.step("the browsers leave: every slot is free again", async () => {

@@ -21,6 +21,7 @@ import {
 } from "../helpers/simulation_fixture.ts";
 import { connect, type TestSocket } from "../helpers/ws_client.ts";
 import {
+  assertLeasesUsedUp,
   type SessionUnderTest,
   startSession,
   subscribe,
@@ -249,14 +250,7 @@ async function checkReservationTotals(
 /** Opens every lease's `/client` socket, then proves a second use of each is refused. */
 async function useEachOnce(leased: string[]): Promise<TestSocket[]> {
   const sockets = await Promise.all(leased.map((url) => connect(`${url}/client`)));
-  const again = await Promise.all(leased.map((url) => connect(`${url}/client`)));
-  for (const socket of again) {
-    const closed = await socket.closed;
-    assert.deepEqual(socket.messages, [
-      "error: this simulation slot lease is unknown, used or expired",
-    ]);
-    assert.equal(closed.code, 1008);
-  }
+  await assertLeasesUsedUp(leased);
   for (const socket of sockets) assert.deepEqual(socket.messages, []);
   return sockets;
 }
